@@ -1,0 +1,215 @@
+// Package wire holds the JSON shapes that cross the module boundary: what a
+// host passes to the guest's exports and what the exports return. The guest
+// (runtime/abi) and the Go host (local) share these types; the Workers host
+// (worker/) speaks the same JSON, documented in docs/abi.md.
+package wire
+
+import "encoding/json"
+
+// Version is the ABI version this tree speaks. A host refuses a module whose
+// manifest names another version.
+const Version = 1
+
+// Export names. Every export the host calls is prefixed damper_.
+const (
+	ExportAlloc    = "damper_alloc"    // (size u32) -> ptr u32
+	ExportManifest = "damper_manifest" // () -> u64 (ptr<<32 | len)
+	ExportStart    = "damper_start"    // (ptr u32, len u32) -> u64
+	ExportResume   = "damper_resume"   // (ptr u32, len u32) -> u64
+	ExportCancel   = "damper_cancel"   // (ptr u32, len u32) -> u64
+)
+
+// Manifest describes a module: the ABI it speaks and the agents it registers.
+type Manifest struct {
+	ABI    int          `json:"abi"`
+	Agents []AgentEntry `json:"agents"`
+}
+
+// AgentEntry is one registered agent with the JSON Schemas of its payload and
+// its result.
+type AgentEntry struct {
+	Name   string          `json:"name"`
+	Input  json.RawMessage `json:"input,omitempty"`
+	Output json.RawMessage `json:"output,omitempty"`
+}
+
+// Task kinds.
+const (
+	KindRun = "run" // one HTTP-triggered run of an agent's handler
+)
+
+// Start is the input of damper_start.
+type Start struct {
+	Task     string          `json:"task"`
+	Kind     string          `json:"kind"`
+	Agent    string          `json:"agent"`
+	Instance string          `json:"instance"`
+	Run      string          `json:"run"`
+	Payload  json.RawMessage `json:"payload,omitempty"`
+}
+
+// Resume is the input of damper_resume: the results of every effect of the
+// batch the previous call returned, in any order.
+type Resume struct {
+	Task    string   `json:"task"`
+	Results []Result `json:"results"`
+}
+
+// Cancel is the input of damper_cancel.
+type Cancel struct {
+	Task string `json:"task"`
+}
+
+// Output is what damper_start, damper_resume and damper_cancel return.
+// Either Done is false and Effects holds the next batch (never empty), or
+// Done is true and exactly one of Result and Error is set.
+type Output struct {
+	Task    string          `json:"task"`
+	Done    bool            `json:"done,omitempty"`
+	Effects []Effect        `json:"effects,omitempty"`
+	Result  json.RawMessage `json:"result,omitempty"`
+	Error   *Error          `json:"error,omitempty"`
+}
+
+// Error is a failure with a machine-readable type. Status, when set, is the
+// HTTP status the host answers with.
+type Error struct {
+	Type    string `json:"type"`
+	Message string `json:"message"`
+	Status  int    `json:"status,omitempty"`
+}
+
+func (e *Error) Error() string { return e.Type + ": " + e.Message }
+
+// Effect is one request from the guest to the host. ID is unique within the
+// task. Args holds the type's arguments (FetchArgs, SQLArgs, ...).
+type Effect struct {
+	ID   uint64          `json:"id"`
+	Type string          `json:"type"`
+	Args json.RawMessage `json:"args,omitempty"`
+}
+
+// Result answers one effect: Value on success, Error on failure.
+type Result struct {
+	ID    uint64          `json:"id"`
+	Value json.RawMessage `json:"value,omitempty"`
+	Error *Error          `json:"error,omitempty"`
+}
+
+// Effect types.
+const (
+	EffectFetch = "fetch"
+	EffectRead  = "read"
+	EffectClose = "close"
+	EffectSQL   = "sql"
+	EffectEmit  = "emit"
+	EffectLog   = "log"
+	EffectSleep = "sleep"
+)
+
+// Error types shared by both hosts and the guest.
+const (
+	ErrUnknownEffect  = "unknown_effect"  // the host does not perform this effect type
+	ErrBadEffect      = "bad_effect"      // the effect's arguments are malformed
+	ErrFetch          = "fetch_error"     // the request could not be sent or its body read
+	ErrSQL            = "sql_error"       // a statement failed; the whole batch rolled back
+	ErrCanceled       = "canceled"        // the task was canceled
+	ErrInvalidPayload = "invalid_payload" // the payload does not decode into the agent's input (400)
+	ErrUnknownAgent   = "unknown_agent"   // no agent of that name is registered (404)
+	ErrAgent          = "agent_error"     // the handler returned an error (500)
+	ErrBadTask        = "bad_task"        // the task input is malformed or names an unknown task
+)
+
+// Header is one header field; a list of them keeps repeated names and order.
+type Header [2]string
+
+// FetchArgs are the arguments of a fetch effect. The host sends exactly URL,
+// never follows a redirect, and answers with FetchValue. With Stream the
+// value carries a Handle instead of the body, read with read effects.
+type FetchArgs struct {
+	Method  string   `json:"method"`
+	URL     string   `json:"url"`
+	Headers []Header `json:"headers,omitempty"`
+	Body    []byte   `json:"body,omitempty"`
+	Stream  bool     `json:"stream,omitempty"`
+}
+
+// FetchValue is the value of a fetch effect.
+type FetchValue struct {
+	Status  int      `json:"status"`
+	Headers []Header `json:"headers,omitempty"`
+	Body    []byte   `json:"body,omitempty"`
+	Handle  uint64   `json:"handle,omitempty"`
+}
+
+// ReadArgs read up to Max bytes (at least one unless EOF) from a streamed
+// body. A handle is released by the host at EOF, by close, or at task end.
+type ReadArgs struct {
+	Handle uint64 `json:"handle"`
+	Max    int    `json:"max"`
+}
+
+// ReadValue is one chunk of a streamed body.
+type ReadValue struct {
+	Body []byte `json:"body,omitempty"`
+	EOF  bool   `json:"eof,omitempty"`
+}
+
+// CloseArgs release a streamed body before EOF.
+type CloseArgs struct {
+	Handle uint64 `json:"handle"`
+}
+
+// SQLArgs are a batch of statements run atomically against the agent
+// instance's database. Statements may not open, commit or roll back
+// transactions (BEGIN, COMMIT, END, ROLLBACK, SAVEPOINT, RELEASE), as on a
+// Durable Object. Args are JSON null, numbers, strings or booleans (stored as
+// 0/1).
+type SQLArgs struct {
+	Statements []Statement `json:"statements"`
+}
+
+// Statement is one SQL statement with its positional arguments.
+type Statement struct {
+	SQL  string `json:"sql"`
+	Args []any  `json:"args,omitempty"`
+}
+
+// SQLValue holds one StatementResult per statement, in order.
+type SQLValue struct {
+	Results []StatementResult `json:"results"`
+}
+
+// StatementResult is the rows a statement returned. Values are JSON null,
+// numbers or strings; an integer beyond ±(2^53-1) is an error, since a
+// Durable Object cannot return it exactly (store big integers as text).
+type StatementResult struct {
+	Columns []string `json:"columns"`
+	Rows    [][]any  `json:"rows"`
+}
+
+// EmitArgs carry events of a run to the host, which forwards them to the
+// run's listeners.
+type EmitArgs struct {
+	Events []Event `json:"events"`
+}
+
+// Event is one thing that happened in a run.
+type Event struct {
+	Type string          `json:"type"`
+	Run  string          `json:"run,omitempty"`
+	Data json.RawMessage `json:"data,omitempty"`
+}
+
+// LogArgs are one log record.
+type LogArgs struct {
+	Level   string         `json:"level"` // debug, info, warn, error
+	Message string         `json:"msg"`
+	Attrs   map[string]any `json:"attrs,omitempty"`
+}
+
+// SleepArgs wait for Ms milliseconds. Waiting is always an effect: a guest
+// goroutine parked on a Go timer would stall the module instance.
+type SleepArgs struct {
+	Ms int64 `json:"ms"`
+}
