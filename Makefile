@@ -1,0 +1,53 @@
+# damper: the two commands a fresh machine needs are `make run` and `make test`.
+# Everything else they need (Go modules, the pinned wrangler) they install.
+
+GO      ?= go
+DAMPER  := build/damper
+MODULE  := build/damper.wasm
+PAYLOAD ?= {"name":"world"}
+export WRANGLER_SEND_METRICS := false
+
+.PHONY: all build run test lint bench dev deploy clean FORCE
+
+all: build
+
+# The CLI is a native binary; building it once keeps every later command fast
+# (the first build compiles the pure-Go SQLite driver, about a minute here).
+$(DAMPER): FORCE
+	$(GO) build -o $@ ./cmd/damper
+
+# build/damper.wasm and build/manifest.json: the module wrangler deploys and
+# the local host runs, byte for byte.
+build: $(DAMPER)
+	$(DAMPER) build -o $(MODULE) ./examples/module
+
+# Runs the hello agent locally under wazero; state lives in .damper/data.
+run: build
+	$(DAMPER) run --module $(MODULE) --data .damper/data hello '$(PAYLOAD)'
+
+node_modules/.bin/wrangler: package.json package-lock.json
+	npm ci --no-audit --no-fund
+	@touch $@
+
+lint:
+	@unformatted=$$(gofmt -l $$(git ls-files '*.go')); \
+	  if [ -n "$$unformatted" ]; then echo "gofmt would change: $$unformatted"; exit 1; fi
+	$(GO) vet ./...
+	$(GO) tool staticcheck ./...
+
+# The whole suite: unit, ABI, fuzz seeds, and the end-to-end suite against both
+# hosts (damper serve under wazero, and workerd under wrangler dev).
+test: node_modules/.bin/wrangler lint
+	$(GO) test -count=1 -timeout 20m ./...
+
+bench: build
+	./build/bench.sh
+
+dev: build node_modules/.bin/wrangler
+	$(DAMPER) dev --no-build -o $(MODULE)
+
+deploy: build node_modules/.bin/wrangler
+	$(DAMPER) deploy --no-build -o $(MODULE)
+
+clean:
+	rm -rf build/damper build/*.wasm build/manifest.json build/test .damper

@@ -1,0 +1,64 @@
+// Command damper builds damper modules and runs them: locally under wazero
+// (run, serve) and on Cloudflare Workers through the pinned wrangler (dev,
+// deploy).
+package main
+
+import (
+	"fmt"
+	"io"
+	"os"
+)
+
+const usage = `damper: write AI agents in Go, run them on Cloudflare Workers and locally.
+
+Usage:
+  damper build  [-o build/damper.wasm] [package]
+        Build the module (GOOS=wasip1 reactor) and write manifest.json beside it.
+  damper run    [--module build/damper.wasm] [--data .damper/data] [--id default] <agent> [payload-json|-]
+        Run an agent once under wazero; prints {"run","result"} on stdout,
+        events and logs on stderr. "-" reads the payload from stdin.
+  damper serve  [--addr 127.0.0.1:8787] [--data .damper/data] [--module build/damper.wasm] [--token-file FILE]
+        Serve the HTTP API (docs/http.md) under wazero. The bearer token comes
+        from $DAMPER_TOKEN or --token-file; a non-loopback address needs one.
+  damper dev    [-o build/damper.wasm] [--no-build] [package] [-- wrangler-args...]
+        Build, then run the pinned wrangler dev (npm ci first if needed).
+  damper deploy [-o build/damper.wasm] [--no-build] [package] [-- wrangler-args...]
+        Build, then run the pinned wrangler deploy.
+  damper policy ...
+        Check and explain policies (damper policy help).
+  damper help
+        Show this text.
+
+Run "damper <command> -h" for a command's flags.
+`
+
+func main() {
+	os.Exit(dispatch(os.Args[1:], os.Stdin, os.Stdout, os.Stderr))
+}
+
+// dispatch runs one subcommand and returns the process's exit code: 0 on
+// success, 1 on failure, 2 on a usage error.
+func dispatch(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
+	if len(args) == 0 {
+		fmt.Fprint(stderr, usage)
+		return 2
+	}
+	cmd, rest := args[0], args[1:]
+	switch cmd {
+	case "build":
+		return buildCmd(rest, stdout, stderr)
+	case "run":
+		return runCmd(rest, stdin, stdout, stderr)
+	case "serve":
+		return serveCmd(rest, stderr)
+	case "dev", "deploy":
+		return wranglerCmd(cmd, rest, stdout, stderr)
+	case "policy":
+		return policyCmd(rest, stdout, stderr)
+	case "help", "-h", "-help", "--help":
+		fmt.Fprint(stdout, usage)
+		return 0
+	}
+	fmt.Fprintf(stderr, "damper: unknown command %q\n\n%s", cmd, usage)
+	return 2
+}

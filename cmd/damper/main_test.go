@@ -1,0 +1,223 @@
+package main
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"encoding/json"
+	"flag"
+	"io"
+	"net/http"
+	"os"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/damperdev/damper/internal/testmodule"
+	"github.com/damperdev/damper/internal/wire"
+)
+
+func damper(t *testing.T, stdin string, args ...string) (code int, stdout, stderr string) {
+	t.Helper()
+	var out, errb bytes.Buffer
+	code = dispatch(args, strings.NewReader(stdin), &out, &errb)
+	return code, out.String(), errb.String()
+}
+
+func TestHelpAndUnknownCommand(t *testing.T) {
+	code, out, _ := damper(t, "", "help")
+	assert.Equal(t, 0, code)
+	for _, cmd := range []string{"damper build", "damper run", "damper serve", "damper dev", "damper deploy", "damper policy"} {
+		assert.Contains(t, out, cmd)
+	}
+	code, _, errOut := damper(t, "", "frobnicate")
+	assert.Equal(t, 2, code)
+	assert.Contains(t, errOut, `unknown command "frobnicate"`)
+	code, _, _ = damper(t, "")
+	assert.Equal(t, 2, code)
+	code, _, _ = damper(t, "", "run", "-h")
+	assert.Equal(t, 0, code)
+}
+
+func TestBuildWritesModuleAndManifest(t *testing.T) {
+	root, err := testmodule.RepoRoot()
+	require.NoError(t, err)
+	out := filepath.Join(t.TempDir(), "build", "damper.wasm")
+	code, stdout, stderr := damper(t, "", "build", "-o", out, filepath.Join(root, "tests", "module"))
+	require.Equal(t, 0, code, stderr)
+	assert.Regexp(t, `damper\.wasm: [0-9.]+ MB raw, [0-9.]+ MB gzip`, stdout)
+
+	raw, err := os.ReadFile(filepath.Join(filepath.Dir(out), "manifest.json"))
+	require.NoError(t, err)
+	var m wire.Manifest
+	require.NoError(t, json.Unmarshal(raw, &m))
+	assert.Equal(t, wire.Version, m.ABI)
+	var names []string
+	for _, a := range m.Agents {
+		names = append(names, a.Name)
+	}
+	assert.Contains(t, names, "hello")
+
+	// Deterministic: a rebuild gives the same bytes (and so hits the
+	// compilation cache).
+	first, err := os.ReadFile(out)
+	require.NoError(t, err)
+	code, _, stderr = damper(t, "", "build", "-o", out, filepath.Join(root, "tests", "module"))
+	require.Equal(t, 0, code, stderr)
+	second, err := os.ReadFile(out)
+	require.NoError(t, err)
+	assert.True(t, bytes.Equal(first, second), "rebuild changed the module")
+
+	code, _, stderr = damper(t, "", "build", "-o", out, filepath.Join(root, "internal", "wire"))
+	assert.Equal(t, 1, code)
+	assert.Contains(t, stderr, "damper build")
+}
+
+func TestRun(t *testing.T) {
+	module := testmodule.Path(t)
+	data := t.TempDir()
+	runHello := func(stdin string, payload ...string) (int, map[string]any, string) {
+		args := append([]string{"run", "--module", module, "--data", data, "--id", "alice", "hello"}, payload...)
+		code, out, errOut := damper(t, stdin, args...)
+		var v map[string]any
+		require.NoError(t, json.Unmarshal([]byte(out), &v), "stdout %q, stderr %q", out, errOut)
+		return code, v, errOut
+	}
+	code, v, errOut := runHello("", `{"name":"world"}`)
+	require.Equal(t, 0, code, errOut)
+	assert.Regexp(t, `^r_`, v["run"])
+	assert.Equal(t, map[string]any{"greeting": "Hello, world!", "visits": float64(1)}, v["result"])
+
+	code, v, errOut = runHello(`{"name":"stdin"}`, "-")
+	require.Equal(t, 0, code, errOut)
+	assert.Equal(t, map[string]any{"greeting": "Hello, stdin!", "visits": float64(2)}, v["result"])
+	assert.FileExists(t, filepath.Join(data, "hello", "alice.sqlite"))
+
+	code, v, _ = runHello("", `{"name":7}`)
+	assert.Equal(t, 1, code)
+	assert.Equal(t, wire.ErrInvalidPayload, v["error"].(map[string]any)["type"])
+
+	code, out, _ := damper(t, "", "run", "--module", module, "--data", data, "nope")
+	assert.Equal(t, 1, code)
+	assert.Contains(t, out, `"not_found"`)
+
+	code, _, errOut = damper(t, "", "run", "--module", filepath.Join(t.TempDir(), "missing.wasm"), "hello")
+	assert.Equal(t, 1, code)
+	assert.Contains(t, errOut, "damper build")
+
+	code, _, _ = damper(t, "", "run")
+	assert.Equal(t, 2, code)
+}
+
+func TestServe(t *testing.T) {
+	t.Setenv("DAMPER_TOKEN", "tok")
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	pr, pw := io.Pipe()
+	done := make(chan error, 1)
+	go func() {
+		done <- serve(ctx, serveOptions{addr: "127.0.0.1:0", module: testmodule.Path(t), data: t.TempDir(), idle: time.Minute}, pw)
+		pw.Close()
+	}()
+	listening := regexp.MustCompile(`listening on (http://\S+)`)
+	var base string
+	sc := bufio.NewScanner(pr)
+	for sc.Scan() {
+		if m := listening.FindStringSubmatch(sc.Text()); m != nil {
+			base = m[1]
+			break
+		}
+	}
+	require.NotEmpty(t, base, "serve printed no address")
+	go io.Copy(io.Discard, pr)
+
+	resp, err := http.Get(base + "/health")
+	require.NoError(t, err)
+	resp.Body.Close()
+	assert.Equal(t, 200, resp.StatusCode)
+
+	post := func(token string) *http.Response {
+		req, err := http.NewRequest("POST", base+"/agents/hello/x", strings.NewReader(`{"name":"serve"}`))
+		require.NoError(t, err)
+		req.Header.Set("Authorization", "Bearer "+token)
+		resp, err := http.DefaultClient.Do(req)
+		require.NoError(t, err)
+		t.Cleanup(func() { resp.Body.Close() })
+		return resp
+	}
+	assert.Equal(t, 401, post("wrong").StatusCode)
+	resp = post("tok")
+	require.Equal(t, 200, resp.StatusCode)
+	var body map[string]any
+	require.NoError(t, json.NewDecoder(resp.Body).Decode(&body))
+	assert.Equal(t, "Hello, serve!", body["result"].(map[string]any)["greeting"])
+
+	cancel()
+	require.NoError(t, <-done, "graceful shutdown")
+}
+
+func TestServeRefusesNonLoopbackWithoutToken(t *testing.T) {
+	t.Setenv("DAMPER_TOKEN", "")
+	for _, addr := range []string{"0.0.0.0:0", ":0", "[::]:0", "192.0.2.1:8787"} {
+		code, _, errOut := damper(t, "", "serve", "--addr", addr, "--module", "unused.wasm")
+		assert.Equal(t, 1, code, addr)
+		assert.Contains(t, errOut, "without a token", addr)
+	}
+}
+
+func TestLoopback(t *testing.T) {
+	for addr, want := range map[string]bool{
+		"127.0.0.1:8787": true, "127.1.2.3:1": true, "localhost:0": true, "[::1]:0": true,
+		"0.0.0.0:0": false, ":8787": false, "example.com:80": false, "garbage": false,
+	} {
+		assert.Equal(t, want, loopback(addr), addr)
+	}
+}
+
+func TestReadToken(t *testing.T) {
+	t.Setenv("DAMPER_TOKEN", " from-env \n")
+	tok, err := readToken("")
+	require.NoError(t, err)
+	assert.Equal(t, "from-env", tok)
+
+	file := filepath.Join(t.TempDir(), "token")
+	require.NoError(t, os.WriteFile(file, []byte("from-file\n"), 0o600))
+	tok, err = readToken(file)
+	require.NoError(t, err)
+	assert.Equal(t, "from-file", tok)
+
+	require.NoError(t, os.WriteFile(file, []byte("\n"), 0o600))
+	_, err = readToken(file)
+	assert.ErrorContains(t, err, "empty")
+}
+
+func TestWranglerArgs(t *testing.T) {
+	for _, tc := range []struct {
+		args []string
+		pkg  string
+		pass []string
+	}{
+		{nil, ".", nil},
+		{[]string{"./examples/module"}, "./examples/module", nil},
+		{[]string{"./pkg", "--", "--port", "9000"}, "./pkg", []string{"--port", "9000"}},
+		{[]string{"--", "--port", "9000"}, ".", []string{"--port", "9000"}},
+		{[]string{"--no-build", "--", "--local"}, ".", []string{"--local"}},
+		{[]string{"-o", "x.wasm", "./pkg", "--", "-e", "prod"}, "./pkg", []string{"-e", "prod"}},
+	} {
+		fs := flag.NewFlagSet("t", flag.ContinueOnError)
+		fs.String("o", "", "")
+		fs.Bool("no-build", false, "")
+		require.NoError(t, fs.Parse(tc.args))
+		pkg, pass := packageAndPassThrough(tc.args, fs.Args())
+		assert.Equal(t, tc.pkg, pkg, "%q", tc.args)
+		assert.Equal(t, len(tc.pass), len(pass), "%q", tc.args)
+		if len(tc.pass) > 0 {
+			assert.Equal(t, tc.pass, pass, "%q", tc.args)
+		}
+	}
+}

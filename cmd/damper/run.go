@@ -1,0 +1,119 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"os/signal"
+	"syscall"
+	"time"
+
+	"github.com/damperdev/damper/internal/wire"
+	"github.com/damperdev/damper/local"
+)
+
+func runCmd(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
+	fs := newFlagSet("run", "[flags] <agent> [payload-json|-]", stderr)
+	module := fs.String("module", defaultModule, "the module to run")
+	data := fs.String("data", ".damper/data", "`directory` of the agent instances' SQLite databases")
+	id := fs.String("id", "default", "the agent instance")
+	timeout := fs.Duration("timeout", 0, "cancel the run after this long (0: no limit)")
+	verbose := fs.Bool("v", false, "log at debug level (every event, every module instance)")
+	if err := fs.Parse(args); err != nil {
+		return parseError(err)
+	}
+	if fs.NArg() < 1 || fs.NArg() > 2 {
+		fs.Usage()
+		return 2
+	}
+	agent := fs.Arg(0)
+	var payload []byte
+	if fs.NArg() == 2 {
+		payload = []byte(fs.Arg(1))
+		if fs.Arg(1) == "-" {
+			var err error
+			if payload, err = io.ReadAll(stdin); err != nil {
+				fmt.Fprintf(stderr, "damper run: reading the payload: %v\n", err)
+				return 1
+			}
+		}
+	}
+
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	logger := newLogger(stderr, *verbose)
+	host, err := openHost(ctx, *module, local.NewConfig().
+		WithDataDir(*data).
+		WithLogger(logger).
+		WithRunTimeout(*timeout))
+	if err != nil {
+		fmt.Fprintf(stderr, "damper run: %v\n", err)
+		return 1
+	}
+	defer func() {
+		closeCtx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		host.Close(closeCtx)
+	}()
+
+	events := json.NewEncoder(stderr)
+	res, err := host.Run(ctx, agent, *id, payload, local.OnEvent(func(ev wire.Event) {
+		events.Encode(map[string]any{"event": ev})
+	}))
+	if err != nil {
+		var we *wire.Error
+		if !errors.As(err, &we) {
+			we = &wire.Error{Type: "internal", Message: err.Error()}
+		}
+		printJSON(stdout, errorBody(we))
+		return 1
+	}
+	printJSON(stdout, res)
+	return 0
+}
+
+// openHost reads and compiles the module at path.
+func openHost(ctx context.Context, path string, cfg local.Config) (*local.Host, error) {
+	wasm, err := os.ReadFile(path)
+	if err != nil {
+		if errors.Is(err, os.ErrNotExist) {
+			return nil, fmt.Errorf("%w (build it with: damper build -o %s <package>)", err, path)
+		}
+		return nil, err
+	}
+	host, err := local.New(ctx, wasm, cfg)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", path, err)
+	}
+	return host, nil
+}
+
+func newLogger(w io.Writer, verbose bool) *slog.Logger {
+	level := slog.LevelInfo
+	if verbose {
+		level = slog.LevelDebug
+	}
+	return slog.New(slog.NewTextHandler(w, &slog.HandlerOptions{Level: level}))
+}
+
+// errorBody is the error JSON of docs/http.md, type first.
+func errorBody(e *wire.Error) any {
+	type body struct {
+		Type    string `json:"type"`
+		Message string `json:"message"`
+	}
+	return map[string]body{"error": {e.Type, e.Message}}
+}
+
+func printJSON(w io.Writer, v any) {
+	b, err := json.MarshalIndent(v, "", "  ")
+	if err != nil {
+		fmt.Fprintf(w, "{\"error\":{\"type\":\"internal\",\"message\":%q}}\n", err.Error())
+		return
+	}
+	w.Write(append(b, '\n'))
+}

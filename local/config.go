@@ -1,0 +1,117 @@
+package local
+
+import (
+	"io"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"time"
+
+	"github.com/damperdev/damper/internal/wire"
+)
+
+// Config configures a Host. It is immutable: every With method returns a
+// copy, so one Config can be shared and specialised safely.
+type Config struct {
+	dataDir    string
+	cacheDir   string
+	logger     *slog.Logger
+	idle       time.Duration
+	runTimeout time.Duration
+	token      string
+	fetcher    Fetcher
+	maxQueue   int
+
+	// hooks for tests of the driver; nil in production.
+	onBatch func(agent, id string, effects []wire.Effect)
+}
+
+// Defaults.
+const (
+	// DefaultIdleTimeout is how long a module instance outlives the last run
+	// of its agent instance. State is in storage, so dropping it loses nothing.
+	DefaultIdleTimeout = time.Minute
+	// maxWaiting is how many runs of one agent instance may wait behind the
+	// running one before new runs are refused with 429 busy (docs/http.md).
+	maxWaiting = 256
+)
+
+// NewConfig returns the default configuration: data under .damper/data, the
+// compilation cache under the user's cache directory, logs discarded, a one
+// minute idle timeout, no run timeout, no token, and the real network.
+func NewConfig() Config {
+	return Config{
+		dataDir:  filepath.Join(".damper", "data"),
+		cacheDir: defaultCacheDir(),
+		logger:   slog.New(slog.NewTextHandler(io.Discard, nil)),
+		idle:     DefaultIdleTimeout,
+		maxQueue: maxWaiting,
+	}
+}
+
+// withDefaults fills what a zero Config leaves unset, so Config{} works
+// too (with the compilation cache in memory only).
+func (c Config) withDefaults() Config {
+	if c.dataDir == "" {
+		c.dataDir = filepath.Join(".damper", "data")
+	}
+	if c.logger == nil {
+		c.logger = slog.New(slog.NewTextHandler(io.Discard, nil))
+	}
+	if c.idle <= 0 {
+		c.idle = DefaultIdleTimeout
+	}
+	if c.maxQueue <= 0 {
+		c.maxQueue = maxWaiting
+	}
+	return c
+}
+
+func defaultCacheDir() string {
+	dir, err := os.UserCacheDir()
+	if err != nil {
+		return filepath.Join(os.TempDir(), "damper", "wazero")
+	}
+	return filepath.Join(dir, "damper", "wazero")
+}
+
+// WithDataDir sets the directory holding each agent instance's SQLite
+// database, as DIR/<agent>/<id>.sqlite.
+func (c Config) WithDataDir(dir string) Config { c.dataDir = dir; return c }
+
+// WithCacheDir sets the directory of wazero's file compilation cache. The
+// empty string keeps the cache in memory only (one compile per process).
+func (c Config) WithCacheDir(dir string) Config { c.cacheDir = dir; return c }
+
+// WithLogger sets the logger for host events, the module's stdout and
+// stderr, log effects, and (at debug level) emitted events.
+func (c Config) WithLogger(l *slog.Logger) Config {
+	if l == nil {
+		l = slog.New(slog.NewTextHandler(io.Discard, nil))
+	}
+	c.logger = l
+	return c
+}
+
+// WithIdleTimeout sets how long a module instance is kept after its agent
+// instance's last run. Zero or less means DefaultIdleTimeout.
+func (c Config) WithIdleTimeout(d time.Duration) Config {
+	if d <= 0 {
+		d = DefaultIdleTimeout
+	}
+	c.idle = d
+	return c
+}
+
+// WithRunTimeout cancels a run (damper_cancel) that has not finished after d.
+// Zero, the default, means no limit beyond the caller's context.
+func (c Config) WithRunTimeout(d time.Duration) Config { c.runTimeout = d; return c }
+
+// WithToken requires "Authorization: Bearer token" on every route of
+// Handler but /health. The empty string, the default, requires none.
+func (c Config) WithToken(token string) Config { c.token = token; return c }
+
+// WithFetcher sets what performs fetch effects. This is the seam for
+// host-side secret substitution and response scrubbing: wrap the default
+// (NewFetcher(nil)) with a Fetcher that rewrites the request and the response.
+func (c Config) WithFetcher(f Fetcher) Config { c.fetcher = f; return c }

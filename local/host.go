@@ -1,0 +1,397 @@
+// Package local runs a damper module under wazero: the local host behind
+// `damper run` and `damper serve`. It speaks the module ABI of docs/abi.md
+// and serves the HTTP API of docs/http.md, like the Workers host.
+//
+// A Host compiles the module once and keeps one module instance per live
+// agent instance, dropped when idle or when it traps; runs of one agent
+// instance are serialized in arrival order, different agent instances run
+// concurrently. State lives in one SQLite file per agent instance.
+package local
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"sync"
+	"time"
+
+	"github.com/damperdev/damper/internal/wire"
+)
+
+// Error types the host answers with, besides the guest's own (docs/http.md).
+const (
+	errInvalidName  = "invalid_name"
+	errInvalidJSON  = "invalid_json"
+	errUnauthorized = "unauthorized"
+	errNotFound     = "not_found"
+	errMethod       = "method_not_allowed"
+	errTooLarge     = "payload_too_large"
+	errBusy         = "busy"
+	errModuleTrap   = "module_trap"
+	errInternal     = "internal"
+)
+
+// Host runs one damper module. It is safe for concurrent use.
+type Host struct {
+	cfg      Config
+	eng      *engine
+	manifest wire.Manifest
+	agents   map[string]bool
+	perf     *performer
+	counters counters
+
+	ctx    context.Context // ends at Close: cancels every run
+	cancel context.CancelFunc
+
+	mu        sync.Mutex
+	closed    bool
+	instances map[instanceKey]*agentInstance
+	workers   sync.WaitGroup
+}
+
+type instanceKey struct{ agent, id string }
+
+// RunResult is the answer of a run: its id and the handler's result.
+type RunResult struct {
+	Run    string          `json:"run"`
+	Result json.RawMessage `json:"result"`
+}
+
+// RunOption configures one run.
+type RunOption func(*runOptions)
+
+type runOptions struct {
+	onEvent func(wire.Event)
+}
+
+// OnEvent calls fn with every event the run emits, in order, while it runs.
+// fn must not block for long: the run's effects wait for it.
+func OnEvent(fn func(wire.Event)) RunOption {
+	return func(o *runOptions) { o.onEvent = fn }
+}
+
+// New compiles the module wasm (from the compilation cache when it can),
+// reads its manifest from a fresh instance and returns a Host for it.
+// It fails with ErrNotDamperModule or *ABIError for a module it cannot run.
+func New(ctx context.Context, wasm []byte, cfg Config) (*Host, error) {
+	cfg = cfg.withDefaults()
+	eng, err := newEngine(ctx, wasm, cfg.cacheDir, cfg.logger)
+	if err != nil {
+		return nil, err
+	}
+	m, err := eng.manifest(ctx)
+	if err != nil {
+		eng.close(ctx)
+		return nil, err
+	}
+	fetcher := cfg.fetcher
+	if fetcher == nil {
+		fetcher = NewFetcher(nil)
+	}
+	h := &Host{
+		cfg:       cfg,
+		eng:       eng,
+		manifest:  m,
+		agents:    map[string]bool{},
+		perf:      &performer{fetcher: fetcher},
+		instances: map[instanceKey]*agentInstance{},
+	}
+	for _, a := range m.Agents {
+		h.agents[a.Name] = true
+	}
+	h.ctx, h.cancel = context.WithCancel(context.Background())
+	return h, nil
+}
+
+// ReadManifest compiles wasm and returns its manifest, checked like New
+// does. `damper build` writes it beside the module.
+func ReadManifest(ctx context.Context, wasm []byte, cfg Config) (wire.Manifest, error) {
+	cfg = cfg.withDefaults()
+	eng, err := newEngine(ctx, wasm, cfg.cacheDir, cfg.logger)
+	if err != nil {
+		return wire.Manifest{}, err
+	}
+	defer eng.close(ctx)
+	return eng.manifest(ctx)
+}
+
+// Manifest returns the module's manifest.
+func (h *Host) Manifest() wire.Manifest { return h.manifest }
+
+// Run runs agent for the agent instance id with payload (JSON; empty means
+// null) and waits for its result. Runs of one agent instance run one at a
+// time in arrival order.
+//
+// Every failure is a *wire.Error whose Status is the HTTP status to answer
+// with (docs/http.md): the guest's own errors (invalid_payload,
+// agent_error, …) and the host's (invalid_name, invalid_json, not_found,
+// busy, module_trap, internal).
+func (h *Host) Run(ctx context.Context, agent, id string, payload json.RawMessage, opts ...RunOption) (RunResult, error) {
+	var o runOptions
+	for _, opt := range opts {
+		opt(&o)
+	}
+	if !ValidName(agent) || !ValidName(id) {
+		return RunResult{}, &wire.Error{Type: errInvalidName, Status: 400,
+			Message: "agent and id are 1 to 128 of A-Z a-z 0-9 . _ -, and neither . nor .."}
+	}
+	if !h.agents[agent] {
+		return RunResult{}, &wire.Error{Type: errNotFound, Status: 404, Message: fmt.Sprintf("no agent %q in this module", agent)}
+	}
+	if len(payload) == 0 {
+		payload = json.RawMessage("null")
+	} else if !json.Valid(payload) {
+		return RunResult{}, &wire.Error{Type: errInvalidJSON, Status: 400, Message: "the payload is not one JSON value"}
+	}
+	req := &runRequest{
+		ctx:     ctx,
+		run:     newRunID(),
+		payload: payload,
+		onEvent: o.onEvent,
+		done:    make(chan runResponse, 1),
+	}
+	if err := h.enqueue(instanceKey{agent, id}, req); err != nil {
+		return RunResult{}, err
+	}
+	select {
+	case r := <-req.done:
+		return r.result, r.err
+	case <-ctx.Done():
+		// The worker sees the context too: it skips the run if it has not
+		// started, or cancels it in the guest.
+		return RunResult{}, canceledError(ctx)
+	}
+}
+
+// Close cancels every run, drops every module instance and closes every
+// database. It waits for the runs' cancellation to finish, or for ctx.
+func (h *Host) Close(ctx context.Context) error {
+	h.mu.Lock()
+	if h.closed {
+		h.mu.Unlock()
+		return nil
+	}
+	h.closed = true
+	for _, ai := range h.instances {
+		close(ai.queue)
+	}
+	h.mu.Unlock()
+	h.cancel()
+
+	done := make(chan struct{})
+	go func() { h.workers.Wait(); close(done) }()
+	select {
+	case <-done:
+	case <-ctx.Done():
+		return fmt.Errorf("close host: %w", ctx.Err())
+	}
+	return h.eng.close(ctx)
+}
+
+// ValidName reports whether s is a valid agent name or instance id: 1 to
+// 128 of A-Z a-z 0-9 . _ -, and neither "." nor "..". Such a name is a safe
+// single path element.
+func ValidName(s string) bool {
+	if len(s) == 0 || len(s) > 128 || s == "." || s == ".." {
+		return false
+	}
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		if !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '.' || c == '_' || c == '-') {
+			return false
+		}
+	}
+	return true
+}
+
+func newRunID() string {
+	var b [12]byte
+	rand.Read(b[:])
+	return "r_" + hex.EncodeToString(b[:])
+}
+
+type runRequest struct {
+	ctx     context.Context
+	run     string
+	payload json.RawMessage
+	onEvent func(wire.Event)
+	done    chan runResponse // buffered: the worker never waits for the caller
+}
+
+type runResponse struct {
+	result RunResult
+	err    error
+}
+
+// agentInstance is the host's state for one (agent, id): its queue of runs,
+// its module instance while live, and its database.
+type agentInstance struct {
+	key    instanceKey
+	queue  chan *runRequest // runs waiting; the running one has left it
+	logger *slog.Logger
+	mi     *moduleInstance // nil until the first run, and after a trap
+
+	storeMu sync.Mutex
+	db      *store
+	dbPath  string
+}
+
+// enqueue queues req for its agent instance, starting the instance's worker
+// if it has none. Under h.mu, so a worker that retires for idleness never
+// strands a run.
+func (h *Host) enqueue(key instanceKey, req *runRequest) error {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if h.closed {
+		return &wire.Error{Type: errInternal, Status: 500, Message: "the host is shutting down"}
+	}
+	ai, ok := h.instances[key]
+	if !ok {
+		ai = &agentInstance{
+			key:    key,
+			queue:  make(chan *runRequest, h.cfg.maxQueue),
+			logger: h.cfg.logger.With("agent", key.agent, "id", key.id),
+			dbPath: filepath.Join(h.cfg.dataDir, key.agent, key.id+".sqlite"),
+		}
+		h.instances[key] = ai
+		h.workers.Add(1)
+		go h.work(ai)
+	}
+	select {
+	case ai.queue <- req:
+		return nil
+	default:
+		return &wire.Error{Type: errBusy, Status: 429, Message: fmt.Sprintf("agent instance %s/%s already has %d runs waiting", key.agent, key.id, cap(ai.queue))}
+	}
+}
+
+// work runs the agent instance's runs one by one, and retires it (module
+// instance and database closed) after the idle timeout or at Close.
+func (h *Host) work(ai *agentInstance) {
+	defer h.workers.Done()
+	defer ai.shutdown()
+	idle := time.NewTimer(h.cfg.idle)
+	defer idle.Stop()
+	for {
+		select {
+		case req, ok := <-ai.queue:
+			if !ok {
+				return
+			}
+			idle.Stop()
+			result, err := h.execute(ai, req)
+			req.done <- runResponse{result, err}
+			idle.Reset(h.cfg.idle)
+		case <-idle.C:
+			h.mu.Lock()
+			if len(ai.queue) > 0 || h.closed {
+				h.mu.Unlock()
+				idle.Reset(h.cfg.idle)
+				continue
+			}
+			delete(h.instances, ai.key)
+			h.mu.Unlock()
+			ai.logger.Debug("agent instance idle: module instance dropped")
+			return
+		}
+	}
+}
+
+func (h *Host) execute(ai *agentInstance, req *runRequest) (RunResult, error) {
+	if err := req.ctx.Err(); err != nil {
+		return RunResult{}, canceledError(req.ctx)
+	}
+	if h.ctx.Err() != nil {
+		return RunResult{}, &wire.Error{Type: errInternal, Status: 500, Message: "the host is shutting down"}
+	}
+	ctx, cancel := context.WithCancel(req.ctx)
+	defer cancel()
+	stop := context.AfterFunc(h.ctx, cancel)
+	defer stop()
+	if h.cfg.runTimeout > 0 {
+		var cancelT context.CancelFunc
+		ctx, cancelT = context.WithTimeout(ctx, h.cfg.runTimeout)
+		defer cancelT()
+	}
+
+	if ai.mi == nil {
+		mi, err := h.eng.instantiate(context.WithoutCancel(ctx), ai.logger)
+		if err != nil {
+			ai.logger.Error("instantiate", "err", err)
+			return RunResult{}, &wire.Error{Type: errModuleTrap, Status: 500, Message: err.Error()}
+		}
+		ai.mi = mi
+	}
+	t := &task{
+		id:       ai.mi.newTaskID(),
+		agent:    ai.key.agent,
+		instance: ai.key.id,
+		run:      req.run,
+		store:    ai.store,
+		onEvent:  req.onEvent,
+		logger:   ai.logger,
+		counters: &h.counters,
+	}
+	out, err := h.runTask(ctx, ai.mi, t, req.payload)
+	if err != nil {
+		if isTrap(err) {
+			// Only this agent instance's module instance is lost; its state
+			// is what the committed batches wrote.
+			ai.logger.Error("module instance trapped; dropped", "run", req.run, "err", err)
+			ai.mi.close(context.Background())
+			ai.mi = nil
+			return RunResult{}, &wire.Error{Type: errModuleTrap, Status: 500, Message: "the module instance trapped; it is recreated for the next run"}
+		}
+		ai.logger.Error("run", "run", req.run, "err", err)
+		return RunResult{}, &wire.Error{Type: errInternal, Status: 500, Message: err.Error()}
+	}
+	if out.Error != nil {
+		e := *out.Error
+		if e.Status == 0 {
+			e.Status = 500
+		}
+		return RunResult{}, &e
+	}
+	result := out.Result
+	if len(result) == 0 {
+		result = json.RawMessage("null")
+	}
+	return RunResult{Run: req.run, Result: result}, nil
+}
+
+// store opens the agent instance's database on first use, so a run that
+// never reaches SQL (bad input, unknown agent) creates no file.
+func (ai *agentInstance) store(ctx context.Context) (*store, error) {
+	ai.storeMu.Lock()
+	defer ai.storeMu.Unlock()
+	if ai.db != nil {
+		return ai.db, nil
+	}
+	s, err := openStore(ctx, ai.dbPath)
+	if err != nil {
+		return nil, fmt.Errorf("open database of %s/%s: %w", ai.key.agent, ai.key.id, err)
+	}
+	ai.db = s
+	return s, nil
+}
+
+func (ai *agentInstance) shutdown() {
+	if ai.mi != nil {
+		ai.mi.close(context.Background())
+		ai.mi = nil
+	}
+	ai.storeMu.Lock()
+	defer ai.storeMu.Unlock()
+	if ai.db != nil {
+		if err := ai.db.close(); err != nil && !errors.Is(err, os.ErrClosed) {
+			ai.logger.Warn("close database", "err", err)
+		}
+		ai.db = nil
+	}
+}

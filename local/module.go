@@ -1,0 +1,284 @@
+package local
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"sync"
+
+	"github.com/tetratelabs/wazero"
+	"github.com/tetratelabs/wazero/api"
+	"github.com/tetratelabs/wazero/imports/wasi_snapshot_preview1"
+
+	"github.com/damperdev/damper/internal/wire"
+)
+
+// maxOutput caps what one export call may return. A guest that returns more
+// is broken; the host treats it like a trap rather than copying it.
+const maxOutput = 64 << 20
+
+// ErrNotDamperModule is returned for a wasm module without damper_manifest.
+var ErrNotDamperModule = errors.New("not a damper module (no " + wire.ExportManifest + " export)")
+
+// ABIError is returned for a module that speaks another ABI version.
+type ABIError struct {
+	Module int // the version the module's manifest names
+	Host   int // the version this host speaks (wire.Version)
+}
+
+func (e *ABIError) Error() string {
+	return fmt.Sprintf("module speaks damper ABI version %d, this host speaks version %d", e.Module, e.Host)
+}
+
+// caches holds one compilation cache per directory for the whole process:
+// wazero shares the compiled code of a cache among all runtimes using it, so
+// every Host (and ReadManifest) in a process compiles a module once.
+var caches struct {
+	sync.Mutex
+	m map[string]wazero.CompilationCache
+}
+
+func compilationCache(dir string) (wazero.CompilationCache, error) {
+	caches.Lock()
+	defer caches.Unlock()
+	if c, ok := caches.m[dir]; ok {
+		return c, nil
+	}
+	var c wazero.CompilationCache
+	if dir == "" {
+		c = wazero.NewCompilationCache()
+	} else {
+		var err error
+		if c, err = wazero.NewCompilationCacheWithDir(dir); err != nil {
+			return nil, fmt.Errorf("compilation cache %s: %w", dir, err)
+		}
+	}
+	if caches.m == nil {
+		caches.m = map[string]wazero.CompilationCache{}
+	}
+	caches.m[dir] = c
+	return c, nil
+}
+
+// engine is one compiled module and the runtime that instantiates it.
+type engine struct {
+	rt       wazero.Runtime
+	compiled wazero.CompiledModule
+	logger   *slog.Logger
+}
+
+func newEngine(ctx context.Context, wasm []byte, cacheDir string, logger *slog.Logger) (*engine, error) {
+	cache, err := compilationCache(cacheDir)
+	if err != nil {
+		return nil, err
+	}
+	rt := wazero.NewRuntimeWithConfig(ctx, wazero.NewRuntimeConfig().WithCompilationCache(cache))
+	if _, err := wasi_snapshot_preview1.Instantiate(ctx, rt); err != nil {
+		rt.Close(ctx)
+		return nil, fmt.Errorf("instantiate WASI: %w", err)
+	}
+	compiled, err := rt.CompileModule(ctx, wasm)
+	if err != nil {
+		rt.Close(ctx)
+		return nil, fmt.Errorf("compile module: %w", err)
+	}
+	exports := compiled.ExportedFunctions()
+	if _, ok := exports[wire.ExportManifest]; !ok {
+		rt.Close(ctx)
+		return nil, ErrNotDamperModule
+	}
+	for _, name := range []string{wire.ExportAlloc, wire.ExportStart, wire.ExportResume, wire.ExportCancel} {
+		if _, ok := exports[name]; !ok {
+			rt.Close(ctx)
+			return nil, fmt.Errorf("module lacks the %s export", name)
+		}
+	}
+	if _, ok := compiled.ExportedMemories()["memory"]; !ok {
+		rt.Close(ctx)
+		return nil, errors.New("module exports no memory")
+	}
+	return &engine{rt: rt, compiled: compiled, logger: logger}, nil
+}
+
+func (e *engine) close(ctx context.Context) error {
+	return e.rt.Close(ctx)
+}
+
+// manifest reads and checks the manifest from a fresh module instance.
+func (e *engine) manifest(ctx context.Context) (wire.Manifest, error) {
+	mi, err := e.instantiate(ctx, e.logger)
+	if err != nil {
+		return wire.Manifest{}, err
+	}
+	defer mi.close(ctx)
+	out, err := mi.call(ctx, mi.fnManifest, nil)
+	if err != nil {
+		return wire.Manifest{}, fmt.Errorf("%s: %w", wire.ExportManifest, err)
+	}
+	var m wire.Manifest
+	if err := json.Unmarshal(out, &m); err != nil {
+		return wire.Manifest{}, fmt.Errorf("%s returned malformed JSON: %w", wire.ExportManifest, err)
+	}
+	if m.ABI != wire.Version {
+		return m, &ABIError{Module: m.ABI, Host: wire.Version}
+	}
+	return m, nil
+}
+
+// moduleInstance is one instantiated copy of the module. It takes one export
+// call at a time (concurrent calls corrupt a Go guest); any failed call
+// leaves it broken for good.
+type moduleInstance struct {
+	mu         sync.Mutex
+	mod        api.Module
+	fnAlloc    api.Function
+	fnManifest api.Function
+	fnStart    api.Function
+	fnResume   api.Function
+	fnCancel   api.Function
+	broken     error // set by the first trap; every later call fails with it
+	nextTask   uint64
+}
+
+// instantiate creates a module instance with nothing from the host in it: no
+// args, no environment, no file system. Only stdout/stderr (to the logger),
+// randomness and real clocks.
+func (e *engine) instantiate(ctx context.Context, logger *slog.Logger) (*moduleInstance, error) {
+	cfg := wazero.NewModuleConfig().
+		WithName(""). // anonymous, so many instances of one module coexist
+		WithStartFunctions("_initialize").
+		WithStdout(newLogWriter(logger, slog.LevelInfo, "stdout")).
+		WithStderr(newLogWriter(logger, slog.LevelWarn, "stderr")).
+		WithRandSource(rand.Reader).
+		WithSysWalltime().
+		WithSysNanotime().
+		WithSysNanosleep()
+	mod, err := e.rt.InstantiateModule(ctx, e.compiled, cfg)
+	if err != nil {
+		return nil, fmt.Errorf("instantiate module: %w", err)
+	}
+	return &moduleInstance{
+		mod:        mod,
+		fnAlloc:    mod.ExportedFunction(wire.ExportAlloc),
+		fnManifest: mod.ExportedFunction(wire.ExportManifest),
+		fnStart:    mod.ExportedFunction(wire.ExportStart),
+		fnResume:   mod.ExportedFunction(wire.ExportResume),
+		fnCancel:   mod.ExportedFunction(wire.ExportCancel),
+	}, nil
+}
+
+// trapError is a failed export call: the module instance is unusable.
+type trapError struct{ err error }
+
+func (e *trapError) Error() string { return "module trapped: " + e.err.Error() }
+func (e *trapError) Unwrap() error { return e.err }
+
+// newTaskID returns a task id unique within this module instance.
+func (mi *moduleInstance) newTaskID() string {
+	mi.mu.Lock()
+	defer mi.mu.Unlock()
+	mi.nextTask++
+	return fmt.Sprintf("t%d", mi.nextTask)
+}
+
+// call writes input (if fn takes one) into guest memory, calls fn and copies
+// the packed output out. Every failure is a trap and breaks the instance.
+func (mi *moduleInstance) call(ctx context.Context, fn api.Function, input []byte) ([]byte, error) {
+	mi.mu.Lock()
+	defer mi.mu.Unlock()
+	if mi.broken != nil {
+		return nil, mi.broken
+	}
+	out, err := mi.callLocked(ctx, fn, input)
+	if err != nil {
+		mi.broken = &trapError{err}
+		return nil, mi.broken
+	}
+	return out, nil
+}
+
+func (mi *moduleInstance) callLocked(ctx context.Context, fn api.Function, input []byte) ([]byte, error) {
+	var params []uint64
+	if input != nil {
+		res, err := mi.fnAlloc.Call(ctx, uint64(len(input)))
+		if err != nil {
+			return nil, fmt.Errorf("%s: %w", wire.ExportAlloc, err)
+		}
+		ptr := uint32(res[0])
+		if !mi.mod.Memory().Write(ptr, input) {
+			return nil, fmt.Errorf("%s returned %#x, outside memory for %d bytes", wire.ExportAlloc, ptr, len(input))
+		}
+		params = []uint64{uint64(ptr), uint64(len(input))}
+	}
+	res, err := fn.Call(ctx, params...)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", fn.Definition().ExportNames()[0], err)
+	}
+	ptr, n := uint32(res[0]>>32), uint32(res[0])
+	if n > maxOutput {
+		return nil, fmt.Errorf("%s returned %d bytes, over the %d limit", fn.Definition().ExportNames()[0], n, maxOutput)
+	}
+	// The memory may have grown during the call: read through Memory() now.
+	view, ok := mi.mod.Memory().Read(ptr, n)
+	if !ok {
+		return nil, fmt.Errorf("%s returned [%#x, +%d), outside memory", fn.Definition().ExportNames()[0], ptr, n)
+	}
+	return append([]byte(nil), view...), nil
+}
+
+// task calls start, resume or cancel with in and decodes the output. A
+// malformed output or one for another task is a broken guest: a trap.
+func (mi *moduleInstance) task(ctx context.Context, fn api.Function, task string, in any) (wire.Output, error) {
+	input, err := json.Marshal(in)
+	if err != nil {
+		return wire.Output{}, fmt.Errorf("encode input of task %s: %w", task, err)
+	}
+	raw, err := mi.call(ctx, fn, input)
+	if err != nil {
+		return wire.Output{}, err
+	}
+	var out wire.Output
+	if err := json.Unmarshal(raw, &out); err != nil {
+		return wire.Output{}, mi.breakWith(fmt.Errorf("task %s: malformed output: %w", task, err))
+	}
+	if out.Task != task {
+		return wire.Output{}, mi.breakWith(fmt.Errorf("task %s: output names task %q", task, out.Task))
+	}
+	if !out.Done && len(out.Effects) == 0 {
+		return wire.Output{}, mi.breakWith(fmt.Errorf("task %s: output is neither done nor a batch", task))
+	}
+	return out, nil
+}
+
+func (mi *moduleInstance) breakWith(err error) error {
+	mi.mu.Lock()
+	defer mi.mu.Unlock()
+	if mi.broken == nil {
+		mi.broken = &trapError{err}
+	}
+	return mi.broken
+}
+
+func (mi *moduleInstance) start(ctx context.Context, s wire.Start) (wire.Output, error) {
+	return mi.task(ctx, mi.fnStart, s.Task, s)
+}
+
+func (mi *moduleInstance) resume(ctx context.Context, r wire.Resume) (wire.Output, error) {
+	return mi.task(ctx, mi.fnResume, r.Task, r)
+}
+
+func (mi *moduleInstance) cancel(ctx context.Context, task string) (wire.Output, error) {
+	return mi.task(ctx, mi.fnCancel, task, wire.Cancel{Task: task})
+}
+
+// memorySize is the instance's linear memory in bytes.
+func (mi *moduleInstance) memorySize() uint32 {
+	return mi.mod.Memory().Size()
+}
+
+func (mi *moduleInstance) close(ctx context.Context) error {
+	return mi.mod.Close(ctx)
+}

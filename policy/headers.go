@@ -1,0 +1,117 @@
+package policy
+
+import "strings"
+
+// defaultHeaders is the allowlist Service starts from: content negotiation
+// and caching headers that carry no authority. Accept-Encoding is absent on
+// purpose: the host decompresses, and a compressed response could not be
+// scrubbed of secrets.
+var defaultHeaders = []string{
+	"accept", "accept-language", "cache-control", "content-type",
+	"if-match", "if-modified-since", "if-none-match", "if-unmodified-since",
+	"range", "user-agent",
+}
+
+// methodOverrideHeaders make many frameworks run another method than the one
+// the request line says, so a rule about methods would not hold.
+var methodOverrideHeaders = []string{"x-http-method-override", "x-http-method", "x-method-override"}
+
+// forbiddenHeader reports headers the host owns: framing, routing and
+// hop-by-hop fields that no allowlist may pass through.
+func forbiddenHeader(lower string) bool {
+	switch lower {
+	case "host", "content-length", "transfer-encoding", "connection", "keep-alive",
+		"upgrade", "te", "trailer", "expect", "forwarded", "via":
+		return true
+	}
+	return strings.HasPrefix(lower, "proxy-") || strings.HasPrefix(lower, "x-forwarded-")
+}
+
+type headerScan struct {
+	// contentType is the request's Content-Type; ambiguousType when it
+	// has more than one, which body matchers then cannot read.
+	contentType string
+	override    string // lower-case name of a method-override header present
+}
+
+const ambiguousType = "multiple Content-Type headers"
+
+// scanHeaders validates the request's headers and notes what the decision
+// needs from them.
+func scanHeaders(h []Header) (headerScan, Reason) {
+	var s headerScan
+	for i := range h {
+		name, value := h[i].Name, h[i].Value
+		if !validHeaderName(name) || !validHeaderValue(value) {
+			return s, ReasonBadHeader
+		}
+		if strings.Contains(value, "${") {
+			// Only the engine writes placeholders; one from the caller would
+			// ask the host for a secret the agent chose where to put.
+			return s, ReasonPlaceholder
+		}
+		switch {
+		case asciiEqualFold(name, "content-type"):
+			if s.contentType != "" {
+				// Servers pick the first, the last, or join them.
+				value = ambiguousType
+			}
+			s.contentType = value
+		case s.override == "":
+			for _, o := range methodOverrideHeaders {
+				if asciiEqualFold(name, o) {
+					s.override = o
+				}
+			}
+		}
+	}
+	return s, ""
+}
+
+func validHeaderName(n string) bool {
+	if n == "" {
+		return false
+	}
+	for i := 0; i < len(n); i++ {
+		c := n[i]
+		if c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' {
+			continue
+		}
+		if strings.IndexByte("!#$%&'*+-.^_`|~", c) < 0 {
+			return false
+		}
+	}
+	return true
+}
+
+func validHeaderValue(v string) bool {
+	for i := 0; i < len(v); i++ {
+		if c := v[i]; c < ' ' && c != '\t' || c == 0x7f {
+			return false
+		}
+	}
+	return true
+}
+
+// appendAllowed appends the headers of h that the allowlist or the rule
+// names, except those the service's credentials replace.
+func appendAllowed(dst, h []Header, allow, extra, replaced []string) []Header {
+	for _, f := range h {
+		if containsFold(replaced, f.Name) {
+			continue
+		}
+		if containsFold(allow, f.Name) || containsFold(extra, f.Name) {
+			dst = append(dst, f)
+		}
+	}
+	return dst
+}
+
+func containsFold(list []string, name string) bool {
+	for _, l := range list {
+		if asciiEqualFold(l, name) {
+			return true
+		}
+	}
+	return false
+}

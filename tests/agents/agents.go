@@ -1,0 +1,312 @@
+// Package agents registers the probe agents that the hosts' ABI tests and
+// the end-to-end suite run: each exercises one part of the contract
+// (docs/abi.md) with a small, fixed input and output. Their names and
+// shapes are what those tests are written against; change them together.
+package agents
+
+import (
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"os"
+	"strings"
+	"time"
+
+	"github.com/damperdev/damper/runtime/abi"
+	"github.com/damperdev/damper/runtime/agent"
+)
+
+func init() {
+	agent.Register("probe.state", state)
+	agent.Register("probe.batch", batch)
+	agent.Register("probe.stream", stream)
+	agent.Register("probe.fetch", fetch)
+	agent.Register("probe.sleep", sleep)
+	agent.Register("probe.unknown", unknown)
+	agent.Register("probe.crash", crash)
+	agent.Register("probe.fail", fail)
+	agent.Register("probe.emit", emit)
+	agent.Register("probe.roundtrip", roundtrip)
+}
+
+// StateIn asks for one state operation: get, set or del of key.
+type StateIn struct {
+	Op    string          `json:"op"`
+	Key   string          `json:"key"`
+	Value json.RawMessage `json:"value,omitempty"`
+}
+
+// StateOut is what the key holds after the operation: set answers the
+// value set; del answers found false.
+type StateOut struct {
+	Found bool            `json:"found"`
+	Value json.RawMessage `json:"value"`
+}
+
+func state(ctx *agent.Context, in StateIn) (StateOut, error) {
+	switch in.Op {
+	case "get":
+		var v json.RawMessage
+		found, err := ctx.State().Get(in.Key, &v)
+		if err != nil {
+			return StateOut{}, err
+		}
+		return StateOut{Found: found, Value: v}, nil
+	case "set":
+		if len(in.Value) == 0 {
+			in.Value = json.RawMessage("null")
+		}
+		if err := ctx.State().Set(in.Key, in.Value); err != nil {
+			return StateOut{}, err
+		}
+		return StateOut{Found: true, Value: in.Value}, nil
+	case "del":
+		return StateOut{}, ctx.State().Delete(in.Key)
+	}
+	return StateOut{}, fmt.Errorf("unknown op %q: want get, set or del", in.Op)
+}
+
+// BatchIn lists URLs to fetch concurrently.
+type BatchIn struct {
+	URLs []string `json:"urls"`
+}
+
+// BatchOut has one response per URL, in input order.
+type BatchOut struct {
+	Responses []BatchResponse `json:"responses"`
+}
+
+// BatchResponse is a fetched status and body, or the fetch's error.
+type BatchResponse struct {
+	Status int    `json:"status"`
+	Body   string `json:"body"`
+	Error  string `json:"error"`
+}
+
+// batch fetches every URL in goroutines of one Group: the host sees one
+// batch of len(urls) fetch effects.
+func batch(ctx *agent.Context, in BatchIn) (BatchOut, error) {
+	out := BatchOut{Responses: make([]BatchResponse, len(in.URLs))}
+	g := ctx.Group()
+	for i, u := range in.URLs {
+		g.Go(func() error {
+			r := &out.Responses[i]
+			req, err := http.NewRequestWithContext(ctx, http.MethodGet, u, nil)
+			if err != nil {
+				r.Error = err.Error()
+				return nil
+			}
+			resp, err := ctx.Fetch(req)
+			if err != nil {
+				r.Error = err.Error()
+				return nil
+			}
+			defer resp.Body.Close()
+			body, err := io.ReadAll(resp.Body)
+			if err != nil {
+				r.Error = err.Error()
+			}
+			r.Status, r.Body = resp.StatusCode, string(body)
+			return nil
+		})
+	}
+	return out, g.Wait()
+}
+
+// StreamIn names a URL to read through Context.Transport, Max bytes per read
+// (default 4096).
+type StreamIn struct {
+	URL string `json:"url"`
+	Max int    `json:"max,omitempty"`
+}
+
+// StreamOut describes the body read: its size, its SHA-256 and the number
+// of read effects it took.
+type StreamOut struct {
+	Status int    `json:"status"`
+	Bytes  int    `json:"bytes"`
+	SHA256 string `json:"sha256"`
+	Reads  int    `json:"reads"`
+}
+
+func stream(ctx *agent.Context, in StreamIn) (StreamOut, error) {
+	if in.Max <= 0 {
+		in.Max = 4096
+	}
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, in.URL, nil)
+	if err != nil {
+		return StreamOut{}, err
+	}
+	resp, err := ctx.Transport().RoundTrip(req)
+	if err != nil {
+		return StreamOut{}, err
+	}
+	defer resp.Body.Close()
+	out := StreamOut{Status: resp.StatusCode}
+	h := sha256.New()
+	buf := make([]byte, in.Max)
+	for {
+		// Each Read of a streamed body is one read effect.
+		n, err := resp.Body.Read(buf)
+		out.Reads++
+		out.Bytes += n
+		h.Write(buf[:n])
+		if err == io.EOF {
+			break
+		}
+		if err != nil {
+			return StreamOut{}, err
+		}
+	}
+	out.SHA256 = hex.EncodeToString(h.Sum(nil))
+	return out, nil
+}
+
+// FetchIn is one request; Method defaults to GET.
+type FetchIn struct {
+	Method  string            `json:"method,omitempty"`
+	URL     string            `json:"url"`
+	Headers map[string]string `json:"headers,omitempty"`
+	Body    string            `json:"body,omitempty"`
+}
+
+// FetchOut is the response, its body read whole.
+type FetchOut struct {
+	Status  int                 `json:"status"`
+	Headers map[string][]string `json:"headers"`
+	Body    string              `json:"body"`
+}
+
+func fetch(ctx *agent.Context, in FetchIn) (FetchOut, error) {
+	req, err := http.NewRequestWithContext(ctx, in.Method, in.URL, strings.NewReader(in.Body))
+	if err != nil {
+		return FetchOut{}, err
+	}
+	for k, v := range in.Headers {
+		req.Header.Set(k, v)
+	}
+	resp, err := ctx.Fetch(req)
+	if err != nil {
+		return FetchOut{}, err
+	}
+	defer resp.Body.Close()
+	body, err := io.ReadAll(resp.Body)
+	if err != nil {
+		return FetchOut{}, err
+	}
+	return FetchOut{Status: resp.StatusCode, Headers: resp.Header, Body: string(body)}, nil
+}
+
+// SleepIn is how long to sleep.
+type SleepIn struct {
+	Ms int `json:"ms"`
+}
+
+// SleepOut is how long the probe asked to sleep.
+type SleepOut struct {
+	SleptMs int `json:"slept_ms"`
+}
+
+func sleep(ctx *agent.Context, in SleepIn) (SleepOut, error) {
+	if err := ctx.Sleep(time.Duration(in.Ms) * time.Millisecond); err != nil {
+		return SleepOut{}, err
+	}
+	return SleepOut{SleptMs: in.Ms}, nil
+}
+
+// UnknownOut is the error type the host answered an effect it does not
+// perform with: unknown_effect.
+type UnknownOut struct {
+	ErrorType string `json:"error_type"`
+}
+
+// unknown issues an effect no host performs, through abi.Perform: agent
+// code has no way to name an effect type.
+func unknown(ctx *agent.Context, _ struct{}) (UnknownOut, error) {
+	err := abi.Perform(ctx, "probe.nonexistent", struct{}{}, nil)
+	var ee *abi.EffectError
+	if !errors.As(err, &ee) {
+		return UnknownOut{}, fmt.Errorf("want an effect error, got %v", err)
+	}
+	return UnknownOut{ErrorType: ee.Type}, nil
+}
+
+// CrashIn picks how to kill the module instance: "panic" (a fatal panic in
+// a goroutine the runtime cannot recover) or "exit" (os.Exit(3)).
+type CrashIn struct {
+	Mode string `json:"mode"`
+}
+
+// crash makes the module instance trap; it touches no storage first.
+func crash(_ *agent.Context, in CrashIn) (struct{}, error) {
+	switch in.Mode {
+	case "panic":
+		// A raw goroutine, deliberately untracked: its panic is fatal.
+		// Blocking on the channel lets it run before the handler returns.
+		never := make(chan struct{})
+		go func() { panic("probe crash") }()
+		<-never
+	case "exit":
+		os.Exit(3)
+	}
+	return struct{}{}, fmt.Errorf("unknown mode %q: want panic or exit", in.Mode)
+}
+
+// fail returns an error: a 500 agent_error with message "probe failure".
+func fail(*agent.Context, struct{}) (struct{}, error) {
+	return struct{}{}, errors.New("probe failure")
+}
+
+// EmitIn is how many events to emit.
+type EmitIn struct {
+	Events int `json:"events"`
+}
+
+// EmitOut is how many events were emitted.
+type EmitOut struct {
+	Emitted int `json:"emitted"`
+}
+
+// emit emits events probe.tick with data {"n": 0}, {"n": 1}, ... and logs
+// one info line.
+func emit(ctx *agent.Context, in EmitIn) (EmitOut, error) {
+	for i := range in.Events {
+		if err := ctx.Emit("probe.tick", map[string]int{"n": i}); err != nil {
+			return EmitOut{Emitted: i}, err
+		}
+	}
+	ctx.Logger().Info("probe.emit done", "events", in.Events)
+	return EmitOut{Emitted: in.Events}, nil
+}
+
+// RoundtripIn is how many sequential GETs of URL to make.
+type RoundtripIn struct {
+	N   int    `json:"n"`
+	URL string `json:"url"`
+}
+
+// RoundtripOut is how many were made.
+type RoundtripOut struct {
+	N int `json:"n"`
+}
+
+// roundtrip makes n buffered fetches one after the other: n round trips,
+// for benchmarks.
+func roundtrip(ctx *agent.Context, in RoundtripIn) (RoundtripOut, error) {
+	for i := range in.N {
+		req, err := http.NewRequestWithContext(ctx, http.MethodGet, in.URL, nil)
+		if err != nil {
+			return RoundtripOut{N: i}, err
+		}
+		resp, err := ctx.Fetch(req)
+		if err != nil {
+			return RoundtripOut{N: i}, err
+		}
+		resp.Body.Close()
+	}
+	return RoundtripOut{N: in.N}, nil
+}

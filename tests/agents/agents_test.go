@@ -1,0 +1,171 @@
+//go:build !wasip1
+
+package agents_test
+
+import (
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net/http"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/damperdev/damper/runtime/agent/agenttest"
+	_ "github.com/damperdev/damper/tests/agents"
+)
+
+// The probes' contracts, as the hosts' tests rely on them. probe.crash is
+// not here: it kills the process it runs in.
+
+func newHost(t *testing.T) *agenttest.Host {
+	t.Helper()
+	h := agenttest.New()
+	t.Cleanup(func() { require.NoError(t, h.Close()) })
+	return h
+}
+
+func run(t *testing.T, h *agenttest.Host, agent, payload string) string {
+	t.Helper()
+	out, err := h.Run(t.Context(), agent, "probe", json.RawMessage(payload))
+	require.NoError(t, err)
+	return string(out)
+}
+
+func TestState(t *testing.T) {
+	h := newHost(t)
+	for _, step := range []struct{ in, want string }{
+		{`{"op":"get","key":"k"}`, `{"found":false,"value":null}`},
+		{`{"op":"set","key":"k","value":{"big":12345678901234567890,"s":"x"}}`, `{"found":true,"value":{"big":12345678901234567890,"s":"x"}}`},
+		{`{"op":"get","key":"k"}`, `{"found":true,"value":{"big":12345678901234567890,"s":"x"}}`},
+		{`{"op":"del","key":"k"}`, `{"found":false,"value":null}`},
+		{`{"op":"get","key":"k"}`, `{"found":false,"value":null}`},
+	} {
+		assert.JSONEq(t, step.want, run(t, h, "probe.state", step.in), step.in)
+	}
+}
+
+func TestBatch(t *testing.T) {
+	h := newHost(t)
+	h.HTTP = http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.WriteHeader(200 + len(r.URL.Path))
+		io.WriteString(w, r.URL.Path)
+	})
+	var fetchBatches []int
+	h.OnBatch = func(batch []agenttest.Effect) {
+		if batch[0].Type == "fetch" {
+			fetchBatches = append(fetchBatches, len(batch))
+		}
+	}
+	out := run(t, h, "probe.batch", `{"urls":["http://h/a","http://h/bb","notaurl","http://h/dddd"]}`)
+	assert.Equal(t, []int{3}, fetchBatches, "one batch with every fetch")
+	var got struct {
+		Responses []struct {
+			Status int    `json:"status"`
+			Body   string `json:"body"`
+			Error  string `json:"error"`
+		} `json:"responses"`
+	}
+	require.NoError(t, json.Unmarshal([]byte(out), &got))
+	require.Len(t, got.Responses, 4)
+	assert.Equal(t, 202, got.Responses[0].Status)
+	assert.Equal(t, "/a", got.Responses[0].Body)
+	assert.Equal(t, 203, got.Responses[1].Status)
+	assert.Contains(t, got.Responses[2].Error, "not an absolute http or https URL")
+	assert.Equal(t, "/dddd", got.Responses[3].Body)
+}
+
+func TestStream(t *testing.T) {
+	h := newHost(t)
+	body := strings.Repeat("stream me ", 1000) // 10,000 bytes
+	h.HTTP = http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { io.WriteString(w, body) })
+	sum := sha256.Sum256([]byte(body))
+	for _, tc := range []struct {
+		max   int
+		reads int
+	}{
+		{0, 3},      // 4096 + 4096 + 1808, the last read at EOF
+		{1000, 10},  // exactly 10 chunks, the tenth at EOF
+		{100000, 1}, // one read takes all
+	} {
+		t.Run(fmt.Sprint("max=", tc.max), func(t *testing.T) {
+			out := run(t, h, "probe.stream", fmt.Sprintf(`{"url":"http://h/big","max":%d}`, tc.max))
+			assert.JSONEq(t, fmt.Sprintf(`{"status":200,"bytes":10000,"sha256":%q,"reads":%d}`, hex.EncodeToString(sum[:]), tc.reads), out)
+		})
+	}
+}
+
+func TestFetch(t *testing.T) {
+	h := newHost(t)
+	h.HTTP = http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		b, _ := io.ReadAll(r.Body)
+		w.Header().Add("X-Echo", r.Header.Get("X-In"))
+		w.Header().Add("X-Echo", "second")
+		w.WriteHeader(http.StatusCreated)
+		fmt.Fprintf(w, "%s %s", r.Method, b)
+	})
+	out := run(t, h, "probe.fetch", `{"method":"PUT","url":"http://h/x","headers":{"x-in":"v"},"body":"payload"}`)
+	assert.JSONEq(t, `{"status":201,"headers":{"X-Echo":["v","second"]},"body":"PUT payload"}`, out)
+
+	h.HTTP = nil // every fetch fails
+	_, err := h.Run(t.Context(), "probe.fetch", "probe", json.RawMessage(`{"url":"http://h/x"}`))
+	var e *agenttest.Error
+	require.ErrorAs(t, err, &e)
+	assert.Equal(t, "agent_error", e.Type)
+	assert.Contains(t, e.Message, "fetch_error")
+}
+
+func TestSleep(t *testing.T) {
+	h := newHost(t)
+	assert.JSONEq(t, `{"slept_ms":250}`, run(t, h, "probe.sleep", `{"ms":250}`))
+	assert.Equal(t, 250*time.Millisecond, h.Slept())
+}
+
+func TestUnknown(t *testing.T) {
+	assert.JSONEq(t, `{"error_type":"unknown_effect"}`, run(t, newHost(t), "probe.unknown", `{}`))
+}
+
+func TestFail(t *testing.T) {
+	_, err := newHost(t).Run(t.Context(), "probe.fail", "probe", nil)
+	assert.Equal(t, &agenttest.Error{Type: "agent_error", Message: "probe failure", Status: 500}, err)
+}
+
+func TestEmit(t *testing.T) {
+	h := newHost(t)
+	assert.JSONEq(t, `{"emitted":3}`, run(t, h, "probe.emit", `{"events":3}`))
+	events := h.Events()
+	require.Len(t, events, 3)
+	for i, e := range events {
+		assert.Equal(t, "probe.tick", e.Type)
+		assert.JSONEq(t, fmt.Sprintf(`{"n":%d}`, i), string(e.Data))
+	}
+	logs := h.Logs()
+	require.Len(t, logs, 1)
+	assert.Equal(t, "info", logs[0].Level)
+}
+
+func TestRoundtrip(t *testing.T) {
+	h := newHost(t)
+	var hits int
+	h.HTTP = http.HandlerFunc(func(http.ResponseWriter, *http.Request) { hits++ })
+	assert.JSONEq(t, `{"n":5}`, run(t, h, "probe.roundtrip", `{"n":5,"url":"http://h/"}`))
+	assert.Equal(t, 5, hits)
+}
+
+func TestManifestListsTheProbes(t *testing.T) {
+	var m struct {
+		Agents []struct{ Name string } `json:"agents"`
+	}
+	require.NoError(t, json.Unmarshal(agenttest.Manifest(), &m))
+	var names []string
+	for _, a := range m.Agents {
+		names = append(names, a.Name)
+	}
+	assert.Equal(t, []string{"probe.batch", "probe.crash", "probe.emit", "probe.fail", "probe.fetch", "probe.roundtrip",
+		"probe.sleep", "probe.state", "probe.stream", "probe.unknown"}, names)
+}

@@ -1,0 +1,413 @@
+// Package wranglerdev runs the damper Worker under `wrangler dev` (real
+// workerd, with its Durable Objects and their SQLite) for tests.
+//
+// Start stages a copy of the Worker with the module under test, starts the
+// wrangler pinned in package.json (running `npm ci` first if it is not
+// installed) on free loopback ports, and waits until GET /health answers.
+// Node.js and npm are required: without them Start fails the test.
+package wranglerdev
+
+import (
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"sort"
+	"strconv"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+)
+
+// DefaultStartTimeout bounds the wait for a started wrangler dev to answer
+// GET /health. Here it usually answers within two seconds; the margin is for
+// a loaded machine.
+const DefaultStartTimeout = 90 * time.Second
+
+// Options say what the Worker serves and how.
+type Options struct {
+	// Module is the path of the damper module (.wasm) the Worker imports as
+	// build/damper.wasm. Required.
+	Module string
+	// Manifest is the path of the module's manifest.json, imported as
+	// build/manifest.json. Required.
+	Manifest string
+	// Token is DAMPER_TOKEN. Empty leaves it unset, so every route but
+	// /health answers 503 not_configured.
+	Token string
+	// StateDir is where workerd keeps the Durable Objects' storage
+	// (--persist-to). It outlives Restart. Empty means a t.TempDir.
+	StateDir string
+	// Vars are more --var bindings (name to value) for the Worker's env.
+	Vars map[string]string
+	// StartTimeout bounds the wait for /health; zero means DefaultStartTimeout.
+	StartTimeout time.Duration
+}
+
+// Server is a running `wrangler dev`.
+type Server struct {
+	t         testing.TB
+	opts      Options
+	root      string // the repository: where node_modules is
+	stage     string // the staged Worker: wrangler.toml, worker/, build/
+	port      int
+	inspector int
+	logPath   string
+
+	mu   sync.Mutex
+	cmd  *exec.Cmd
+	done chan struct{} // closed when cmd has exited
+}
+
+// Start stages the Worker with opts.Module and starts wrangler dev on it. It
+// fails t unless the Worker answers GET /health with 200 within
+// opts.StartTimeout. The server is stopped when the test ends.
+func Start(t testing.TB, opts Options) *Server {
+	t.Helper()
+	if opts.Module == "" || opts.Manifest == "" {
+		t.Fatalf("wranglerdev: Options.Module and Options.Manifest are required")
+	}
+	if opts.StateDir == "" {
+		opts.StateDir = t.TempDir()
+	}
+	// wrangler runs in the staged directory: a relative path would land there.
+	stateDir, err := filepath.Abs(opts.StateDir)
+	if err != nil {
+		t.Fatalf("wranglerdev: %v", err)
+	}
+	opts.StateDir = stateDir
+	if opts.StartTimeout == 0 {
+		opts.StartTimeout = DefaultStartTimeout
+	}
+	root, err := repoRoot()
+	if err != nil {
+		t.Fatalf("wranglerdev: %v", err)
+	}
+	if err := ensureWrangler(root); err != nil {
+		t.Fatalf("wranglerdev: %v", err)
+	}
+	s := &Server{t: t, opts: opts, root: root, stage: t.TempDir()}
+	s.logPath = filepath.Join(t.TempDir(), "wrangler.log")
+	if err := s.stageWorker(); err != nil {
+		t.Fatalf("wranglerdev: staging the Worker: %v", err)
+	}
+	if s.port, err = freePort(); err != nil {
+		t.Fatalf("wranglerdev: %v", err)
+	}
+	if s.inspector, err = freePort(); err != nil {
+		t.Fatalf("wranglerdev: %v", err)
+	}
+	t.Cleanup(func() {
+		s.Stop()
+		if t.Failed() {
+			t.Logf("wranglerdev: last lines of %s:\n%s", s.logPath, tail(s.logPath, 40))
+		}
+	})
+	if err := s.start(); err != nil {
+		t.Fatalf("wranglerdev: %v", err)
+	}
+	return s
+}
+
+// URL is the Worker's base URL, such as http://127.0.0.1:41234. It stays the
+// same across Restart.
+func (s *Server) URL() string {
+	return "http://127.0.0.1:" + strconv.Itoa(s.port)
+}
+
+// LogPath is the file that collects wrangler's output, across restarts.
+func (s *Server) LogPath() string { return s.logPath }
+
+// Stop ends wrangler and every process it started (workerd runs as its
+// child), and waits for wrangler to exit. Stopping a stopped server does
+// nothing.
+func (s *Server) Stop() {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.cmd == nil {
+		return
+	}
+	pgid := s.cmd.Process.Pid // Setpgid: the group is led by wrangler
+	_ = syscall.Kill(-pgid, syscall.SIGTERM)
+	select {
+	case <-s.done:
+	case <-time.After(10 * time.Second):
+		_ = syscall.Kill(-pgid, syscall.SIGKILL)
+		<-s.done
+	}
+	// Anything of the group that outlived wrangler goes too.
+	_ = syscall.Kill(-pgid, syscall.SIGKILL)
+	s.cmd = nil
+}
+
+// Restart stops wrangler dev and starts it again on the same ports and the
+// same StateDir, so stored state must survive. Restart may be called from a
+// subtest: a failure to come back is reported with Errorf on the test that
+// called Start (with wrangler's output), and the calls that follow fail.
+func (s *Server) Restart() {
+	s.Stop()
+	if err := s.start(); err != nil {
+		s.t.Errorf("wranglerdev: restart: %v", err)
+	}
+}
+
+// start runs wrangler dev and waits for /health.
+func (s *Server) start() error {
+	began := time.Now()
+	done, err := s.launch()
+	if err != nil {
+		return err
+	}
+	if err := s.waitHealthy(done); err != nil {
+		s.Stop()
+		return fmt.Errorf("%w\n--- last lines of %s ---\n%s", err, s.logPath, tail(s.logPath, 60))
+	}
+	s.logf("/health answered %s after start", time.Since(began).Round(time.Millisecond))
+	return nil
+}
+
+// launch starts the wrangler dev process, its output going to the log file.
+func (s *Server) launch() (<-chan struct{}, error) {
+	args := []string{"dev",
+		"--config", filepath.Join(s.stage, "wrangler.toml"),
+		"--ip", "127.0.0.1",
+		"--port", strconv.Itoa(s.port),
+		"--inspector-port", strconv.Itoa(s.inspector),
+		"--persist-to", s.opts.StateDir,
+		"--show-interactive-dev-session=false",
+	}
+	if s.opts.Token != "" {
+		args = append(args, "--var", "DAMPER_TOKEN:"+s.opts.Token)
+	}
+	names := make([]string, 0, len(s.opts.Vars))
+	for k := range s.opts.Vars {
+		names = append(names, k)
+	}
+	sort.Strings(names)
+	for _, k := range names {
+		args = append(args, "--var", k+":"+s.opts.Vars[k])
+	}
+	cmd := exec.Command(filepath.Join(s.root, "node_modules", ".bin", "wrangler"), args...)
+	cmd.Dir = s.stage
+	cmd.Env = append(os.Environ(),
+		"WRANGLER_SEND_METRICS=false",
+		"CI=true",
+		"NO_COLOR=1",
+		"FORCE_COLOR=0",
+		"WRANGLER_LOG_PATH="+filepath.Join(s.stage, ".wrangler", "logs"),
+	)
+	// No stdin (/dev/null), so no TTY and no interactive session. Output goes
+	// straight to a file: no pipe for workerd's children to hold open.
+	logf, err := os.OpenFile(s.logPath, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
+	if err != nil {
+		return nil, err
+	}
+	defer logf.Close() // the child has its own descriptor
+	cmd.Stdout = logf
+	cmd.Stderr = logf
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true} // Stop kills the group
+	s.logf("%s %s", cmd.Path, strings.Join(redact(args), " "))
+
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if err := cmd.Start(); err != nil {
+		return nil, fmt.Errorf("starting wrangler: %w", err)
+	}
+	done := make(chan struct{})
+	go func() { _ = cmd.Wait(); close(done) }()
+	s.cmd, s.done = cmd, done
+	return done, nil
+}
+
+// logf adds a line of its own to the log file.
+func (s *Server) logf(format string, args ...any) {
+	f, err := os.OpenFile(s.logPath, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
+	if err != nil {
+		return
+	}
+	defer f.Close()
+	fmt.Fprintf(f, "=== wranglerdev: "+format+"\n", args...)
+}
+
+// waitHealthy polls GET /health until it answers 200, wrangler exits, or the
+// start timeout passes.
+func (s *Server) waitHealthy(exited <-chan struct{}) error {
+	client := &http.Client{Timeout: 5 * time.Second}
+	deadline := time.Now().Add(s.opts.StartTimeout)
+	for {
+		resp, err := client.Get(s.URL() + "/health")
+		if err == nil {
+			_, _ = io.Copy(io.Discard, resp.Body)
+			resp.Body.Close()
+			if resp.StatusCode == http.StatusOK {
+				return nil
+			}
+		}
+		select {
+		case <-exited:
+			return errors.New("wrangler dev exited before GET /health answered 200")
+		case <-time.After(100 * time.Millisecond):
+		}
+		if time.Now().After(deadline) {
+			return fmt.Errorf("GET %s/health did not answer 200 within %s (last error: %v)", s.URL(), s.opts.StartTimeout, err)
+		}
+	}
+}
+
+// stageWorker lays out what wrangler.toml expects, with the module under
+// test in place of the shipped one: wrangler.toml, worker/, build/damper.wasm,
+// build/manifest.json, and node_modules linked from the repository.
+func (s *Server) stageWorker() error {
+	if err := copyFile(filepath.Join(s.root, "wrangler.toml"), filepath.Join(s.stage, "wrangler.toml")); err != nil {
+		return err
+	}
+	if err := copyDir(filepath.Join(s.root, "worker"), filepath.Join(s.stage, "worker")); err != nil {
+		return err
+	}
+	if err := copyFile(s.opts.Module, filepath.Join(s.stage, "build", "damper.wasm")); err != nil {
+		return err
+	}
+	if err := copyFile(s.opts.Manifest, filepath.Join(s.stage, "build", "manifest.json")); err != nil {
+		return err
+	}
+	return os.Symlink(filepath.Join(s.root, "node_modules"), filepath.Join(s.stage, "node_modules"))
+}
+
+// ensureWrangler runs `npm ci` in root unless the pinned wrangler is
+// installed. A lock file keeps concurrent test processes (go test runs
+// packages in parallel) from installing at once.
+func ensureWrangler(root string) error {
+	node, err := exec.LookPath("node")
+	if err != nil {
+		return errors.New("node is not installed (Node.js >= 20.3 runs wrangler dev): install Node.js and npm")
+	}
+	bin := filepath.Join(root, "node_modules", ".bin", "wrangler")
+	if _, err := os.Stat(bin); err == nil {
+		return nil
+	}
+	npm, err := exec.LookPath("npm")
+	if err != nil {
+		return fmt.Errorf("%s is missing and npm is not installed to run `npm ci`: install npm", bin)
+	}
+	sum := sha256.Sum256([]byte(root))
+	lock, err := os.OpenFile(filepath.Join(os.TempDir(), "damper-npm-ci-"+hex.EncodeToString(sum[:8])+".lock"), os.O_CREATE|os.O_RDWR, 0o644)
+	if err != nil {
+		return err
+	}
+	defer lock.Close()
+	if err := syscall.Flock(int(lock.Fd()), syscall.LOCK_EX); err != nil {
+		return fmt.Errorf("locking for npm ci: %w", err)
+	}
+	defer func() { _ = syscall.Flock(int(lock.Fd()), syscall.LOCK_UN) }()
+	if _, err := os.Stat(bin); err == nil {
+		return nil // another process installed it while we waited
+	}
+	cmd := exec.Command(npm, "ci", "--no-audit", "--no-fund")
+	cmd.Dir = root
+	cmd.Env = append(os.Environ(), "WRANGLER_SEND_METRICS=false")
+	if out, err := cmd.CombinedOutput(); err != nil {
+		return fmt.Errorf("npm ci in %s (node %s): %w\n%s", root, node, err, out)
+	}
+	if _, err := os.Stat(bin); err != nil {
+		return fmt.Errorf("npm ci did not install %s", bin)
+	}
+	return nil
+}
+
+// repoRoot walks up from the working directory to the directory holding go.mod.
+func repoRoot() (string, error) {
+	dir, err := os.Getwd()
+	if err != nil {
+		return "", err
+	}
+	for {
+		if _, err := os.Stat(filepath.Join(dir, "go.mod")); err == nil {
+			return dir, nil
+		}
+		parent := filepath.Dir(dir)
+		if parent == dir {
+			return "", errors.New("no go.mod above the working directory")
+		}
+		dir = parent
+	}
+}
+
+// freePort asks the kernel for a free loopback port.
+func freePort() (int, error) {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return 0, fmt.Errorf("finding a free port: %w", err)
+	}
+	defer l.Close()
+	return l.Addr().(*net.TCPAddr).Port, nil
+}
+
+func copyFile(from, to string) error {
+	if err := os.MkdirAll(filepath.Dir(to), 0o755); err != nil {
+		return err
+	}
+	in, err := os.Open(from)
+	if err != nil {
+		return err
+	}
+	defer in.Close()
+	out, err := os.Create(to)
+	if err != nil {
+		return err
+	}
+	if _, err := io.Copy(out, in); err != nil {
+		out.Close()
+		return err
+	}
+	return out.Close()
+}
+
+func copyDir(from, to string) error {
+	return filepath.WalkDir(from, func(path string, d os.DirEntry, err error) error {
+		if err != nil {
+			return err
+		}
+		rel, err := filepath.Rel(from, path)
+		if err != nil {
+			return err
+		}
+		if d.IsDir() {
+			return os.MkdirAll(filepath.Join(to, rel), 0o755)
+		}
+		return copyFile(path, filepath.Join(to, rel))
+	})
+}
+
+// redact hides --var values (the token) in the logged command line.
+func redact(args []string) []string {
+	out := append([]string(nil), args...)
+	for i := 1; i < len(out); i++ {
+		if out[i-1] == "--var" {
+			if name, _, ok := strings.Cut(out[i], ":"); ok {
+				out[i] = name + ":(hidden)"
+			}
+		}
+	}
+	return out
+}
+
+// tail returns the last n lines of the file at path.
+func tail(path string, n int) string {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return fmt.Sprintf("(reading %s: %v)", path, err)
+	}
+	lines := strings.Split(strings.TrimRight(string(b), "\n"), "\n")
+	if len(lines) > n {
+		lines = lines[len(lines)-n:]
+	}
+	return strings.Join(lines, "\n")
+}

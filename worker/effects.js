@@ -1,0 +1,384 @@
+// The effects the Workers host performs for a task (docs/abi.md, "Effects"):
+// fetch / read / close, sql, emit, log, sleep. Every effect is answered with
+// {id, value} or {id, error}; performing one never throws.
+//
+// No cloudflare: imports here, so the performer can run under Node too.
+
+import { errorMessage } from "./module.js";
+
+/** A whole fetch response body is capped; larger bodies need `stream`. */
+export const FETCH_BODY_LIMIT = 32 * 1024 * 1024;
+
+/** A read effect that names no max reads this much; none reads more than READ_MAX. */
+const READ_DEFAULT = 64 * 1024;
+const READ_MAX = 16 * 1024 * 1024;
+
+/** Transaction control is the storage's job (transactionSync), never a statement's. */
+const TX_CONTROL = /^(BEGIN|COMMIT|END|ROLLBACK|SAVEPOINT|RELEASE)(?![A-Za-z])/i;
+/** What SQLite skips before a statement's first keyword. */
+const LEADING = /^([\s;]+|--[^\n]*(\n|$)|\/\*[\s\S]*?(\*\/|$))*/;
+
+/** An effect that fails: its `type` and message go back to the guest. */
+class EffectError extends Error {
+  constructor(type, message) {
+    super(message);
+    this.type = type;
+  }
+}
+
+/**
+ * What one task holds on the host while it runs: its streamed bodies.
+ * The runner creates one per task and releases it when the task ends.
+ */
+export class TaskState {
+  /**
+   * @param {string} id the task id
+   * @param {{agent: string, instance: string, run: string}} run
+   */
+  constructor(id, run) {
+    this.id = id;
+    this.run = run;
+    /** @type {Map<number, BodyStream>} */
+    this.handles = new Map();
+    this.nextHandle = 1; // 0 would vanish under Go's omitempty
+  }
+
+  /** Cancels every body the task left open. */
+  release() {
+    for (const body of this.handles.values()) body.cancel();
+    this.handles.clear();
+  }
+}
+
+/**
+ * Performs effects against one agent instance's storage.
+ */
+export class Effects {
+  /**
+   * @param {object} opts
+   * @param {any} [opts.storage] the Durable Object's ctx.storage (sql, transactionSync)
+   * @param {(event: object, task: TaskState) => void} [opts.onEvent] receives emitted events
+   */
+  constructor({ storage, onEvent } = {}) {
+    this.storage = storage;
+    this.onEvent = onEvent ?? (() => {});
+  }
+
+  /**
+   * Performs one effect for `task`.
+   * @param {{id: number, type: string, args?: any}} effect
+   * @param {TaskState} task
+   * @returns {Promise<{id: number, value?: any, error?: {type: string, message: string}}>}
+   */
+  async perform(effect, task) {
+    const id = effect?.id;
+    try {
+      const value = await this.dispatch(effect, task);
+      return { id, value };
+    } catch (e) {
+      if (e instanceof EffectError) return { id, error: { type: e.type, message: e.message } };
+      return { id, error: { type: "internal", message: errorMessage(e) } };
+    }
+  }
+
+  async dispatch({ type, args }, task) {
+    switch (type) {
+      case "fetch": return performFetch(fetchArgs(args), task);
+      case "read": return readBody(args, task);
+      case "close": return closeBody(args, task);
+      case "sql": return this.sql(args);
+      case "emit": return this.emit(args, task);
+      case "log": return log(args, task);
+      case "sleep": return sleep(args);
+      default:
+        throw new EffectError("unknown_effect", `this host does not perform ${JSON.stringify(type)} effects`);
+    }
+  }
+
+  /**
+   * Runs a batch of statements in one transaction. workerd's sql.exec refuses
+   * BEGIN/SAVEPOINT; atomicity is transactionSync around the whole batch.
+   */
+  sql(args) {
+    if (!args || !Array.isArray(args.statements)) throw bad("sql: statements must be an array");
+    if (args.statements.length === 0) throw bad("sql: no statements");
+    const statements = args.statements.map((s, i) => {
+      if (!s || typeof s.sql !== "string") throw bad(`sql: statement ${i} has no sql text`);
+      const params = s.args ?? [];
+      if (!Array.isArray(params)) throw bad(`sql: statement ${i}: args must be an array`);
+      const kw = TX_CONTROL.exec(s.sql.replace(LEADING, ""));
+      if (kw) {
+        throw new EffectError("sql_error", `statement ${i}: ${kw[1].toUpperCase()} is not allowed: ` +
+          "a batch already runs as one transaction");
+      }
+      return { sql: s.sql, args: params.map((a, j) => bindable(a, i, j)) };
+    });
+    let index = 0;
+    try {
+      const results = this.storage.transactionSync(() => statements.map((s, i) => {
+        index = i;
+        const cursor = this.storage.sql.exec(s.sql, ...s.args);
+        const rows = cursor.raw().toArray();
+        const columns = cursor.columnNames;
+        for (const row of rows) {
+          for (let c = 0; c < row.length; c++) row[c] = resultValue(row[c], columns[c]);
+        }
+        return { columns, rows };
+      }));
+      return { results };
+    } catch (e) {
+      throw new EffectError("sql_error", `statement ${index}: ${errorMessage(e)}`);
+    }
+  }
+
+  emit(args, task) {
+    if (!args || !Array.isArray(args.events)) throw bad("emit: events must be an array");
+    for (const event of args.events) this.onEvent(event, task);
+    return {};
+  }
+}
+
+/**
+ * Sends one fetch effect: the seam where the policy work plugs in (secret
+ * placeholders substituted for origins that own them, secret values scrubbed
+ * from what goes back). It sends exactly `args.url` and never follows a
+ * redirect: a 3xx goes back to the guest, which decides the next hop.
+ * @param {{method: string, url: string, headers: [string, string][], body: Uint8Array|undefined, stream: boolean}} args
+ * @param {TaskState} task
+ * @returns {Promise<{status: number, headers: [string, string][], body?: string, handle?: number}>}
+ */
+export async function performFetch(args, task) {
+  // The policy engine decided on this exact URL; workerd's fetch re-parses it
+  // with WHATWG rules, so anything that would change under that parse is refused.
+  let parsed;
+  try {
+    parsed = new URL(args.url).href;
+  } catch {
+    throw new EffectError("fetch_error", `refusing to send ${JSON.stringify(args.url)}: not a valid URL`);
+  }
+  if (parsed !== args.url) {
+    throw new EffectError("fetch_error", `refusing to send ${JSON.stringify(args.url)}: ` +
+      `it is not a fixed point of WHATWG URL parsing (it would be sent as ${JSON.stringify(parsed)})`);
+  }
+  let response;
+  try {
+    response = await fetch(args.url, {
+      method: args.method,
+      headers: args.headers,
+      body: args.body,
+      redirect: "manual",
+    });
+  } catch (e) {
+    throw new EffectError("fetch_error", `${args.method} ${args.url}: ${errorMessage(e)}`);
+  }
+  const value = { status: response.status, headers: [...response.headers] };
+  if (args.stream) {
+    const handle = task.nextHandle++;
+    task.handles.set(handle, new BodyStream(response.body));
+    value.handle = handle;
+    return value;
+  }
+  try {
+    value.body = toBase64(await readWhole(response.body, FETCH_BODY_LIMIT));
+  } catch (e) {
+    throw new EffectError("fetch_error", `${args.method} ${args.url}: reading the body: ${errorMessage(e)}`);
+  }
+  return value;
+}
+
+/** Validates and decodes the args of a fetch effect. */
+function fetchArgs(args) {
+  if (!args || typeof args.url !== "string") throw bad("fetch: url must be a string");
+  const method = args.method ?? "GET";
+  if (typeof method !== "string" || method === "") throw bad("fetch: method must be a string");
+  const headers = args.headers ?? [];
+  if (!Array.isArray(headers) || !headers.every((h) => Array.isArray(h) && h.length === 2 &&
+      typeof h[0] === "string" && typeof h[1] === "string")) {
+    throw bad("fetch: headers must be a list of [name, value] strings");
+  }
+  let body;
+  if (args.body != null && args.body !== "") {
+    if (typeof args.body !== "string") throw bad("fetch: body must be base64");
+    try {
+      body = fromBase64(args.body);
+    } catch {
+      throw bad("fetch: body is not valid base64");
+    }
+  }
+  return { method, url: args.url, headers, body, stream: args.stream === true };
+}
+
+/** Reads a streamed body: at least one byte unless EOF, at most `max`. */
+async function readBody(args, task) {
+  if (!args || !Number.isInteger(args.handle)) throw bad("read: handle must be an integer");
+  const max = Number.isInteger(args.max) && args.max > 0 ? Math.min(args.max, READ_MAX) : READ_DEFAULT;
+  const body = task.handles.get(args.handle);
+  if (!body) throw bad(`read: unknown or released handle ${args.handle}`);
+  let chunk;
+  try {
+    chunk = await body.read(max);
+  } catch (e) {
+    task.handles.delete(args.handle);
+    body.cancel();
+    throw new EffectError("fetch_error", `reading body ${args.handle}: ${errorMessage(e)}`);
+  }
+  if (chunk === null) {
+    task.handles.delete(args.handle); // released at EOF
+    return { eof: true };
+  }
+  return { body: toBase64(chunk) };
+}
+
+function closeBody(args, task) {
+  if (!args || !Number.isInteger(args.handle)) throw bad("close: handle must be an integer");
+  // Closing a handle already released (at EOF) is not an error.
+  task.handles.get(args.handle)?.cancel();
+  task.handles.delete(args.handle);
+  return {};
+}
+
+function log(args, task) {
+  if (!args || typeof args.msg !== "string") throw bad("log: msg must be a string");
+  console.log(JSON.stringify({
+    level: typeof args.level === "string" ? args.level : "info",
+    msg: args.msg,
+    ...(args.attrs && typeof args.attrs === "object" ? { attrs: args.attrs } : {}),
+    agent: task.run.agent,
+    instance: task.run.instance,
+    run: task.run.run,
+  }));
+  return {};
+}
+
+async function sleep(args) {
+  const ms = args?.ms;
+  if (typeof ms !== "number" || !Number.isFinite(ms) || ms < 0) throw bad("sleep: ms must be a non-negative number");
+  if (globalThis.scheduler?.wait) {
+    await globalThis.scheduler.wait(ms);
+  } else {
+    await new Promise((resolve) => setTimeout(resolve, ms));
+  }
+  return {};
+}
+
+/**
+ * A SQL argument: null, number or string as is; booleans bind as 0/1
+ * (workerd would bind them as the text "true"). A number beyond ±(2^53−1) is
+ * refused, as a result of that size is: the module's JSON had more digits
+ * than a JS number keeps.
+ */
+function bindable(a, i, j) {
+  if (typeof a === "number" && Number.isInteger(a) && !Number.isSafeInteger(a)) {
+    throw new EffectError("sql_error", `statement ${i}: arg ${j}: ${BigInt(a)} is beyond ±(2^53-1), ` +
+      "which a Durable Object cannot bind exactly; store big integers as text");
+  }
+  if (a === null || typeof a === "number" || typeof a === "string") return a;
+  if (typeof a === "boolean") return a ? 1 : 0;
+  throw bad(`sql: statement ${i}: arg ${j} is not null, a number, a string or a boolean`);
+}
+
+/**
+ * A column value as the guest gets it: null, a number or a string (a BLOB is
+ * refused, as on the local host). workerd returns every SQLite number as a JS number and silently
+ * rounds an INTEGER beyond ±(2^53−1) (9007199254740993 comes back as
+ * 9007199254740992), so a number of that size is an error, as on the local
+ * host. workerd cannot tell us its type: a REAL that large is refused too.
+ */
+function resultValue(v, column) {
+  if (v === null || typeof v === "string") return v;
+  if (typeof v === "number") {
+    if (Number.isInteger(v) && !Number.isSafeInteger(v)) {
+      throw new Error(`column ${JSON.stringify(column)}: ${BigInt(v)} is beyond ±(2^53-1), which a Durable ` +
+        "Object cannot return exactly (an integer comes back rounded); store it as text");
+    }
+    return v;
+  }
+  if (v instanceof ArrayBuffer) {
+    throw new Error(`column ${JSON.stringify(column)}: BLOB values are not supported; store text`);
+  }
+  throw new Error(`column ${JSON.stringify(column)}: unsupported value of type ${typeof v}`);
+}
+
+/** A streamed response body, read in chunks of at most `max` bytes. */
+class BodyStream {
+  /** @param {ReadableStream<Uint8Array>|null} body */
+  constructor(body) {
+    this.reader = body?.getReader() ?? null;
+    this.rest = null; // bytes of the last chunk beyond the last read's max
+  }
+
+  /** @returns {Promise<Uint8Array|null>} at least one byte, or null at EOF */
+  async read(max) {
+    while (!this.rest || this.rest.length === 0) {
+      if (!this.reader) return null;
+      const { done, value } = await this.reader.read();
+      if (done) {
+        this.reader = null;
+        return null;
+      }
+      this.rest = value;
+    }
+    const chunk = this.rest.subarray(0, max);
+    this.rest = this.rest.subarray(chunk.length);
+    return chunk;
+  }
+
+  cancel() {
+    this.reader?.cancel().catch(() => {});
+    this.reader = null;
+    this.rest = null;
+  }
+}
+
+/** Reads a whole body, failing beyond `limit` bytes without reading further. */
+async function readWhole(body, limit) {
+  if (!body) return new Uint8Array(0);
+  const reader = body.getReader();
+  const chunks = [];
+  let size = 0;
+  for (;;) {
+    const { done, value } = await reader.read();
+    if (done) break;
+    size += value.length;
+    if (size > limit) {
+      reader.cancel().catch(() => {});
+      throw new Error(`the body exceeds ${limit} bytes; fetch it with stream`);
+    }
+    chunks.push(value);
+  }
+  const out = new Uint8Array(size);
+  let off = 0;
+  for (const c of chunks) {
+    out.set(c, off);
+    off += c.length;
+  }
+  return out;
+}
+
+function bad(message) {
+  return new EffectError("bad_effect", message);
+}
+
+/**
+ * Standard base64 (what Go's encoding/json uses for []byte).
+ * @param {Uint8Array} bytes
+ * @returns {string}
+ */
+export function toBase64(bytes) {
+  let s = "";
+  for (let i = 0; i < bytes.length; i += 0x8000) {
+    s += String.fromCharCode.apply(null, bytes.subarray(i, i + 0x8000));
+  }
+  return btoa(s);
+}
+
+/**
+ * @param {string} b64 standard base64
+ * @returns {Uint8Array}
+ */
+export function fromBase64(b64) {
+  const s = atob(b64);
+  const out = new Uint8Array(s.length);
+  for (let i = 0; i < s.length; i++) out[i] = s.charCodeAt(i);
+  return out;
+}

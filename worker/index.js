@@ -1,0 +1,124 @@
+// The damper Worker: the HTTP API of docs/http.md in front of one Durable
+// Object per agent instance (agent, id), each running the damper module.
+//
+// The module is imported, not fetched: workerd refuses to compile wasm at
+// run time, so wrangler uploads build/damper.wasm as a compiled module part.
+// The manifest beside it lets the Worker answer 404 for an unknown agent
+// without waking a Durable Object.
+
+import { DurableObject } from "cloudflare:workers";
+import wasm from "../build/damper.wasm";
+import manifest from "../build/manifest.json";
+import { BODY_LIMIT, bearerMatches, errorResponse, jsonResponse, readBody, validName } from "./http.js";
+import { ABI_VERSION, checkManifest, errorMessage } from "./module.js";
+import { Effects } from "./effects.js";
+import { Runner, randomHex } from "./runner.js";
+
+const AGENTS_PATH = /^\/agents\/([^/]+)\/([^/]+)$/;
+
+// A bundled manifest for another ABI makes every run fail with a message
+// naming both versions, rather than the Worker failing to load.
+let manifestProblem = null;
+try {
+  checkManifest(manifest);
+} catch (e) {
+  manifestProblem = errorMessage(e);
+}
+const agentNames = new Set((manifest.agents ?? []).map((a) => a.name));
+
+export default {
+  /**
+   * The Worker's entry: every response carries X-Request-Id.
+   * @param {Request} request
+   * @param {{AGENTS: DurableObjectNamespace, DAMPER_TOKEN?: string}} env
+   * @returns {Promise<Response>}
+   */
+  async fetch(request, env) {
+    const requestId = randomHex(16);
+    let response;
+    try {
+      response = await route(request, env);
+    } catch (e) {
+      console.error(`request ${requestId}: ${e?.stack ?? e}`);
+      response = errorResponse(500, "internal", "internal error; see the Worker's log for request " + requestId);
+    }
+    response.headers.set("X-Request-Id", requestId);
+    return response;
+  },
+};
+
+/** The checks of docs/http.md, in its order: auth, route, method, name, agent, size, JSON. */
+async function route(request, env) {
+  const { pathname } = new URL(request.url);
+
+  if (pathname === "/health") {
+    if (request.method !== "GET" && request.method !== "HEAD") {
+      return errorResponse(405, "method_not_allowed", `${request.method} is not allowed on /health`, { Allow: "GET, HEAD" });
+    }
+    return jsonResponse(200, JSON.stringify({ status: "ok", abi: ABI_VERSION }));
+  }
+
+  if (!env.DAMPER_TOKEN) {
+    return errorResponse(503, "not_configured", "DAMPER_TOKEN is not set: run `wrangler secret put DAMPER_TOKEN`");
+  }
+  if (!(await bearerMatches(request.headers.get("Authorization"), env.DAMPER_TOKEN))) {
+    return errorResponse(401, "unauthorized", "missing or wrong bearer token", { "WWW-Authenticate": "Bearer" });
+  }
+
+  const m = AGENTS_PATH.exec(pathname);
+  if (!m) return errorResponse(404, "not_found", `no route for ${pathname}`);
+  if (request.method !== "POST") {
+    return errorResponse(405, "method_not_allowed", `${request.method} is not allowed on ${pathname}`, { Allow: "POST" });
+  }
+  const [, agent, id] = m;
+  for (const [what, name] of [["agent name", agent], ["instance id", id]]) {
+    if (!validName(name)) {
+      return errorResponse(400, "invalid_name",
+        `${what} ${JSON.stringify(name)} is not 1 to 128 of A-Z a-z 0-9 . _ - (and not . or ..)`);
+    }
+  }
+  if (manifestProblem) return errorResponse(500, "internal", manifestProblem);
+  if (!agentNames.has(agent)) return errorResponse(404, "not_found", `no agent named ${JSON.stringify(agent)}`);
+
+  const body = await readBody(request, BODY_LIMIT);
+  if (body.tooLarge) return errorResponse(413, "payload_too_large", `the body is over ${BODY_LIMIT} bytes`);
+  if (body.invalid) return errorResponse(400, "invalid_json", "the body is not UTF-8");
+  const payload = body.text === "" ? "null" : body.text; // an empty body is null
+  try {
+    JSON.parse(payload);
+  } catch (e) {
+    return errorResponse(400, "invalid_json", `the body is not one JSON value: ${errorMessage(e)}`);
+  }
+
+  const stub = env.AGENTS.get(env.AGENTS.idFromName(`${agent}/${id}`));
+  const reply = await stub.run(agent, id, payload);
+  return jsonResponse(reply.status, reply.body);
+}
+
+/**
+ * One agent instance: its SQLite database, and a Runner holding one module
+ * instance (dropped with the object when it is evicted; state lives in
+ * storage).
+ */
+export class AgentInstance extends DurableObject {
+  /**
+   * @param {DurableObjectState} ctx
+   * @param {object} env
+   */
+  constructor(ctx, env) {
+    super(ctx, env);
+    this.runner = new Runner({ wasm, effects: new Effects({ storage: ctx.storage }) });
+  }
+
+  /**
+   * Runs `agent` with `payload` (JSON text) on this agent instance (RPC from
+   * the Worker). Runs are serialized in arrival order.
+   * @param {string} agent
+   * @param {string} id
+   * @param {string} payload
+   * @returns {Promise<{status: number, body: string}>}
+   */
+  async run(agent, id, payload) {
+    return this.runner.run(agent, id, payload);
+  }
+}
