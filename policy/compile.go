@@ -22,6 +22,9 @@ type Engine struct {
 	byOrigin map[string]*service
 	byHost   map[string]*service
 	spanning []*service // services with Hosts globs
+	// moved maps the declared origin of a service whose target was
+	// overridden (Policy.SetTarget) to the service.
+	moved map[string]*service
 }
 
 type service struct {
@@ -84,6 +87,12 @@ func Compile(p Policy) (*Engine, error) {
 		}
 		e.services = append(e.services, s)
 		e.byOrigin[s.origin] = s
+		if d := p.Services[i].declared; d != "" && d != s.origin {
+			if e.moved == nil {
+				e.moved = map[string]*service{}
+			}
+			e.moved[d] = s
+		}
 		e.byHost[s.host] = s
 		if len(s.hostGlobs) > 0 {
 			e.spanning = append(e.spanning, s)

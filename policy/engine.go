@@ -59,6 +59,14 @@ func (e *Engine) EvaluateInto(d *Decision, req *Request, counters Counters) {
 		d.Reason, d.Detail = ReasonBadURL, err.Error()
 		return
 	}
+	if s, ok := e.moved[u.origin()]; ok && e.byOrigin[u.origin()] == nil {
+		// Configuration moved this service: the request goes to its new
+		// target, decided there. Only overridden policies pay this.
+		if u, err = canonicalize(s.origin+u.url[u.pathStart:], nil); err != nil {
+			d.Reason, d.Detail = ReasonBadURL, err.Error()
+			return
+		}
+	}
 	d.URL = u.url
 
 	hs, reason := scanHeaders(req.Headers)

@@ -87,6 +87,11 @@ type Service struct {
 	// Allow rules are checked in order; the first match allows, unless its
 	// limit is used up.
 	Allow []Rule `json:"allow,omitempty"`
+
+	// declared is the target the policy was written with, kept by
+	// SetTarget: requests the agent addresses there go to Target instead.
+	// It is configuration, not policy data, so it is not serialized.
+	declared string
 }
 
 // Credential is a header the host adds to every allowed request of a
@@ -204,8 +209,11 @@ func (p *Policy) UnmarshalJSON(data []byte) error {
 
 // SetTarget points a service at another origin, the way configuration
 // overrides a target at deploy or run time (tests point presets at loopback
-// fakes). The target must be "scheme://host[:port]". The service's Hosts
-// globs are not changed: they name hosts beside the target.
+// fakes). The target must be "scheme://host[:port]". The agent's code stays
+// as it is: a request to the origin the policy was written with is decided
+// and sent as a request to the new target, same path and query
+// (Decision.URL names the new origin). The service's Hosts globs are not
+// changed: they name hosts beside the target.
 func (p *Policy) SetTarget(service, target string) error {
 	u, err := canonicalTarget(target)
 	if err != nil {
@@ -216,6 +224,9 @@ func (p *Policy) SetTarget(service, target string) error {
 			// Copy first: a Policy is a value, and a copy made before the
 			// override must keep its own target.
 			p.Services = slices.Clone(p.Services)
+			if p.Services[i].declared == "" {
+				p.Services[i].declared = p.Services[i].Target
+			}
 			p.Services[i].Target = u.origin()
 			return nil
 		}

@@ -140,8 +140,28 @@ func TestSetTarget(t *testing.T) {
 	d := e.Evaluate(&policy.Request{Method: "POST", URL: "http://127.0.0.1:4000/v1/messages"}, nil)
 	require.True(t, d.Allow)
 	require.Equal(t, "anthropic", d.Service)
-	d = e.Evaluate(&policy.Request{Method: "POST", URL: "https://api.anthropic.com/v1/messages"}, nil)
-	require.False(t, d.Allow, "the original target is no longer the service's")
+	// The agent's code is unchanged: what it sends to the declared target
+	// is decided and sent at the new one, rules and all.
+	d = e.Evaluate(&policy.Request{Method: "POST", URL: "HTTPS://api.anthropic.com./v1/x/../messages?a=1"}, nil)
+	require.True(t, d.Allow)
+	require.Equal(t, "anthropic", d.Service)
+	require.Equal(t, "http://127.0.0.1:4000/v1/messages?a=1", d.URL)
+	require.True(t, e.Owns("http://127.0.0.1:4000", "ANTHROPIC_API_KEY"))
+	require.False(t, e.Owns("https://api.anthropic.com", "ANTHROPIC_API_KEY"), "the credential follows the target, not the old origin")
+	// Overriding twice keeps the origin the policy was written with.
+	twice := overridden
+	require.NoError(t, twice.SetTarget("anthropic", "http://127.0.0.1:5000"))
+	e2, err := policy.Compile(twice)
+	require.NoError(t, err)
+	require.Equal(t, "http://127.0.0.1:5000/v1/messages", e2.Evaluate(&policy.Request{Method: "POST", URL: "https://api.anthropic.com/v1/messages"}, nil).URL)
+	// A service that really lives at the old origin keeps it.
+	both := overridden
+	both.Services = append(both.Services, policy.Service{Name: "old", Target: "https://api.anthropic.com", Level: policy.DenyAll})
+	e3, err := policy.Compile(both)
+	require.NoError(t, err)
+	d = e3.Evaluate(&policy.Request{Method: "POST", URL: "https://api.anthropic.com/v1/messages"}, nil)
+	require.Equal(t, "old", d.Service)
+	require.False(t, d.Allow)
 
 	// The policy the override was made from is unchanged.
 	orig, err := policy.Compile(p)
