@@ -5,6 +5,7 @@
 // No cloudflare: imports here, so the performer can run under Node too.
 
 import { errorMessage } from "./module.js";
+import { AgentSecrets, SubstituteError } from "./secrets.js";
 
 /** A whole fetch response body is capped; larger bodies need `stream`. */
 export const FETCH_BODY_LIMIT = 32 * 1024 * 1024;
@@ -26,18 +27,25 @@ class EffectError extends Error {
   }
 }
 
+/** Secrets for a task whose agent has no policy: none substituted, none scrubbed. */
+const NO_SECRETS = new AgentSecrets(null, new Map(), {});
+
 /**
- * What one task holds on the host while it runs: its streamed bodies.
- * The runner creates one per task and releases it when the task ends.
+ * What one task holds on the host while it runs: its agent's secrets and its
+ * streamed bodies. The runner creates one per task and releases it when the
+ * task ends.
  */
 export class TaskState {
   /**
    * @param {string} id the task id
    * @param {{agent: string, instance: string, run: string}} run
+   * @param {AgentSecrets} [secrets] the secrets of the task's agent: which
+   *   origin may receive which, and the scrubber for all it is handed back
    */
-  constructor(id, run) {
+  constructor(id, run, secrets = NO_SECRETS) {
     this.id = id;
     this.run = run;
+    this.secrets = secrets;
     /** @type {Map<number, BodyStream>} */
     this.handles = new Map();
     this.nextHandle = 1; // 0 would vanish under Go's omitempty
@@ -65,7 +73,8 @@ export class Effects {
   }
 
   /**
-   * Performs one effect for `task`.
+   * Performs one effect for `task`. Error messages are scrubbed of the
+   * agent's secrets: a server or the runtime may quote what it was sent.
    * @param {{id: number, type: string, args?: any}} effect
    * @param {TaskState} task
    * @returns {Promise<{id: number, value?: any, error?: {type: string, message: string}}>}
@@ -76,8 +85,8 @@ export class Effects {
       const value = await this.dispatch(effect, task);
       return { id, value };
     } catch (e) {
-      if (e instanceof EffectError) return { id, error: { type: e.type, message: e.message } };
-      return { id, error: { type: "internal", message: errorMessage(e) } };
+      const type = e instanceof EffectError ? e.type : "internal";
+      return { id, error: { type, message: task.secrets.scrubber.string(errorMessage(e)) } };
     }
   }
 
@@ -139,10 +148,12 @@ export class Effects {
 }
 
 /**
- * Sends one fetch effect: the seam where the policy work plugs in (secret
- * placeholders substituted for origins that own them, secret values scrubbed
- * from what goes back). It sends exactly `args.url` and never follows a
+ * Sends one fetch effect. It sends exactly `args.url` and never follows a
  * redirect: a 3xx goes back to the guest, which decides the next hop.
+ * Placeholders in header values are substituted only when the URL's origin
+ * owns the secret in the policy of the task's agent (task.secrets); the
+ * response's headers and body (whole, or each chunk read from its handle)
+ * come back with that agent's secret values scrubbed.
  * @param {{method: string, url: string, headers: [string, string][], body: Uint8Array|undefined, stream: boolean}} args
  * @param {TaskState} task
  * @returns {Promise<{status: number, headers: [string, string][], body?: string, handle?: number}>}
@@ -160,26 +171,35 @@ export async function performFetch(args, task) {
     throw new EffectError("fetch_error", `refusing to send ${JSON.stringify(args.url)}: ` +
       `it is not a fixed point of WHATWG URL parsing (it would be sent as ${JSON.stringify(parsed)})`);
   }
+  const { secrets } = task;
+  let headers;
+  try {
+    headers = secrets.substitute(args.headers, new URL(args.url).origin);
+  } catch (e) {
+    if (!(e instanceof SubstituteError)) throw e;
+    // The message names the secret and the origin, never a value.
+    throw new EffectError("fetch_error", `refusing to send ${args.method} ${args.url}: ${e.message}`);
+  }
   let response;
   try {
     response = await fetch(args.url, {
       method: args.method,
-      headers: args.headers,
+      headers,
       body: args.body,
       redirect: "manual",
     });
   } catch (e) {
     throw new EffectError("fetch_error", `${args.method} ${args.url}: ${errorMessage(e)}`);
   }
-  const value = { status: response.status, headers: [...response.headers] };
+  const value = { status: response.status, headers: secrets.scrubber.headers([...response.headers]) };
   if (args.stream) {
     const handle = task.nextHandle++;
-    task.handles.set(handle, new BodyStream(response.body));
+    task.handles.set(handle, new BodyStream(response.body, secrets.scrubber));
     value.handle = handle;
     return value;
   }
   try {
-    value.body = toBase64(await readWhole(response.body, FETCH_BODY_LIMIT));
+    value.body = toBase64(secrets.scrubber.bytes(await readWhole(response.body, FETCH_BODY_LIMIT)));
   } catch (e) {
     throw new EffectError("fetch_error", `${args.method} ${args.url}: reading the body: ${errorMessage(e)}`);
   }
@@ -299,12 +319,20 @@ function resultValue(v, column) {
   throw new Error(`column ${JSON.stringify(column)}: unsupported value of type ${typeof v}`);
 }
 
-/** A streamed response body, read in chunks of at most `max` bytes. */
+/**
+ * A streamed response body, scrubbed, read in chunks of at most `max` bytes.
+ * The scrubber holds back the tail of what it has seen until the next chunk
+ * (a secret may be split between two), so a read may take several chunks.
+ */
 class BodyStream {
-  /** @param {ReadableStream<Uint8Array>|null} body */
-  constructor(body) {
+  /**
+   * @param {ReadableStream<Uint8Array>|null} body
+   * @param {import("./scrub.js").Scrubber} scrubber
+   */
+  constructor(body, scrubber) {
     this.reader = body?.getReader() ?? null;
-    this.rest = null; // bytes of the last chunk beyond the last read's max
+    this.scrub = scrubber.stream();
+    this.rest = null; // scrubbed bytes not handed out yet
   }
 
   /** @returns {Promise<Uint8Array|null>} at least one byte, or null at EOF */
@@ -314,9 +342,10 @@ class BodyStream {
       const { done, value } = await this.reader.read();
       if (done) {
         this.reader = null;
-        return null;
+        this.rest = this.scrub.flush();
+      } else {
+        this.rest = this.scrub.push(value);
       }
-      this.rest = value;
     }
     const chunk = this.rest.subarray(0, max);
     this.rest = this.rest.subarray(chunk.length);

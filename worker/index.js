@@ -12,7 +12,9 @@ import manifest from "../build/manifest.json";
 import { BODY_LIMIT, bearerMatches, errorResponse, jsonResponse, readBody, validName } from "./http.js";
 import { ABI_VERSION, checkManifest, errorMessage } from "./module.js";
 import { Effects } from "./effects.js";
-import { Runner, randomHex } from "./runner.js";
+import { Runner, errorReply, randomHex } from "./runner.js";
+import { HostSecrets } from "./secrets.js";
+import { targetsFromEnv } from "./targets.js";
 
 const AGENTS_PATH = /^\/agents\/([^/]+)\/([^/]+)$/;
 
@@ -30,7 +32,8 @@ export default {
   /**
    * The Worker's entry: every response carries X-Request-Id.
    * @param {Request} request
-   * @param {{AGENTS: DurableObjectNamespace, DAMPER_TOKEN?: string}} env
+   * @param {{AGENTS: DurableObjectNamespace, DAMPER_TOKEN?: string, DAMPER_TARGETS?: string}} env
+   *   and the secrets the agents' policies name, by name
    * @returns {Promise<Response>}
    */
   async fetch(request, env) {
@@ -78,6 +81,10 @@ async function route(request, env) {
     }
   }
   if (manifestProblem) return errorResponse(500, "internal", manifestProblem);
+  // A bad DAMPER_TARGETS would send an agent's requests to the real service
+  // instead of the configured one: no run until it is fixed.
+  const targets = targetsFromEnv(env, { manifest });
+  if (targets.problem) return errorResponse(500, "not_configured", targets.problem);
   if (!agentNames.has(agent)) return errorResponse(404, "not_found", `no agent named ${JSON.stringify(agent)}`);
 
   const body = await readBody(request, BODY_LIMIT);
@@ -107,7 +114,15 @@ export class AgentInstance extends DurableObject {
    */
   constructor(ctx, env) {
     super(ctx, env);
-    this.runner = new Runner({ wasm, effects: new Effects({ storage: ctx.storage }) });
+    const { targets, problem } = targetsFromEnv(env, { manifest });
+    this.targetsProblem = problem;
+    this.runner = new Runner({
+      wasm,
+      effects: new Effects({ storage: ctx.storage }),
+      // Secret values are read from env by the names the policies list.
+      secrets: new HostSecrets(manifest, targets, env),
+      targets,
+    });
   }
 
   /**
@@ -119,6 +134,7 @@ export class AgentInstance extends DurableObject {
    * @returns {Promise<{status: number, body: string}>}
    */
   async run(agent, id, payload) {
+    if (this.targetsProblem) return errorReply(500, "not_configured", this.targetsProblem);
     return this.runner.run(agent, id, payload);
   }
 }

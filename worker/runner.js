@@ -32,11 +32,17 @@ export class Runner {
    * @param {{perform(effect: any, task: TaskState): Promise<any>}} opts.effects the performer
    * @param {number} [opts.idleMs] drop the module instance after this long
    *   without a run (0: keep it)
+   * @param {{agent(name: string): import("./secrets.js").AgentSecrets}} [opts.secrets]
+   *   each agent's secrets (none when absent: nothing substituted or scrubbed)
+   * @param {Map<string, string>} [opts.targets] service target overrides,
+   *   passed to the guest in every damper_start
    */
-  constructor({ wasm, effects, idleMs = IDLE_MS }) {
+  constructor({ wasm, effects, idleMs = IDLE_MS, secrets = null, targets = new Map() }) {
     this.wasm = wasm;
     this.effects = effects;
     this.idleMs = idleMs;
+    this.secrets = secrets;
+    this.targets = Object.fromEntries(targets);
     this.idleTimer = null;
     /** @type {GuestModule|null} */
     this.module = null;
@@ -91,9 +97,9 @@ export class Runner {
       if (e instanceof ModuleTrap) return errorReply(500, "module_trap", e.message);
       throw e;
     }
-    const task = new TaskState(`t${++this.taskSeq}`, { agent, instance, run: runId });
+    const task = new TaskState(`t${++this.taskSeq}`, { agent, instance, run: runId }, this.secrets?.agent(agent));
     try {
-      const head = JSON.stringify({ task: task.id, kind: "run", agent, instance, run: runId });
+      const head = JSON.stringify({ task: task.id, kind: "run", agent, instance, run: runId, targets: this.targets });
       let out = mod.callRaw("damper_start", `${head.slice(0, -1)},"payload":${payload}}`);
       while (!out.value?.done) {
         const effects = out.value?.effects;

@@ -5,6 +5,12 @@
 // wrangler pinned in package.json (running `npm ci` first if it is not
 // installed) on free loopback ports, and waits until GET /health answers.
 // Node.js and npm are required: without them Start fails the test.
+//
+// Plain vars (such as DAMPER_TARGETS) are passed as `--var NAME:VALUE`,
+// which wrangler splits at the first colon, so values may hold ':', '=' and
+// ','. Secrets (the token, and those the agents' policies name) are written
+// to the staged Worker's .dev.vars, which is how wrangler dev loads secrets
+// locally: they stay out of the process list and out of wrangler's output.
 package wranglerdev
 
 import (
@@ -18,6 +24,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"sort"
 	"strconv"
 	"strings"
@@ -40,14 +47,19 @@ type Options struct {
 	// Manifest is the path of the module's manifest.json, imported as
 	// build/manifest.json. Required.
 	Manifest string
-	// Token is DAMPER_TOKEN. Empty leaves it unset, so every route but
-	// /health answers 503 not_configured.
+	// Token is DAMPER_TOKEN, a secret. Empty leaves it unset, so every
+	// route but /health answers 503 not_configured.
 	Token string
 	// StateDir is where workerd keeps the Durable Objects' storage
 	// (--persist-to). It outlives Restart. Empty means a t.TempDir.
 	StateDir string
-	// Vars are more --var bindings (name to value) for the Worker's env.
+	// Vars are more --var bindings (name to value) for the Worker's env,
+	// such as DAMPER_TARGETS.
 	Vars map[string]string
+	// Secrets are Worker secrets (name to value) for the Worker's env,
+	// written to .dev.vars: the secrets that agents' policies name. A value
+	// cannot hold a line break, nor all three of ' " and `.
+	Secrets map[string]string
 	// StartTimeout bounds the wait for /health; zero means DefaultStartTimeout.
 	StartTimeout time.Duration
 }
@@ -87,6 +99,10 @@ func Start(t testing.TB, opts Options) *Server {
 	if opts.StartTimeout == 0 {
 		opts.StartTimeout = DefaultStartTimeout
 	}
+	devVars, err := devVarsFile(opts)
+	if err != nil {
+		t.Fatalf("wranglerdev: %v", err)
+	}
 	root, err := repoRoot()
 	if err != nil {
 		t.Fatalf("wranglerdev: %v", err)
@@ -96,7 +112,7 @@ func Start(t testing.TB, opts Options) *Server {
 	}
 	s := &Server{t: t, opts: opts, root: root, stage: t.TempDir()}
 	s.logPath = filepath.Join(t.TempDir(), "wrangler.log")
-	if err := s.stageWorker(); err != nil {
+	if err := s.stageWorker(devVars); err != nil {
 		t.Fatalf("wranglerdev: staging the Worker: %v", err)
 	}
 	if s.port, err = freePort(); err != nil {
@@ -184,15 +200,7 @@ func (s *Server) launch() (<-chan struct{}, error) {
 		"--persist-to", s.opts.StateDir,
 		"--show-interactive-dev-session=false",
 	}
-	if s.opts.Token != "" {
-		args = append(args, "--var", "DAMPER_TOKEN:"+s.opts.Token)
-	}
-	names := make([]string, 0, len(s.opts.Vars))
-	for k := range s.opts.Vars {
-		names = append(names, k)
-	}
-	sort.Strings(names)
-	for _, k := range names {
+	for _, k := range sortedKeys(s.opts.Vars) {
 		args = append(args, "--var", k+":"+s.opts.Vars[k])
 	}
 	cmd := exec.Command(filepath.Join(s.root, "node_modules", ".bin", "wrangler"), args...)
@@ -264,8 +272,14 @@ func (s *Server) waitHealthy(exited <-chan struct{}) error {
 
 // stageWorker lays out what wrangler.toml expects, with the module under
 // test in place of the shipped one: wrangler.toml, worker/, build/damper.wasm,
-// build/manifest.json, and node_modules linked from the repository.
-func (s *Server) stageWorker() error {
+// build/manifest.json, node_modules linked from the repository, and the
+// secrets in .dev.vars beside wrangler.toml.
+func (s *Server) stageWorker(devVars []byte) error {
+	if devVars != nil {
+		if err := os.WriteFile(filepath.Join(s.stage, ".dev.vars"), devVars, 0o600); err != nil {
+			return err
+		}
+	}
 	if err := copyFile(filepath.Join(s.root, "wrangler.toml"), filepath.Join(s.stage, "wrangler.toml")); err != nil {
 		return err
 	}
@@ -386,7 +400,76 @@ func copyDir(from, to string) error {
 	})
 }
 
-// redact hides --var values (the token) in the logged command line.
+// envName is what a var or secret may be called: wrangler splits --var at
+// the first ':', and .dev.vars names are dotenv's.
+var envName = regexp.MustCompile(`^[A-Za-z_][A-Za-z0-9_]*$`)
+
+// devVarsFile returns the .dev.vars text for the token and opts.Secrets, or
+// nil when there is none. Every value is quoted so that wrangler's dotenv
+// parser reads it back exactly: single quotes unless the value holds one,
+// then double quotes (inside which dotenv turns \n and \r into line
+// breaks), then backquotes.
+func devVarsFile(opts Options) ([]byte, error) {
+	secrets := map[string]string{}
+	for k, v := range opts.Secrets {
+		secrets[k] = v
+	}
+	if opts.Token != "" {
+		if _, ok := secrets["DAMPER_TOKEN"]; ok {
+			return nil, errors.New("DAMPER_TOKEN is given both as Token and in Secrets")
+		}
+		secrets["DAMPER_TOKEN"] = opts.Token
+	}
+	for k := range opts.Vars {
+		if !envName.MatchString(k) {
+			return nil, fmt.Errorf("var name %q: want [A-Za-z_][A-Za-z0-9_]*", k)
+		}
+		if _, ok := secrets[k]; ok {
+			return nil, fmt.Errorf("%s is given both as a var and as a secret", k)
+		}
+	}
+	if len(secrets) == 0 {
+		return nil, nil
+	}
+	var b strings.Builder
+	b.WriteString("# Written by tests/wranglerdev: the secrets of this test Worker.\n")
+	for _, k := range sortedKeys(secrets) {
+		line, err := devVarsLine(k, secrets[k])
+		if err != nil {
+			return nil, err
+		}
+		b.WriteString(line)
+	}
+	return []byte(b.String()), nil
+}
+
+func devVarsLine(name, value string) (string, error) {
+	if !envName.MatchString(name) {
+		return "", fmt.Errorf("secret name %q: want [A-Za-z_][A-Za-z0-9_]*", name)
+	}
+	if strings.ContainsAny(value, "\r\n") {
+		return "", fmt.Errorf("secret %s: a line break cannot be written to .dev.vars", name)
+	}
+	for _, q := range []string{"'", `"`, "`"} {
+		if strings.Contains(value, q) || q == `"` && (strings.Contains(value, `\n`) || strings.Contains(value, `\r`)) {
+			continue
+		}
+		return name + "=" + q + value + q + "\n", nil
+	}
+	return "", fmt.Errorf("secret %s: a value holding ', \" and ` cannot be quoted in .dev.vars", name)
+}
+
+func sortedKeys(m map[string]string) []string {
+	keys := make([]string, 0, len(m))
+	for k := range m {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	return keys
+}
+
+// redact hides --var values in the logged command line: a test may pass a
+// fake secret as a var.
 func redact(args []string) []string {
 	out := append([]string(nil), args...)
 	for i := 1; i < len(out); i++ {

@@ -3,12 +3,16 @@ package wranglerdev_test
 import (
 	"context"
 	"encoding/json"
+	"fmt"
 	"io"
 	"net/http"
+	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"strings"
+	"sync/atomic"
 	"testing"
+	"time"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
@@ -53,6 +57,71 @@ func TestWithoutTokenIsNotConfigured(t *testing.T) {
 		assert.Contains(t, body, `"not_configured"`)
 		assert.NotEmpty(t, hdr.Get("X-Request-Id"))
 	}
+}
+
+// TestVarsAndSecretsReachTheWorker: a token and a policy's secret with ':',
+// '=', ',', spaces, quotes and a backslash (secrets, through .dev.vars)
+// reach the Worker exactly; DAMPER_TARGETS (a var, with colons in its URLs)
+// points probe.policy's service at a loopback fake and each override is
+// logged; no secret value shows in wrangler's output.
+func TestVarsAndSecretsReachTheWorker(t *testing.T) {
+	module, manifest := testModule(t)
+	oddToken := `fake:tok=en,1 "q" 'a' #x`
+	fakeSecret := `fake:se=cr,et 'x' \n`
+	var gotAuth atomic.Value
+	api := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		gotAuth.Store(r.Header.Get("Authorization"))
+		fmt.Fprintf(w, "you sent %s", r.Header.Get("Authorization"))
+	}))
+	t.Cleanup(api.Close)
+	s := wranglerdev.Start(t, wranglerdev.Options{
+		Module: module, Manifest: manifest, Token: oddToken,
+		Vars:    map[string]string{"DAMPER_TARGETS": "api=" + api.URL + ", other=HTTP://LocalHost:2/"},
+		Secrets: map[string]string{"PROBE_API_TOKEN": fakeSecret},
+	})
+
+	status, body, _ := call(t, http.MethodPost, s.URL()+"/agents/hello/vars", oddToken, `{"name":"Ada"}`)
+	assert.Equal(t, http.StatusOK, status, "%s", body)
+	status, body, _ = call(t, http.MethodPost, s.URL()+"/agents/hello/vars", "fake", `{"name":"Ada"}`)
+	assert.Equal(t, http.StatusUnauthorized, status, "the token was cut at its first colon: %s", body)
+
+	status, body, _ = call(t, http.MethodPost, s.URL()+"/agents/probe.policy/vars", oddToken,
+		fmt.Sprintf(`{"method":"GET","url":%q}`, api.URL+"/allowed/x"))
+	require.Equal(t, http.StatusOK, status, "%s", body)
+	assert.Equal(t, "Bearer "+fakeSecret, gotAuth.Load(), "the secret the fake received")
+	assert.Contains(t, body, `"body":"you sent Bearer [REDACTED:PROBE_API_TOKEN]"`)
+	assert.NotContains(t, body, "se=cr")
+
+	logged := func() string {
+		b, err := os.ReadFile(s.LogPath())
+		require.NoError(t, err)
+		return string(b)
+	}
+	// wrangler relays workerd's output on its own schedule.
+	require.Eventually(t, func() bool {
+		return strings.Contains(logged(), "target override service=other target=http://localhost:2")
+	}, time.Minute, 100*time.Millisecond, "the override was not logged:\n%s", logged())
+	assert.Contains(t, logged(), "target override service=api target="+api.URL)
+	assert.NotContains(t, logged(), oddToken)
+	assert.NotContains(t, logged(), fakeSecret)
+}
+
+// TestBadTargetsRefuseRuns: a DAMPER_TARGETS that does not parse refuses
+// every run with 500 not_configured naming the var, rather than sending the
+// agents' requests to the services' real targets.
+func TestBadTargetsRefuseRuns(t *testing.T) {
+	module, manifest := testModule(t)
+	s := wranglerdev.Start(t, wranglerdev.Options{
+		Module: module, Manifest: manifest, Token: token,
+		Vars: map[string]string{"DAMPER_TARGETS": "api=ftp://127.0.0.1:1"},
+	})
+
+	status, body, _ := call(t, http.MethodGet, s.URL()+"/health", "", "")
+	require.Equal(t, http.StatusOK, status, "%s", body)
+	status, body, _ = call(t, http.MethodPost, s.URL()+"/agents/hello/x", token, `{"name":"x"}`)
+	assert.Equal(t, http.StatusInternalServerError, status, "%s", body)
+	assert.Contains(t, body, `"not_configured"`)
+	assert.Contains(t, body, "DAMPER_TARGETS")
 }
 
 // testModule builds the test module and writes its manifest beside a copy,

@@ -1,0 +1,444 @@
+package tests
+
+import (
+	"bytes"
+	"encoding/base64"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net/url"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/damperdev/damper/policy"
+)
+
+// The Workers host substitutes and scrubs secrets in JavaScript
+// (worker/secrets.js, worker/scrub.js); the local host uses package policy.
+// TestSecretsMatchGo runs the same table through both, the JavaScript in one
+// node process, and requires the same bytes out and the same decisions.
+
+// diffCase is one row. Kind says which fields are used:
+//   - "scrub": Secrets, Input → policy.NewScrubber(...).Bytes, whole and
+//     streamed in chunks (1 byte, 7 bytes, and with EverySplit two chunks
+//     split at every offset);
+//   - "agent": Policy, Env, Input → the policy's Engine.Scrubber (Basic
+//     users from its credentials), whole and streamed;
+//   - "headers": Secrets, Headers → Scrubber.Headers;
+//   - "substitute": Policy, Targets, Env, URL, Headers → policy.Substitute
+//     for the URL's origin, with the policy's Engine as owner;
+//   - "target": Target → Policy.SetTarget's canonical origin or refusal.
+type diffCase struct {
+	Name       string            `json:"name"`
+	Kind       string            `json:"kind"`
+	Secrets    []policy.Secret   `json:"-"`
+	JSSecrets  []jsSecret        `json:"secrets,omitempty"`
+	Input      []byte            `json:"input,omitempty"` // base64 in JSON: bodies may be binary
+	EverySplit bool              `json:"everySplit,omitempty"`
+	Policy     json.RawMessage   `json:"policy,omitempty"`
+	Targets    map[string]string `json:"targets,omitempty"`
+	Env        map[string]string `json:"env,omitempty"`
+	URL        string            `json:"url,omitempty"`
+	Headers    [][2]string       `json:"headers,omitempty"`
+	Target     string            `json:"target,omitempty"`
+}
+
+type jsSecret struct {
+	Name       string   `json:"name"`
+	Value      string   `json:"value"`
+	BasicUsers []string `json:"basicUsers,omitempty"`
+}
+
+// jsAnswer is what the node side returns for one row.
+type jsAnswer struct {
+	Crash   string            `json:"crash"`
+	Whole   []byte            `json:"whole"`
+	MaxLen  int               `json:"maxLen"`
+	Streams map[string][]byte `json:"streams"`
+	Headers [][2]string       `json:"headers"`
+	Origin  string            `json:"origin"`
+	Error   *struct {
+		Kind    string `json:"kind"`
+		Message string `json:"message"`
+	} `json:"error"`
+	TargetError string `json:"targetError"`
+}
+
+// Fake secret values: every character class an encoder treats differently.
+const (
+	fakeToken  = "fake+tok/en=="            // base64 and percent-encoding specials
+	fakeSpaced = `p@ss w0rd "quoted" \ & <` // JSON and form encoding specials
+	fakeUni    = "ключ-ünï-€-😀"             // multi-byte UTF-8
+	fakePct    = "100%fake%2Fnot"           // percent signs, as if already encoded
+	fakeCtl    = "line\nbreak\ttab"         // control characters
+	fakeShort  = "ab"                       // shorter than its redaction
+)
+
+// diffPolicy owns three secrets across services with host globs, a Basic
+// credential and a service on loopback.
+const diffPolicy = `{"version":1,"services":[
+ {"name":"api","target":"https://api.example.test","hosts":["*.API.example.test","**.files.example.test"],
+  "secrets":["API_TOKEN","API_PASS"],"level":"allow-all",
+  "credentials":[{"header":"Authorization","value":"Bearer ${secret:API_TOKEN}"},
+                 {"header":"X-Basic","value":"${basic:svc-user:API_PASS}"}]},
+ {"name":"store","target":"https://store.example.test:8443","hosts":["s3-*.example.test","127.0.0.*"],
+  "secrets":["STORE_KEY"],"level":"allow-read",
+  "credentials":[{"header":"Authorization","value":"${basic:keyid:STORE_KEY}"}]},
+ {"name":"other","target":"http://127.0.0.1:8081","level":"allow-read"}]}`
+
+var diffEnv = map[string]string{"API_TOKEN": fakeToken, "API_PASS": fakeSpaced, "STORE_KEY": fakeUni}
+
+func diffCases() []diffCase {
+	one := func(name, value string) []policy.Secret { return []policy.Secret{{Name: name, Value: value}} }
+	scrub := func(name string, secrets []policy.Secret, input string, everySplit bool) diffCase {
+		return diffCase{Name: name, Kind: "scrub", Secrets: secrets, Input: []byte(input), EverySplit: everySplit}
+	}
+	b64 := func(s string) string { return base64.StdEncoding.EncodeToString([]byte(s)) }
+	sub := func(name, url string, headers ...[2]string) diffCase {
+		return diffCase{Name: name, Kind: "substitute", Policy: json.RawMessage(diffPolicy), Env: diffEnv, URL: url, Headers: headers}
+	}
+	auth := [2]string{"Authorization", "Bearer ${secret:API_TOKEN}"}
+	binary := append(append([]byte{0x00, 0xff, 0xfe, 0x80}, fakeToken...), 0xc3, 0x28, 0x00, 0xff)
+
+	return []diffCase{
+		// Scrubbing: each encoding of each kind of value.
+		scrub("raw value", one("T", fakeToken), "x "+fakeToken+" y", false),
+		scrub("base64 std", one("T", fakeToken), "b64="+b64(fakeToken)+";", false),
+		scrub("base64 raw url", one("T", fakeToken), base64.RawURLEncoding.EncodeToString([]byte(fakeToken)), false),
+		scrub("percent strict and form", one("T", fakeSpaced), "a=p%40ss%20w0rd%20%22quoted%22%20%5C%20%26%20%3C&b=p%40ss+w0rd+%22quoted%22+%5C+%26+%3C", false),
+		scrub("percent path and encodeURIComponent", one("T", fakeToken), "/fake+tok%2Fen==/ and fake%2Btok%2Fen%3D%3D", false),
+		scrub("json escaped", one("T", fakeSpaced), `{"v":"p@ss w0rd \"quoted\" \\ \u0026 \u003c"}`, false),
+		scrub("json escaped control characters", one("T", fakeCtl), `{"v":"line\u000abreak\u0009tab"} and raw `+fakeCtl, false),
+		scrub("unicode raw and percent-encoded", one("T", fakeUni), fakeUni+" "+url.QueryEscape(fakeUni)+" "+strings.ToLower(url.PathEscape(fakeUni)), false),
+		scrub("unicode base64", one("T", fakeUni), b64(fakeUni), false),
+		scrub("percent signs in the value", one("T", fakePct), fakePct+" 100%25fake%252Fnot", false),
+		scrub("short value shorter than its redaction", one("T", fakeShort), "abcab ab", false),
+		scrub("basic user", []policy.Secret{{Name: "T", Value: fakeToken, BasicUsers: []string{"u1", "svc.user"}}},
+			"Basic "+b64("u1:"+fakeToken)+" Basic "+b64("svc.user:"+fakeToken)+" Basic "+b64("other:"+fakeToken), false),
+		scrub("overlapping values: the longest wins", []policy.Secret{{Name: "SHORT", Value: "tok"}, {Name: "LONG", Value: "tok-tok-long"}}, "tok-tok-long tok-tok tok", false),
+		scrub("same value under two names: the first wins", []policy.Secret{{Name: "FIRST", Value: fakeToken}, {Name: "SECOND", Value: fakeToken}}, fakeToken, false),
+		scrub("adjacent and repeated", one("T", fakeToken), fakeToken+fakeToken+b64(fakeToken)+fakeToken, false),
+		scrub("nothing to find", one("T", fakeToken), "an ordinary body without it: fake+tok/en= (one = short)", false),
+		scrub("empty value is ignored", one("T", ""), "anything at all", false),
+		scrub("no secrets", nil, "anything at all", false),
+		scrub("empty input", one("T", fakeToken), "", false),
+		{Name: "binary body", Kind: "scrub", Secrets: one("T", fakeToken), Input: binary},
+		// A value split between two chunks, at every offset.
+		scrub("split raw at every offset", one("T", fakeToken), "head "+fakeToken+" mid "+fakeToken+" tail", true),
+		scrub("split unicode and base64 at every offset", one("T", fakeUni), "<"+fakeUni+"|"+b64(fakeUni)+">", true),
+		scrub("split overlapping values at every offset", []policy.Secret{{Name: "SHORT", Value: "tok"}, {Name: "LONG", Value: "tok-tok-long"}}, "tok-tok-lon tok-tok-long", true),
+		{Name: "split binary at every offset", Kind: "scrub", Secrets: []policy.Secret{{Name: "T", Value: fakeToken, BasicUsers: []string{"u"}}},
+			Input: append(append([]byte{0xff, 0}, b64("u:"+fakeToken)...), binary...), EverySplit: true},
+
+		// Scrubbing with the scrubber an agent's policy gives (Basic users
+		// come from its credentials).
+		{Name: "agent policy scrubber", Kind: "agent", Policy: json.RawMessage(diffPolicy), Env: diffEnv, EverySplit: true,
+			Input: []byte(fmt.Sprintf("%s|%s|Basic %s|%s|Basic %s", fakeToken, fakeSpaced, b64("svc-user:"+fakeSpaced), b64(fakeUni), b64("keyid:"+fakeUni)))},
+		{Name: "agent policy with a secret unset", Kind: "agent", Policy: json.RawMessage(diffPolicy), Env: map[string]string{"API_TOKEN": fakeToken},
+			Input: []byte(fakeToken + " " + fakeSpaced)},
+
+		// Headers, names and values.
+		{Name: "headers", Kind: "headers", Secrets: one("T", fakeToken), Headers: [][2]string{{"x-echo", fakeToken}, {"x-" + fakeShort, "ok"}, {"set-cookie", "s=" + b64(fakeToken)}}},
+		{Name: "headers unicode", Kind: "headers", Secrets: one("T", fakeUni), Headers: [][2]string{{"x-echo", "«" + fakeUni + "»"}}},
+
+		// Substitution: who owns what.
+		sub("target origin gets its secret", "https://api.example.test/v1", auth, [2]string{"Accept", "text/plain"}),
+		sub("basic encoding", "https://api.example.test/", [2]string{"X-Basic", "${basic:svc-user:API_PASS}"}),
+		sub("several placeholders and text in one value", "https://api.example.test/", [2]string{"X", "a ${secret:API_TOKEN} b ${basic:u.ser_1-x:API_PASS} c"}),
+		sub("host glob with one label", "https://eu.api.example.test/", auth),
+		sub("host glob is not the bare domain", "https://api.example.test.evil.test/", auth),
+		sub("host glob ** with many labels", "https://a.b.c.files.example.test/", auth),
+		sub("host glob ** with none", "https://files.example.test/", auth),
+		sub("another port", "https://api.example.test:8443/", auth),
+		sub("another scheme", "http://api.example.test/", auth),
+		sub("another service's secret", "https://store.example.test:8443/", auth),
+		sub("service without secrets", "http://127.0.0.1:8081/", auth),
+		sub("origin no service owns", "https://evil.test/", auth),
+		sub("wildcard inside a label", "https://s3-eu-west.example.test:8443/", [2]string{"Authorization", "${basic:keyid:STORE_KEY}"}),
+		sub("wildcard label on the default port", "https://s3-eu-west.example.test/", [2]string{"Authorization", "${basic:keyid:STORE_KEY}"}),
+		sub("host glob never matches an IP", "https://127.0.0.9:8443/", [2]string{"Authorization", "${basic:keyid:STORE_KEY}"}),
+		sub("no placeholder goes anywhere", "https://evil.test/", [2]string{"Accept", "$ {not} $x {y}"}),
+		func() diffCase {
+			c := sub("secret not configured", "https://api.example.test/", auth)
+			c.Env = map[string]string{}
+			return c
+		}(),
+		func() diffCase {
+			c := sub("secret with a control character", "https://api.example.test/", auth)
+			c.Env = map[string]string{"API_TOKEN": fakeCtl}
+			return c
+		}(),
+		func() diffCase {
+			c := sub("target override moves ownership: new origin", "http://127.0.0.1:9999/", auth)
+			c.Targets = map[string]string{"api": "http://127.0.0.1:9999"}
+			return c
+		}(),
+		func() diffCase {
+			c := sub("target override moves ownership: old origin", "https://api.example.test/", auth)
+			c.Targets = map[string]string{"api": "http://127.0.0.1:9999"}
+			return c
+		}(),
+		func() diffCase {
+			c := sub("target override keeps host globs on the new scheme and port", "http://eu.api.example.test:9999/", auth)
+			c.Targets = map[string]string{"api": "http://localhost:9999"}
+			return c
+		}(),
+		// Substitution: malformed placeholders.
+		sub("unterminated", "https://api.example.test/", [2]string{"A", "ключ ${secret:API_TOKEN"}),
+		sub("unknown kind", "https://api.example.test/", [2]string{"A", "${env:API_TOKEN}"}),
+		sub("lower-case name", "https://api.example.test/", [2]string{"A", "${secret:api_token}"}),
+		sub("basic without user", "https://api.example.test/", [2]string{"A", "${basic::API_PASS}"}),
+		sub("basic without name", "https://api.example.test/", [2]string{"A", "${basic:API_PASS}"}),
+		sub("basic user with a space", "https://api.example.test/", [2]string{"A", "${basic:a b:API_PASS}"}),
+		sub("stray ${ after a good placeholder", "https://api.example.test/", [2]string{"A", "${secret:API_TOKEN} ${"}),
+		sub("empty placeholder", "https://evil.test/", [2]string{"A", "${}"}),
+		sub("control character in the placeholder text", "https://api.example.test/", [2]string{"A", "${secret:\x7fX}"}),
+
+		// Target overrides: canonical origin or refusal.
+		{Name: "target plain", Kind: "target", Target: "http://127.0.0.1:9999"},
+		{Name: "target case, default port, slash", Kind: "target", Target: "HTTPS://API.Example.TEST:443/"},
+		{Name: "target trailing dot", Kind: "target", Target: "https://api.example.test."},
+		{Name: "target idn", Kind: "target", Target: "https://bücher.example"},
+		{Name: "target ipv6", Kind: "target", Target: "http://[::1]:8080"},
+		{Name: "target with a path", Kind: "target", Target: "https://api.example.test/v1"},
+		{Name: "target with userinfo", Kind: "target", Target: "https://user@api.example.test"},
+		{Name: "target another scheme", Kind: "target", Target: "ftp://api.example.test"},
+		{Name: "target without scheme", Kind: "target", Target: "api.example.test"},
+		{Name: "target bad port", Kind: "target", Target: "http://localhost:99999"},
+	}
+}
+
+// diffScript runs every row in node and prints the answers as one JSON array.
+const diffScript = `
+import { pathToFileURL } from "node:url";
+const dir = process.env.DAMPER_WORKER_DIR;
+const { Scrubber } = await import(pathToFileURL(dir + "/scrub.js").href);
+const { AgentSecrets, canonicalTarget } = await import(pathToFileURL(dir + "/secrets.js").href);
+
+let text = "";
+for await (const chunk of process.stdin) text += chunk;
+const b64 = (b) => Buffer.from(b).toString("base64");
+
+function streamed(s, input, sizes) {
+  const st = s.stream();
+  const parts = [];
+  let off = 0;
+  for (const n of sizes) {
+    parts.push(Buffer.from(st.push(new Uint8Array(input.subarray(off, off + n)))));
+    off += n;
+  }
+  parts.push(Buffer.from(st.flush()));
+  return b64(Buffer.concat(parts));
+}
+
+function scrubbed(s, input, everySplit) {
+  const out = { whole: b64(s.bytes(input)), maxLen: s.maxLen, streams: {} };
+  out.streams["1-byte chunks"] = streamed(s, input, Array(input.length).fill(1));
+  const sevens = [];
+  for (let n = input.length; n > 0; n -= 7) sevens.push(Math.min(7, n));
+  out.streams["7-byte chunks"] = streamed(s, input, sevens);
+  if (everySplit) {
+    for (let k = 0; k <= input.length; k++) out.streams["split at " + k] = streamed(s, input, [k, input.length - k]);
+  }
+  return out;
+}
+
+function run(c) {
+  const input = new Uint8Array(Buffer.from(c.input ?? "", "base64"));
+  const targets = new Map(Object.entries(c.targets ?? {}));
+  switch (c.kind) {
+    case "scrub":
+      return scrubbed(new Scrubber(c.secrets ?? []), input, c.everySplit);
+    case "agent":
+      return scrubbed(new AgentSecrets(c.policy, targets, c.env).scrubber, input, c.everySplit);
+    case "headers":
+      return { headers: new Scrubber(c.secrets ?? []).headers(c.headers) };
+    case "substitute": {
+      const origin = new URL(c.url).origin;
+      try {
+        return { origin, headers: new AgentSecrets(c.policy, targets, c.env).substitute(c.headers, origin) };
+      } catch (e) {
+        if (!e.kind) throw e;
+        return { origin, error: { kind: e.kind, message: e.message } };
+      }
+    }
+    case "target":
+      try {
+        return { origin: canonicalTarget(c.target) };
+      } catch (e) {
+        return { targetError: e.message };
+      }
+  }
+  throw new Error("unknown kind " + c.kind);
+}
+
+const answers = JSON.parse(text).map((c) => {
+  try {
+    return run(c);
+  } catch (e) {
+    return { crash: String(e?.stack ?? e) };
+  }
+});
+process.stdout.write(JSON.stringify(answers));
+`
+
+// runNode sends the rows to the JavaScript implementation and returns its
+// answers, one per row.
+func runNode(t *testing.T, cases []diffCase) []jsAnswer {
+	t.Helper()
+	node, err := exec.LookPath("node")
+	require.NoError(t, err, "node (Node.js >= 20) is required: it runs the Workers host's secrets code")
+	root, err := repoRoot()
+	require.NoError(t, err)
+	dir := filepath.Join(root, "worker")
+	// Read here too, so that go test's result cache sees node's inputs: an
+	// edit to them runs the test again.
+	for _, f := range []string{"secrets.js", "scrub.js"} {
+		_, err := os.ReadFile(filepath.Join(dir, f))
+		require.NoError(t, err)
+	}
+	for i := range cases {
+		for _, s := range cases[i].Secrets {
+			cases[i].JSSecrets = append(cases[i].JSSecrets, jsSecret(s))
+		}
+	}
+	in, err := json.Marshal(cases)
+	require.NoError(t, err)
+	cmd := exec.Command(node, "--input-type=module", "--eval", diffScript)
+	cmd.Env = append(cmd.Environ(), "DAMPER_WORKER_DIR="+dir)
+	cmd.Stdin = bytes.NewReader(in)
+	var stderr bytes.Buffer
+	cmd.Stderr = &stderr
+	out, err := cmd.Output()
+	require.NoError(t, err, "node: %s", stderr.String())
+	var answers []jsAnswer
+	require.NoError(t, json.Unmarshal(out, &answers), "node printed: %s", out)
+	require.Len(t, answers, len(cases))
+	return answers
+}
+
+func TestSecretsMatchGo(t *testing.T) {
+	cases := diffCases()
+	answers := runNode(t, cases)
+	for i, c := range cases {
+		js := answers[i]
+		t.Run(c.Name, func(t *testing.T) {
+			require.Empty(t, js.Crash, "the JavaScript threw")
+			switch c.Kind {
+			case "scrub":
+				checkScrubbed(t, policy.NewScrubber(c.Secrets...), c.Input, js)
+			case "agent":
+				checkScrubbed(t, compileDiffPolicy(t, c).Scrubber(envLookup(c.Env)), c.Input, js)
+			case "headers":
+				var hs []policy.Header
+				for _, h := range c.Headers {
+					hs = append(hs, policy.Header{Name: h[0], Value: h[1]})
+				}
+				assert.Equal(t, fromPolicyHeaders(policy.NewScrubber(c.Secrets...).Headers(hs)), js.Headers)
+			case "substitute":
+				checkSubstituted(t, c, js)
+			case "target":
+				p := policy.Policy{Version: policy.Version, Services: []policy.Service{{Name: "svc", Target: "https://example.test", Level: policy.AllowAll}}}
+				if err := p.SetTarget("svc", c.Target); err != nil {
+					assert.NotEmpty(t, js.TargetError, "Go refuses (%v); JavaScript accepts as %s", err, js.Origin)
+				} else {
+					assert.Empty(t, js.TargetError, "Go accepts as %s", p.Services[0].Target)
+					assert.Equal(t, p.Services[0].Target, js.Origin)
+				}
+			default:
+				t.Fatalf("unknown kind %q", c.Kind)
+			}
+		})
+	}
+}
+
+// checkScrubbed: the JavaScript scrubbed input whole, and streamed in every
+// chunking, into what Go's scrubber makes of it whole.
+func checkScrubbed(t *testing.T, s *policy.Scrubber, input []byte, js jsAnswer) {
+	t.Helper()
+	want := s.Bytes(input)
+	assert.Equal(t, s.MaxLen(), js.MaxLen, "longest text looked for")
+	assert.Equal(t, string(want), string(js.Whole), "whole")
+	require.NotEmpty(t, js.Streams)
+	for name, got := range js.Streams {
+		assert.Equal(t, string(want), string(got), "streamed, %s", name)
+	}
+}
+
+func checkSubstituted(t *testing.T, c diffCase, js jsAnswer) {
+	t.Helper()
+	scheme, rest, _ := strings.Cut(c.URL, "://")
+	host, _, _ := strings.Cut(rest, "/")
+	origin := scheme + "://" + host
+	require.True(t, policy.IsCanonical(c.URL), "rows use canonical URLs, as the guest sends")
+	require.Equal(t, origin, js.Origin, "the origin of the URL")
+
+	var hs []policy.Header
+	for _, h := range c.Headers {
+		hs = append(hs, policy.Header{Name: h[0], Value: h[1]})
+	}
+	got, err := policy.Substitute(hs, origin, compileDiffPolicy(t, c), envLookup(c.Env))
+	if err != nil {
+		require.NotNil(t, js.Error, "Go refuses (%v); JavaScript sends %v", err, js.Headers)
+		assert.Equal(t, errorKind(err), js.Error.Kind)
+		assert.Equal(t, err.Error(), js.Error.Message)
+		for _, v := range c.Env {
+			assert.NotContains(t, js.Error.Message, v, "the message holds a secret value")
+		}
+		return
+	}
+	require.Nil(t, js.Error, "Go sends %v; JavaScript refuses", got)
+	assert.Equal(t, fromPolicyHeaders(got), js.Headers)
+}
+
+// compileDiffPolicy compiles a row's policy with its target overrides, as
+// the local host does.
+func compileDiffPolicy(t *testing.T, c diffCase) *policy.Engine {
+	t.Helper()
+	p, err := policy.Parse(c.Policy)
+	require.NoError(t, err)
+	for name, target := range c.Targets {
+		require.NoError(t, p.SetTarget(name, target))
+	}
+	e, err := policy.Compile(p)
+	require.NoError(t, err)
+	return e
+}
+
+// envLookup reads secrets the way the Workers host reads its env: an empty
+// value is not set.
+func envLookup(env map[string]string) func(string) (string, bool) {
+	return func(name string) (string, bool) {
+		v, ok := env[name]
+		return v, ok && v != ""
+	}
+}
+
+// errorKind classifies a Substitute error the way worker/secrets.js names
+// its refusals.
+func errorKind(err error) string {
+	switch msg := err.Error(); {
+	case errors.Is(err, policy.ErrNotOwned):
+		return "not_owned"
+	case strings.HasSuffix(msg, "is not configured"):
+		return "not_configured"
+	case strings.HasSuffix(msg, "a secret holds a control character"):
+		return "control"
+	default:
+		return "malformed"
+	}
+}
+
+func fromPolicyHeaders(hs []policy.Header) [][2]string {
+	out := make([][2]string, 0, len(hs))
+	for _, h := range hs {
+		out = append(out, [2]string{h.Name, h.Value})
+	}
+	return out
+}

@@ -1,0 +1,207 @@
+// The Workers host's fetch effect with a policy: substitution only for
+// origins that own the secret, scrubbing of everything handed back, and the
+// DAMPER_TARGETS var. Run with `node --test worker/` (tests/nodetest_test.go
+// does, inside `go test`). fetch is replaced by a recorder: nothing leaves
+// the process.
+
+import assert from "node:assert/strict";
+import { afterEach, beforeEach, describe, it } from "node:test";
+
+import { Effects, TaskState, fromBase64 } from "./effects.js";
+import { Scrubber } from "./scrub.js";
+import { AgentSecrets } from "./secrets.js";
+import { parseTargets, targetsFromEnv } from "./targets.js";
+
+const SECRET = "fake+tok/en=="; // an obvious fake, with base64 and percent-encoding specials
+const B64 = btoa(SECRET);
+
+const POLICY = {
+  version: 1,
+  services: [
+    {
+      name: "api", target: "https://api.example.test", secrets: ["PROBE_API_TOKEN"], level: "allow-all",
+      credentials: [{ header: "Authorization", value: "Bearer ${secret:PROBE_API_TOKEN}" }],
+    },
+    { name: "other", target: "https://other.example.test", level: "allow-read" },
+  ],
+};
+
+/** Every request fetch was asked to send, and what it answers. */
+let sent;
+let answer;
+const realFetch = globalThis.fetch;
+
+beforeEach(() => {
+  sent = [];
+  answer = () => new Response("ok");
+  globalThis.fetch = async (url, init) => {
+    sent.push({ url, headers: init.headers });
+    return answer(url, init);
+  };
+});
+afterEach(() => {
+  globalThis.fetch = realFetch;
+});
+
+function task(targets = new Map(), env = { PROBE_API_TOKEN: SECRET }) {
+  return new TaskState("t1", { agent: "probe.policy", instance: "i", run: "r_1" }, new AgentSecrets(POLICY, targets, env));
+}
+
+async function fetchEffect(t, url, headers, stream = false) {
+  return new Effects({}).perform({ id: 1, type: "fetch", args: { method: "GET", url, headers, stream } }, t);
+}
+
+/** A body that arrives in the given chunks. */
+function chunked(...parts) {
+  const enc = new TextEncoder();
+  return new ReadableStream({
+    start(c) {
+      for (const p of parts) c.enqueue(enc.encode(p));
+      c.close();
+    },
+  });
+}
+
+describe("fetch with secrets", () => {
+  it("substitutes a placeholder for the origin that owns it", async () => {
+    const r = await fetchEffect(task(), "https://api.example.test/v1", [["Authorization", "Bearer ${secret:PROBE_API_TOKEN}"]]);
+    assert.equal(r.error, undefined);
+    assert.deepEqual(sent[0].headers, [["Authorization", `Bearer ${SECRET}`]]);
+  });
+
+  it("refuses a placeholder for another origin, and sends nothing", async () => {
+    for (const url of ["https://other.example.test/landing", "https://api.example.test:8443/", "http://api.example.test/"]) {
+      const r = await fetchEffect(task(), url, [["X-Smuggle", "${secret:PROBE_API_TOKEN}"]]);
+      assert.equal(r.error?.type, "fetch_error", url);
+      assert.match(r.error.message, /PROBE_API_TOKEN/);
+      assert.match(r.error.message, /not owned/);
+      assert.ok(!r.error.message.includes(SECRET));
+    }
+    assert.equal(sent.length, 0);
+  });
+
+  it("refuses a secret that is not set, and a malformed placeholder", async () => {
+    let r = await fetchEffect(task(new Map(), {}), "https://api.example.test/", [["Authorization", "${secret:PROBE_API_TOKEN}"]]);
+    assert.equal(r.error?.type, "fetch_error");
+    assert.match(r.error.message, /PROBE_API_TOKEN is not configured/);
+    r = await fetchEffect(task(), "https://api.example.test/", [["X", "${oops}"]]);
+    assert.equal(r.error?.type, "fetch_error");
+    assert.equal(sent.length, 0);
+  });
+
+  it("reads only the secrets the policy names", async () => {
+    const t = task(new Map(), { PROBE_API_TOKEN: SECRET, OTHER_SECRET: "fake-other" });
+    const r = await fetchEffect(t, "https://api.example.test/", [["X", "${secret:OTHER_SECRET}"]]);
+    assert.match(r.error.message, /OTHER_SECRET/);
+    assert.deepEqual([...t.secrets.values.keys()], ["PROBE_API_TOKEN"]);
+  });
+
+  it("follows a target override", async () => {
+    const t = task(new Map([["api", "http://127.0.0.1:9999"]]));
+    const auth = [["Authorization", "Bearer ${secret:PROBE_API_TOKEN}"]];
+    assert.equal((await fetchEffect(t, "http://127.0.0.1:9999/x", auth)).error, undefined);
+    assert.equal((await fetchEffect(t, "https://api.example.test/x", auth)).error?.type, "fetch_error");
+    assert.equal(sent.length, 1);
+  });
+
+  it("scrubs response headers and a whole body", async () => {
+    answer = () => new Response(`{"auth":"Bearer ${SECRET}","b64":"${B64}","pct":"${encodeURIComponent(SECRET)}"}`, {
+      headers: { "X-Echo": SECRET },
+    });
+    const r = await fetchEffect(task(), "https://api.example.test/echo", []);
+    const body = new TextDecoder().decode(fromBase64(r.value.body));
+    assert.equal(body, `{"auth":"Bearer [REDACTED:PROBE_API_TOKEN]","b64":"[REDACTED:PROBE_API_TOKEN]","pct":"[REDACTED:PROBE_API_TOKEN]"}`);
+    assert.deepEqual(r.value.headers.find(([k]) => k === "x-echo"), ["x-echo", "[REDACTED:PROBE_API_TOKEN]"]);
+  });
+
+  it("scrubs a streamed body whose secret is split between chunks", async () => {
+    for (let k = 0; k <= SECRET.length; k++) {
+      answer = () => new Response(chunked("<<" + SECRET.slice(0, k), SECRET.slice(k) + ">>"));
+      const t = task();
+      const effects = new Effects({});
+      const r = await effects.perform({ id: 1, type: "fetch", args: { method: "GET", url: "https://api.example.test/s", stream: true } }, t);
+      let got = "";
+      for (;;) {
+        const read = await effects.perform({ id: 2, type: "read", args: { handle: r.value.handle, max: 3 } }, t);
+        assert.equal(read.error, undefined);
+        if (read.value.eof) break;
+        const chunk = fromBase64(read.value.body);
+        assert.ok(chunk.length >= 1 && chunk.length <= 3, `a read returns 1 to max bytes, got ${chunk.length}`);
+        got += new TextDecoder().decode(chunk);
+      }
+      assert.equal(got, "<<[REDACTED:PROBE_API_TOKEN]>>", `split at ${k}`);
+      assert.equal(t.handles.size, 0, "released at EOF");
+    }
+  });
+
+  it("scrubs error messages", async () => {
+    answer = () => {
+      throw new TypeError(`the server quoted ${SECRET}`);
+    };
+    const r = await fetchEffect(task(), "https://api.example.test/", []);
+    assert.equal(r.error.type, "fetch_error");
+    assert.match(r.error.message, /quoted \[REDACTED:PROBE_API_TOKEN\]/);
+  });
+
+  it("substitutes nothing for an agent without a policy", async () => {
+    const t = new TaskState("t1", { agent: "x", instance: "i", run: "r" });
+    const r = await fetchEffect(t, "https://api.example.test/", [["Authorization", "${secret:PROBE_API_TOKEN}"]]);
+    assert.equal(r.error?.type, "fetch_error");
+    assert.equal(sent.length, 0);
+  });
+});
+
+describe("ScrubStream", () => {
+  const text = (b) => new TextDecoder().decode(b);
+  const enc = (s) => new TextEncoder().encode(s);
+
+  it("holds back only a tail that may begin a secret", () => {
+    const st = new Scrubber([{ name: "T", value: SECRET }]).stream();
+    assert.equal(text(st.push(enc("data: hello\n\n"))), "data: hello\n\n", "nothing held: no secret begins with a newline");
+    assert.equal(text(st.push(enc("x fake+to"))), "x ", "the tail may be the secret");
+    assert.equal(text(st.push(enc("ast"))), "fake+toast", "it was not");
+    assert.equal(text(st.push(enc(" fa"))), " ");
+    assert.equal(text(st.push(enc("ke+tok/en== y"))), "[REDACTED:T] y");
+    assert.equal(text(st.flush()), "");
+  });
+
+  it("flushes what it held at the end", () => {
+    const st = new Scrubber([{ name: "T", value: SECRET }]).stream();
+    assert.equal(text(st.push(enc("end fake"))), "end ");
+    assert.equal(text(st.flush()), "fake");
+  });
+});
+
+describe("DAMPER_TARGETS", () => {
+  it("parses pairs into canonical origins", () => {
+    assert.deepEqual(parseTargets("api=http://127.0.0.1:9999, other=HTTPS://Other.Example.test:443/"), new Map([
+      ["api", "http://127.0.0.1:9999"],
+      ["other", "https://other.example.test"],
+    ]));
+    assert.deepEqual(parseTargets(""), new Map());
+  });
+
+  it("refuses bad syntax, saying where", () => {
+    for (const [text, want] of [
+      ["api", /want name=scheme/],
+      ["api=", /want scheme/],
+      ["API=http://x", /service name/],
+      ["api=http://x,api=http://y", /twice/],
+      ["api=http://x/v1", /no path/],
+      ["api=ftp://x", /http or https/],
+      ["api=http://user@x", /userinfo/],
+      ["api=http://x,", /pair 2/],
+    ]) {
+      assert.throws(() => parseTargets(text), want, text);
+    }
+  });
+
+  it("is a configuration problem in env, not a silent default", () => {
+    const bad = targetsFromEnv({ DAMPER_TARGETS: "api=not a url" });
+    assert.match(bad.problem, /^DAMPER_TARGETS is malformed/);
+    const good = targetsFromEnv({ DAMPER_TARGETS: "api=http://127.0.0.1:9999" });
+    assert.equal(good.problem, null);
+    assert.equal(good.targets.get("api"), "http://127.0.0.1:9999");
+    assert.equal(targetsFromEnv({}).targets.size, 0);
+  });
+});
