@@ -25,12 +25,13 @@ var memoryFetcher = FetcherFunc(func(context.Context, wire.FetchArgs) (*http.Res
 	}, nil
 })
 
-// BenchmarkEffectRoundTrip is the cost of one effect: the guest issues a
-// buffered fetch, the export returns the batch, the host decodes it,
-// performs the fetch from memory, encodes the result and resumes.
-// One op is one effect round trip.
+// BenchmarkEffectRoundTrip is the cost of one fetch round trip: the guest's
+// policy decides a buffered fetch, the export returns the batch (the fetch
+// and its policy.allow event), the host decodes it, performs both (the
+// fetch from memory), encodes the results and resumes. One op is one
+// round trip.
 func BenchmarkEffectRoundTrip(b *testing.B) {
-	h := newHost(b, testConfig(b).WithLogger(nil).WithFetcher(memoryFetcher))
+	h := newHost(b, testConfig(b).WithLogger(nil).WithFetcher(memoryFetcher).WithTargets(map[string]string{"fake": "http://memory"}))
 	run(b, h, "probe.roundtrip", "bench", map[string]any{"n": 1, "url": "http://memory/"}) // instantiate
 	b.ResetTimer()
 	out := run(b, h, "probe.roundtrip", "bench", map[string]any{"n": b.N, "url": "http://memory/"})

@@ -21,6 +21,8 @@ type Config struct {
 	token      string
 	fetcher    Fetcher
 	maxQueue   int
+	targets    map[string]string
+	secrets    func(name string) (string, bool)
 
 	// hooks for tests of the driver; nil in production.
 	onBatch func(agent, id string, effects []wire.Effect)
@@ -38,7 +40,8 @@ const (
 
 // NewConfig returns the default configuration: data under .damper/data, the
 // compilation cache under the user's cache directory, logs discarded, a one
-// minute idle timeout, no run timeout, no token, and the real network.
+// minute idle timeout, no run timeout, no token, the real network, no
+// target override, and secrets from the process environment.
 func NewConfig() Config {
 	return Config{
 		dataDir:  filepath.Join(".damper", "data"),
@@ -63,6 +66,9 @@ func (c Config) withDefaults() Config {
 	}
 	if c.maxQueue <= 0 {
 		c.maxQueue = maxWaiting
+	}
+	if c.secrets == nil {
+		c.secrets = os.LookupEnv
 	}
 	return c
 }
@@ -111,7 +117,31 @@ func (c Config) WithRunTimeout(d time.Duration) Config { c.runTimeout = d; retur
 // Handler but /health. The empty string, the default, requires none.
 func (c Config) WithToken(token string) Config { c.token = token; return c }
 
-// WithFetcher sets what performs fetch effects. This is the seam for
-// host-side secret substitution and response scrubbing: wrap the default
-// (NewFetcher(nil)) with a Fetcher that rewrites the request and the response.
+// WithFetcher sets what sends the requests of fetch effects (default
+// NewFetcher(nil), the real network). The host does the rest around it,
+// whatever the Fetcher: it refuses a URL that is not canonical, fills in
+// secret placeholders before calling it, and scrubs secrets from what it
+// returns.
 func (c Config) WithFetcher(f Fetcher) Config { c.fetcher = f; return c }
+
+// WithTargets points services of the agents' policies elsewhere: service
+// name to "scheme://host[:port]", as DAMPER_TARGETS and --target give them
+// (see ParseTargets). The module stays the same: every run is told the
+// overrides, and the policy sends a request for a service's declared
+// origin to its override. The host logs each override once at start, and
+// New fails on one that is not an origin.
+func (c Config) WithTargets(targets map[string]string) Config {
+	c.targets = make(map[string]string, len(targets))
+	for k, v := range targets {
+		c.targets[k] = v
+	}
+	return c
+}
+
+// WithSecrets sets where the values of secrets come from, by name (default
+// os.LookupEnv). The host asks only for the names the agents' policies
+// list, once, when it starts.
+func (c Config) WithSecrets(lookup func(name string) (string, bool)) Config {
+	c.secrets = lookup
+	return c
+}

@@ -25,6 +25,7 @@ func (h *Host) runTask(ctx context.Context, mi *moduleInstance, t *task, payload
 		Instance: t.instance,
 		Run:      t.run,
 		Payload:  payload,
+		Targets:  h.targets,
 	})
 	for err == nil && !out.Done {
 		if h.cfg.onBatch != nil {

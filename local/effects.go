@@ -27,10 +27,19 @@ type task struct {
 	onEvent  func(wire.Event)                          // the run's listener, or nil
 	logger   *slog.Logger
 	counters *counters
+	secrets  *agentSecrets // the agent's; nil: it has no policy
 
 	mu         sync.Mutex
 	streams    map[uint64]*stream
 	nextHandle uint64
+}
+
+// agentSecrets returns what substitutes and scrubs the task's secrets.
+func (t *task) agentSecrets() *agentSecrets {
+	if t.secrets == nil {
+		return noSecrets
+	}
+	return t.secrets
 }
 
 type stream struct {
@@ -93,15 +102,27 @@ type performer struct {
 
 // performBatch performs every effect of a batch concurrently and returns
 // their results in the batch's order.
+//
+// Emit and log effects take no time: they are performed first, in this
+// goroutine, which spares the common batch of a fetch and its policy event
+// a goroutine hand-off (tens of microseconds on a busy machine).
 func (p *performer) performBatch(ctx context.Context, t *task, effects []wire.Effect) []wire.Result {
 	results := make([]wire.Result, len(effects))
-	if len(effects) == 1 {
-		results[0] = p.perform(ctx, t, effects[0])
+	var rest []int // the effects that may wait
+	for i, e := range effects {
+		if e.Type == wire.EffectEmit || e.Type == wire.EffectLog {
+			results[i] = p.perform(ctx, t, e)
+		} else {
+			rest = append(rest, i)
+		}
+	}
+	if len(rest) == 1 {
+		results[rest[0]] = p.perform(ctx, t, effects[rest[0]])
 		return results
 	}
 	var wg sync.WaitGroup
-	for i, e := range effects {
-		wg.Go(func() { results[i] = p.perform(ctx, t, e) })
+	for _, i := range rest {
+		wg.Go(func() { results[i] = p.perform(ctx, t, effects[i]) })
 	}
 	wg.Wait()
 	return results
@@ -160,8 +181,11 @@ func (p *performer) dispatch(ctx context.Context, t *task, e wire.Effect) (any, 
 		if err := decodeArgs(e, &a); err != nil {
 			return nil, err
 		}
+		debug := t.logger.Enabled(ctx, slog.LevelDebug)
 		for _, ev := range a.Events {
-			t.logger.Debug("event", "type", ev.Type, "run", ev.Run, "data", string(ev.Data))
+			if debug {
+				t.logger.Debug("event", "type", ev.Type, "run", ev.Run, "data", string(ev.Data))
+			}
 			if t.onEvent != nil {
 				t.onEvent(ev)
 			}

@@ -12,6 +12,7 @@ import (
 	"strings"
 
 	"github.com/damperdev/damper/internal/wire"
+	"github.com/damperdev/damper/policy"
 )
 
 // Fetcher performs the HTTP request of a fetch effect and returns the
@@ -19,9 +20,9 @@ import (
 // closes it. A Fetcher must send exactly req.URL and must not follow
 // redirects: a 3xx goes back to the guest, which decides the next hop.
 //
-// This is the one seam for host-side secret substitution and scrubbing: a
-// wrapping Fetcher may rewrite req (placeholders in header values) before
-// calling the next one, and wrap the response's headers and body.
+// The host calls it with secrets already filled in (req holds their
+// values: a Fetcher must not log it), and scrubs them from the response
+// and from the error it returns.
 type Fetcher interface {
 	Fetch(ctx context.Context, req wire.FetchArgs) (*http.Response, error)
 }
@@ -121,23 +122,45 @@ func responseHeaders(h http.Header) []wire.Header {
 
 // performFetch sends the request; with Stream the body stays open under a
 // handle of the task, otherwise it is read whole, up to maxBody.
+//
+// Around the Fetcher it holds the request to the contract of docs/abi.md:
+// it sends only a canonical URL (the one the guest's policy decided on),
+// fills in secret placeholders only for an origin of a service that owns
+// the secret in the task's agent's policy, and scrubs the agent's secrets,
+// raw and encoded, from the response's headers and body and from errors.
 func (p *performer) performFetch(ctx context.Context, t *task, a wire.FetchArgs) (any, *wire.Error) {
+	if !policy.IsCanonical(a.URL) {
+		return nil, &wire.Error{Type: wire.ErrFetch, Message: fmt.Sprintf("fetch: %q is not a canonical URL: the host sends only URLs the policy engine decided on", a.URL)}
+	}
+	s := t.agentSecrets()
+	if err := s.substitute(&a); err != nil {
+		return nil, &wire.Error{Type: wire.ErrFetch, Message: fmt.Sprintf("fetch %s %s: %v", a.Method, a.URL, s.scrubError(err))}
+	}
 	resp, err := p.fetcher.Fetch(ctx, a)
 	if err != nil {
-		return nil, fetchError(ctx, err)
+		return nil, fetchError(ctx, s.scrubError(err))
 	}
-	v := wire.FetchValue{Status: resp.StatusCode, Headers: responseHeaders(resp.Header)}
+	headers := responseHeaders(resp.Header)
+	if s.scrub.MaxLen() > 0 {
+		for i, h := range headers {
+			headers[i] = wire.Header{s.scrub.String(h[0]), s.scrub.String(h[1])}
+		}
+	}
+	v := wire.FetchValue{Status: resp.StatusCode, Headers: headers}
 	if a.Stream {
-		v.Handle = t.addStream(resp.Body)
+		v.Handle = t.addStream(newScrubReader(resp.Body, s.scrub))
 		return v, nil
 	}
 	defer resp.Body.Close()
 	body, err := io.ReadAll(io.LimitReader(resp.Body, maxBody+1))
 	if err != nil {
-		return nil, fetchError(ctx, fmt.Errorf("read body: %w", err))
+		return nil, fetchError(ctx, s.scrubError(fmt.Errorf("read body: %w", err)))
 	}
 	if len(body) > maxBody {
 		return nil, &wire.Error{Type: wire.ErrFetch, Message: fmt.Sprintf("response body exceeds %d bytes; fetch it with stream", maxBody)}
+	}
+	if s.scrub.MaxLen() > 0 {
+		body = s.scrub.Bytes(body)
 	}
 	v.Body = body
 	return v, nil
@@ -186,7 +209,7 @@ func (p *performer) performRead(ctx context.Context, t *task, a wire.ReadArgs) (
 		}
 		if err != nil {
 			t.releaseStream(a.Handle)
-			return nil, fetchError(ctx, fmt.Errorf("read body: %w", err))
+			return nil, fetchError(ctx, t.agentSecrets().scrubError(fmt.Errorf("read body: %w", err)))
 		}
 		if k > 0 {
 			return wire.ReadValue{Body: buf[:k]}, nil

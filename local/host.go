@@ -45,6 +45,8 @@ type Host struct {
 	agents   map[string]bool
 	perf     *performer
 	counters counters
+	targets  map[string]string        // canonical overrides, passed in every start
+	secrets  map[string]*agentSecrets // by agent
 
 	ctx    context.Context // ends at Close: cancels every run
 	cancel context.CancelFunc
@@ -94,12 +96,26 @@ func New(ctx context.Context, wasm []byte, cfg Config) (*Host, error) {
 	if fetcher == nil {
 		fetcher = NewFetcher(nil)
 	}
+	targets := make(map[string]string, len(cfg.targets))
+	for name, t := range cfg.targets {
+		if targets[name], err = canonicalTarget(name, t); err != nil {
+			eng.close(ctx)
+			return nil, err
+		}
+	}
+	secrets, err := loadSecrets(m, targets, cfg.secrets, cfg.logger)
+	if err != nil {
+		eng.close(ctx)
+		return nil, err
+	}
 	h := &Host{
 		cfg:       cfg,
 		eng:       eng,
 		manifest:  m,
 		agents:    map[string]bool{},
 		perf:      &performer{fetcher: fetcher},
+		targets:   targets,
+		secrets:   secrets,
 		instances: map[instanceKey]*agentInstance{},
 	}
 	for _, a := range m.Agents {
@@ -110,7 +126,8 @@ func New(ctx context.Context, wasm []byte, cfg Config) (*Host, error) {
 }
 
 // ReadManifest compiles wasm and returns its manifest, checked like New
-// does. `damper build` writes it beside the module.
+// does: the ABI version, and every agent's policy, which must compile.
+// `damper build` writes it beside the module.
 func ReadManifest(ctx context.Context, wasm []byte, cfg Config) (wire.Manifest, error) {
 	cfg = cfg.withDefaults()
 	eng, err := newEngine(ctx, wasm, cfg.cacheDir, cfg.logger)
@@ -118,7 +135,17 @@ func ReadManifest(ctx context.Context, wasm []byte, cfg Config) (wire.Manifest, 
 		return wire.Manifest{}, err
 	}
 	defer eng.close(ctx)
-	return eng.manifest(ctx)
+	m, err := eng.manifest(ctx)
+	if err != nil {
+		return m, err
+	}
+	// The module compiles a policy only at its agent's first request; a
+	// mistake in one is found here, at build time, instead.
+	noSecret := func(string) (string, bool) { return "", false }
+	if _, err := loadSecrets(m, nil, noSecret, cfg.logger); err != nil {
+		return m, err
+	}
+	return m, nil
 }
 
 // Manifest returns the module's manifest.
@@ -337,6 +364,7 @@ func (h *Host) execute(ai *agentInstance, req *runRequest) (RunResult, error) {
 		onEvent:  req.onEvent,
 		logger:   ai.logger,
 		counters: &h.counters,
+		secrets:  h.secrets[ai.key.agent],
 	}
 	out, err := h.runTask(ctx, ai.mi, t, req.payload)
 	if err != nil {

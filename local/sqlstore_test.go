@@ -159,13 +159,21 @@ func jsonString(t *testing.T, v any) string {
 func TestSQLBindings(t *testing.T) {
 	s := openTestStore(t)
 	v := mustBatch(t, s, `{"statements":[
-		{"sql":"SELECT ?, typeof(?), ?, typeof(?), ?, typeof(?), ?, typeof(?), ?, typeof(?), ?, typeof(?)",
-		 "args":[true, true, false, false, 42, 42, 1.5, 1.5, "s", "s", null, null]}
+		{"sql":"SELECT ?, typeof(?), ?, typeof(?), ?, typeof(?), ?, typeof(?), ?, typeof(?), ?, typeof(?), ?/2",
+		 "args":[true, true, false, false, 42, 42, 1.5, 1.5, "s", "s", null, null, 5]}
 	]}`)
+	// As on a Durable Object: numbers bind as REAL, so 5/2 is 2.5.
 	assert.Equal(t, []any{
-		int64(1), "integer", int64(0), "integer", int64(42), "integer",
-		1.5, "real", "s", "text", nil, "null",
+		1.0, "real", 0.0, "real", 42.0, "real",
+		1.5, "real", "s", "text", nil, "null", 2.5,
 	}, v.Results[0].Rows[0])
+	// Column affinity stores a whole REAL in an INTEGER column as an integer.
+	v = mustBatch(t, s, `{"statements":[
+		{"sql":"CREATE TABLE n (i INTEGER)"},
+		{"sql":"INSERT INTO n VALUES (?)","args":[7]},
+		{"sql":"SELECT i, typeof(i) FROM n"}
+	]}`)
+	assert.Equal(t, []any{int64(7), "integer"}, v.Results[2].Rows[0])
 
 	for _, args := range []string{`[[1]]`, `[{"a":1}]`} {
 		_, werr := sqlBatch(t, s, `{"statements":[{"sql":"SELECT ?","args":`+args+`}]}`)

@@ -26,7 +26,17 @@ const token = "e2e-token-not-a-secret"
 // foundation against it. Agent instance ids are unique per subtest, so
 // subtests never share state.
 func TestE2E(t *testing.T) {
-	forEachHost(t, token, func(t *testing.T, h host) {
+	// The loopback fakes start first: the hosts point the agents' services
+	// at them by configuration, as a user points a preset at a staging API.
+	fake := newFakeAPI(t)
+	apis := newPolicyFakes(t)
+	gh := newGitHubFake(t)
+	env := map[string]string{
+		"DAMPER_TARGETS":  "fake=" + fake.URL + ",api=" + apis.api.URL + ",other=" + apis.other.URL + ",github=" + gh.URL,
+		"PROBE_API_TOKEN": apis.secret,
+		"GITHUB_TOKEN":    gh.token,
+	}
+	forEachHost(t, token, env, func(t *testing.T, h host) {
 		c := &client{h: h, token: token}
 		t.Run("health", func(t *testing.T) { testHealth(t, c) })
 		t.Run("auth", func(t *testing.T) { testAuth(t, c) })
@@ -34,10 +44,12 @@ func TestE2E(t *testing.T) {
 		t.Run("instances_have_their_own_state", func(t *testing.T) { testManyInstances(t, c) })
 		t.Run("concurrent_runs_lose_no_update", func(t *testing.T) { testConcurrentRuns(t, c) })
 		t.Run("bad_input", func(t *testing.T) { testBadInput(t, c) })
-		t.Run("effects", func(t *testing.T) { testEffects(t, c) })
+		t.Run("effects", func(t *testing.T) { testEffects(t, c, fake) })
+		t.Run("policy", func(t *testing.T) { testPolicy(t, c, apis) })
+		t.Run("preset_with_target_override", func(t *testing.T) { testPreset(t, c, gh) })
 		t.Run("trap_fails_alone", func(t *testing.T) { testTrap(t, c) })
 		// Last: it restarts the host.
-		t.Run("state_survives_restart", func(t *testing.T) { testRestart(t, c, h) })
+		t.Run("state_survives_restart", func(t *testing.T) { testRestart(t, c, h, apis) })
 	})
 }
 
@@ -294,8 +306,7 @@ func testBadInput(t *testing.T, c *client) {
 	assert.Equal(t, 2, c.visits(t, id, "b"))
 }
 
-func testEffects(t *testing.T, c *client) {
-	fake := newFakeAPI(t)
+func testEffects(t *testing.T, c *client, fake *fakeAPI) {
 	t.Run("fetch", func(t *testing.T) {
 		res := c.run(t, "probe.fetch", "fx", fmt.Sprintf(`{"method":"POST","url":%q,"headers":{"X-Probe":"1"},"body":"ping"}`, fake.URL+"/echo"))
 		assert.EqualValues(t, 200, res["status"])
@@ -360,10 +371,15 @@ func testTrap(t *testing.T, c *client) {
 	}
 }
 
-func testRestart(t *testing.T, c *client, h host) {
+func testRestart(t *testing.T, c *client, h host, apis *policyFakes) {
 	before := c.visits(t, "restart", "r")
 	c.run(t, "probe.state", "restart", `{"op":"set","key":"k","value":{"n":42}}`)
+	for range 2 {
+		require.False(t, apis.get(t, c, "restart", "/limited", nil).Denied)
+	}
 	h.Restart(t)
+	// The policy's count limit is stored state too.
+	assert.True(t, apis.get(t, c, "restart", "/limited", nil).Denied, "the limit reset on restart")
 	assert.Equal(t, before+1, c.visits(t, "restart", "r"))
 	got := c.run(t, "probe.state", "restart", `{"op":"get","key":"k"}`)
 	assert.Equal(t, map[string]any{"found": true, "value": map[string]any{"n": 42.0}}, got)

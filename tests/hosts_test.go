@@ -98,6 +98,7 @@ type localHost struct {
 	a     artifacts
 	data  string
 	token string
+	env   map[string]string
 	cmd   *exec.Cmd
 	url   string
 	log   *os.File
@@ -105,9 +106,9 @@ type localHost struct {
 
 var listening = regexp.MustCompile(`listening on (http://\S+)`)
 
-func startLocal(t *testing.T, token string) *localHost {
+func startLocal(t *testing.T, token string, env map[string]string) *localHost {
 	t.Helper()
-	h := &localHost{a: build(t), data: t.TempDir(), token: token}
+	h := &localHost{a: build(t), data: t.TempDir(), token: token, env: env}
 	h.start(t)
 	t.Cleanup(h.stop)
 	return h
@@ -128,6 +129,9 @@ func (h *localHost) start(t *testing.T) {
 	h.log = logf
 	cmd := exec.Command(h.a.cli, "serve", "--addr", "127.0.0.1:0", "--data", h.data, "--module", h.a.module)
 	cmd.Env = append(os.Environ(), "DAMPER_TOKEN="+h.token)
+	for k, v := range h.env {
+		cmd.Env = append(cmd.Env, k+"="+v)
+	}
 	stderr, err := cmd.StderrPipe()
 	require.NoError(t, err)
 	cmd.Stdout = logf
@@ -178,14 +182,26 @@ func (h *localHost) stop() {
 // Object's SQLite persisted to a directory that outlives restarts.
 type workerHost struct{ s *wranglerdev.Server }
 
-func startWorker(t *testing.T, token string) *workerHost {
+func startWorker(t *testing.T, token string, env map[string]string) *workerHost {
 	t.Helper()
 	a := build(t)
+	// Configuration goes in as vars; anything named like a secret goes in
+	// .dev.vars, as `wrangler secret put` would, off the command line.
+	vars, secrets := map[string]string{}, map[string]string{}
+	for k, v := range env {
+		if strings.HasPrefix(k, "DAMPER_") {
+			vars[k] = v
+		} else {
+			secrets[k] = v
+		}
+	}
 	s := wranglerdev.Start(t, wranglerdev.Options{
 		Module:   a.module,
 		Manifest: a.manifest,
 		StateDir: t.TempDir(),
 		Token:    token,
+		Vars:     vars,
+		Secrets:  secrets,
 	})
 	return &workerHost{s: s}
 }
@@ -198,10 +214,11 @@ func (h *workerHost) Restart(t *testing.T) {
 }
 
 // forEachHost runs fn against the local host and the Worker, each started
-// fresh with its own state and the given token.
-func forEachHost(t *testing.T, token string, fn func(t *testing.T, h host)) {
-	t.Run("local", func(t *testing.T) { fn(t, startLocal(t, token)) })
-	t.Run("workers", func(t *testing.T) { fn(t, startWorker(t, token)) })
+// fresh with its own state, the given token and environment (the process
+// environment locally; vars and secrets of the Worker's env).
+func forEachHost(t *testing.T, token string, env map[string]string, fn func(t *testing.T, h host)) {
+	t.Run("local", func(t *testing.T) { fn(t, startLocal(t, token, env)) })
+	t.Run("workers", func(t *testing.T) { fn(t, startWorker(t, token, env)) })
 }
 
 func ctxFor(t *testing.T) context.Context {

@@ -14,12 +14,16 @@ const usage = `damper: write AI agents in Go, run them on Cloudflare Workers and
 Usage:
   damper build  [-o build/damper.wasm] [package]
         Build the module (GOOS=wasip1 reactor) and write manifest.json beside it.
-  damper run    [--module build/damper.wasm] [--data .damper/data] [--id default] <agent> [payload-json|-]
+  damper run    [--module build/damper.wasm] [--data .damper/data] [--id default] [--target name=URL]... <agent> [payload-json|-]
         Run an agent once under wazero; prints {"run","result"} on stdout,
         events and logs on stderr. "-" reads the payload from stdin.
-  damper serve  [--addr 127.0.0.1:8787] [--data .damper/data] [--module build/damper.wasm] [--token-file FILE]
+  damper serve  [--addr 127.0.0.1:8787] [--data .damper/data] [--module build/damper.wasm] [--token-file FILE] [--target name=URL]...
         Serve the HTTP API (docs/http.md) under wazero. The bearer token comes
         from $DAMPER_TOKEN or --token-file; a non-loopback address needs one.
+
+  Run and serve read the secrets the agents' policies name from the
+  environment, and point services elsewhere with $DAMPER_TARGETS
+  (name=URL,name=URL) and --target, which wins for its service.
   damper dev    [-o build/damper.wasm] [--no-build] [package] [-- wrangler-args...]
         Build, then run the pinned wrangler dev (npm ci first if needed).
   damper deploy [-o build/damper.wasm] [--no-build] [package] [-- wrangler-args...]

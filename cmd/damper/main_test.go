@@ -8,6 +8,7 @@ import (
 	"flag"
 	"io"
 	"net/http"
+	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"regexp"
@@ -220,4 +221,65 @@ func TestWranglerArgs(t *testing.T) {
 			assert.Equal(t, tc.pass, pass, "%q", tc.args)
 		}
 	}
+}
+
+func TestTargetOverrides(t *testing.T) {
+	for _, tc := range []struct {
+		name  string
+		env   string
+		flags []string
+		want  map[string]string
+		err   string
+	}{
+		{name: "none", want: map[string]string{}},
+		{name: "environment", env: "a=http://127.0.0.1:1,b=https://b.test", want: map[string]string{"a": "http://127.0.0.1:1", "b": "https://b.test"}},
+		{name: "a flag wins for its service", env: "a=http://127.0.0.1:1,b=https://b.test", flags: []string{"--target", "a=http://127.0.0.1:2/"},
+			want: map[string]string{"a": "http://127.0.0.1:2", "b": "https://b.test"}},
+		{name: "a flag given twice", flags: []string{"--target", "a=http://x.test", "--target", "a=http://y.test"}, err: "--target"},
+		{name: "a bad environment", env: "a=nowhere", err: "DAMPER_TARGETS"},
+		{name: "a bad flag", flags: []string{"--target", "a"}, err: "want name=scheme://host[:port]"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Setenv("DAMPER_TARGETS", tc.env)
+			fs := flag.NewFlagSet("t", flag.ContinueOnError)
+			targets := targetFlag(fs)
+			require.NoError(t, fs.Parse(tc.flags))
+			got, err := targets()
+			if tc.err != "" {
+				assert.ErrorContains(t, err, tc.err)
+				return
+			}
+			require.NoError(t, err)
+			assert.Equal(t, tc.want, got)
+		})
+	}
+}
+
+// damper run points probe.policy's service at a loopback fake with
+// --target, takes its secret from the environment, and logs the override.
+func TestRunWithTargetAndSecret(t *testing.T) {
+	const secret = "cli-test-secret-not-real"
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		io.WriteString(w, r.Header.Get("Authorization"))
+	}))
+	defer srv.Close()
+	other := httptest.NewServer(http.NotFoundHandler())
+	defer other.Close()
+	t.Setenv("PROBE_API_TOKEN", secret)
+	t.Setenv("DAMPER_TARGETS", "other="+other.URL)
+	code, out, errOut := damper(t, "", "run", "--module", testmodule.Path(t), "--data", t.TempDir(),
+		"--target", "api="+srv.URL, "probe.policy", `{"url":"`+srv.URL+`/allowed/x"}`)
+	require.Equal(t, 0, code, errOut)
+	var v struct {
+		Result map[string]any `json:"result"`
+	}
+	require.NoError(t, json.Unmarshal([]byte(out), &v), out)
+	assert.Equal(t, "Bearer [REDACTED:PROBE_API_TOKEN]", v.Result["body"], "sent with the secret, handed back without")
+	assert.Contains(t, errOut, "msg=\"target override\" service=api target="+srv.URL)
+	assert.Contains(t, errOut, "msg=\"target override\" service=other target="+other.URL)
+	assert.NotContains(t, out+errOut, secret)
+
+	code, _, errOut = damper(t, "", "run", "--module", testmodule.Path(t), "--target", "api=ftp://x", "hello")
+	assert.Equal(t, 2, code)
+	assert.Contains(t, errOut, "--target")
 }

@@ -23,11 +23,17 @@ func runCmd(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 	id := fs.String("id", "default", "the agent instance")
 	timeout := fs.Duration("timeout", 0, "cancel the run after this long (0: no limit)")
 	verbose := fs.Bool("v", false, "log at debug level (every event, every module instance)")
+	targets := targetFlag(fs)
 	if err := fs.Parse(args); err != nil {
 		return parseError(err)
 	}
 	if fs.NArg() < 1 || fs.NArg() > 2 {
 		fs.Usage()
+		return 2
+	}
+	overrides, err := targets()
+	if err != nil {
+		fmt.Fprintf(stderr, "damper run: %v\n", err)
 		return 2
 	}
 	agent := fs.Arg(0)
@@ -49,7 +55,8 @@ func runCmd(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 	host, err := openHost(ctx, *module, local.NewConfig().
 		WithDataDir(*data).
 		WithLogger(logger).
-		WithRunTimeout(*timeout))
+		WithRunTimeout(*timeout).
+		WithTargets(overrides))
 	if err != nil {
 		fmt.Fprintf(stderr, "damper run: %v\n", err)
 		return 1

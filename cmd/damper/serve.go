@@ -25,6 +25,7 @@ func serveCmd(args []string, stderr io.Writer) int {
 	idle := fs.Duration("idle", local.DefaultIdleTimeout, "drop an agent instance's module instance after this long without runs")
 	timeout := fs.Duration("run-timeout", 0, "cancel a run after this long (0: no limit)")
 	verbose := fs.Bool("v", false, "log at debug level")
+	targets := targetFlag(fs)
 	if err := fs.Parse(args); err != nil {
 		return parseError(err)
 	}
@@ -32,9 +33,14 @@ func serveCmd(args []string, stderr io.Writer) int {
 		fs.Usage()
 		return 2
 	}
+	overrides, err := targets()
+	if err != nil {
+		fmt.Fprintf(stderr, "damper serve: %v\n", err)
+		return 2
+	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
-	opts := serveOptions{addr: *addr, module: *module, data: *data, tokenFile: *tokenFile, idle: *idle, runTimeout: *timeout, verbose: *verbose}
+	opts := serveOptions{addr: *addr, module: *module, data: *data, tokenFile: *tokenFile, idle: *idle, runTimeout: *timeout, verbose: *verbose, targets: overrides}
 	if err := serve(ctx, opts, stderr); err != nil {
 		fmt.Fprintf(stderr, "damper serve: %v\n", err)
 		return 1
@@ -46,6 +52,7 @@ type serveOptions struct {
 	addr, module, data, tokenFile string
 	idle, runTimeout              time.Duration
 	verbose                       bool
+	targets                       map[string]string // service overrides
 }
 
 // serve serves the HTTP API until ctx ends, then shuts down gracefully.
@@ -63,7 +70,8 @@ func serve(ctx context.Context, o serveOptions, stderr io.Writer) error {
 		WithLogger(logger).
 		WithToken(token).
 		WithIdleTimeout(o.idle).
-		WithRunTimeout(o.runTimeout))
+		WithRunTimeout(o.runTimeout).
+		WithTargets(o.targets))
 	if err != nil {
 		return err
 	}

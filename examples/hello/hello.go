@@ -4,7 +4,7 @@
 // Run it against a local host with
 //
 //	curl -H "Authorization: Bearer $DAMPER_TOKEN" \
-//	  -d '{"name":"Ada"}' localhost:8080/agents/hello/alice
+//	  -d '{"name":"Ada"}' localhost:8787/agents/hello/alice
 //
 // and get {"run":"r_…","result":{"greeting":"Hello, Ada!","visits":1}};
 // the next POST to /agents/hello/alice answers visits 2, while

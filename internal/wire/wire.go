@@ -26,11 +26,13 @@ type Manifest struct {
 }
 
 // AgentEntry is one registered agent with the JSON Schemas of its payload and
-// its result.
+// its result, and its policy (the policy.Policy JSON) when it has one: the
+// services it may reach and the names, never the values, of their secrets.
 type AgentEntry struct {
 	Name   string          `json:"name"`
 	Input  json.RawMessage `json:"input,omitempty"`
 	Output json.RawMessage `json:"output,omitempty"`
+	Policy json.RawMessage `json:"policy,omitempty"`
 }
 
 // Task kinds.
@@ -46,6 +48,10 @@ type Start struct {
 	Instance string          `json:"instance"`
 	Run      string          `json:"run"`
 	Payload  json.RawMessage `json:"payload,omitempty"`
+	// Targets are the host's target overrides, service name to
+	// "scheme://host[:port]"; the guest applies those naming services of
+	// the agent's policy before deciding its requests.
+	Targets map[string]string `json:"targets,omitempty"`
 }
 
 // Resume is the input of damper_resume: the results of every effect of the

@@ -28,6 +28,7 @@ import (
 	"reflect"
 
 	"github.com/damperdev/damper/internal/wire"
+	"github.com/damperdev/damper/policy"
 	_ "github.com/damperdev/damper/runtime/abi" // the module's exports, in every module that registers an agent
 	"github.com/damperdev/damper/runtime/internal/guest"
 	"github.com/damperdev/damper/runtime/internal/sched"
@@ -44,7 +45,8 @@ const errInternal = "internal"
 // lists them for the host.
 //
 // name is 1 to 128 of A-Z a-z 0-9 . _ - (not "." or ".."); Register panics
-// on another name, on a name already taken and on a nil handler.
+// on another name, on a name already taken, on a nil handler and on a
+// policy of another format version.
 //
 // A run's payload is decoded into In before anything runs or is stored,
 // strictly: a member that is not a field of In (names match exactly), a
@@ -54,40 +56,73 @@ const errInternal = "internal"
 // run's result JSON; its error is a 500 agent_error with err.Error() as
 // the message, and so is a panic, with the panic's value. The manifest
 // carries JSON Schemas of In and Out that say the same.
-func Register[In, Out any](name string, handler func(ctx *Context, in In) (Out, error)) {
+//
+// opts configure the agent; WithPolicy gives it the services it may reach.
+// An agent without a policy may not send any request.
+func Register[In, Out any](name string, handler func(ctx *Context, in In) (Out, error), opts ...Option) {
 	if handler == nil {
 		panic(fmt.Sprintf("agent %q: nil handler", name))
 	}
-	guest.Register(&guest.Agent{
+	a := &guest.Agent{
 		Name:   name,
 		Input:  reflect.TypeFor[In](),
 		Output: reflect.TypeFor[Out](),
-		Run: func(ctx context.Context, start *wire.Start) (json.RawMessage, *wire.Error) {
-			var in In
-			if err := schema.Decode(start.Payload, &in); err != nil {
-				return nil, &wire.Error{Type: wire.ErrInvalidPayload, Status: 400, Message: err.Error()}
+	}
+	for _, o := range opts {
+		if o.apply != nil {
+			o.apply(a)
+		}
+	}
+	a.Run = func(ctx context.Context, start *wire.Start) (json.RawMessage, *wire.Error) {
+		var in In
+		if err := schema.Decode(start.Payload, &in); err != nil {
+			return nil, &wire.Error{Type: wire.ErrInvalidPayload, Status: 400, Message: err.Error()}
+		}
+		return run(ctx, a, func(c *Context) (json.RawMessage, error) {
+			out, err := handler(c, in)
+			if err != nil {
+				return nil, err
 			}
-			return run(ctx, func(c *Context) (json.RawMessage, error) {
-				out, err := handler(c, in)
-				if err != nil {
-					return nil, err
-				}
-				b, err := json.Marshal(out)
-				if err != nil {
-					return nil, fmt.Errorf("encode the result: %w", err)
-				}
-				return b, nil
-			})
-		},
-	})
+			b, err := json.Marshal(out)
+			if err != nil {
+				return nil, fmt.Errorf("encode the result: %w", err)
+			}
+			return b, nil
+		})
+	}
+	guest.Register(a)
+}
+
+// Option configures an agent at Register.
+type Option struct {
+	apply func(*guest.Agent)
+}
+
+// WithPolicy makes p decide every outbound request of the agent's runs
+// (Context.Fetch, Context.Transport, every redirect hop): the services it
+// may reach, what it may send them, how often, and the credentials the
+// host adds. The manifest carries p, so the hosts know which secrets (by
+// name) to load for the agent; p never holds a secret value.
+//
+// Build p with policy.New, which checks it. p compiles at the agent's
+// first request in a module instance, not at registration (init runs at
+// every start, for every agent of the module); a p that does not compile
+// fails that request with the reason, and before that fails damper build,
+// which compiles the manifest's policies.
+//
+// Register keeps p: do not change it afterwards. A host's target overrides
+// (DAMPER_TARGETS) point p's services elsewhere without changing p: a
+// request to a service's declared origin goes to its override.
+func WithPolicy(p policy.Policy) Option {
+	return Option{apply: func(a *guest.Agent) { a.Policy = &p }}
 }
 
 // run records the run, calls the handler and records how it ended.
-func run(ctx context.Context, handler func(*Context) (json.RawMessage, error)) (json.RawMessage, *wire.Error) {
+func run(ctx context.Context, a *guest.Agent, handler func(*Context) (json.RawMessage, error)) (json.RawMessage, *wire.Error) {
 	if err := store.BeginRun(ctx); err != nil {
 		return nil, &wire.Error{Type: errInternal, Status: 500, Message: err.Error()}
 	}
-	result, failure := call(&Context{task: sched.FromContext(ctx)}, handler)
+	result, failure := call(&Context{task: sched.FromContext(ctx), agent: a}, handler)
 	if f := sched.Failure(ctx); f != nil { // a goroutine of the run panicked
 		result, failure = nil, f
 	}

@@ -18,6 +18,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/damperdev/damper/internal/wire"
+	"github.com/damperdev/damper/policy"
 	"github.com/damperdev/damper/runtime/agent"
 	"github.com/damperdev/damper/runtime/agent/agenttest"
 	"github.com/damperdev/damper/runtime/internal/store"
@@ -110,6 +111,16 @@ func init() {
 	agent.Register("test.info", func(ctx *agent.Context, _ struct{}) (map[string]string, error) {
 		return map[string]string{"agent": ctx.Agent(), "instance": ctx.Instance(), "run": ctx.Run()}, nil
 	})
+	// Test agents that fetch reach http://x and https://api.example (with an
+	// X-Test header); test.fetch's redirect to elsewhere.example is not
+	// allowed.
+	fetchPolicy, err := policy.New(
+		policy.NewService("x", "http://x").Level(policy.AllowAll),
+		policy.NewService("api", "https://api.example").Level(policy.AllowAll).AddHeaders("X-Test"),
+	)
+	if err != nil {
+		panic(err)
+	}
 	agent.Register("test.fanout", func(ctx *agent.Context, urls []string) ([]int, error) {
 		statuses := make([]int, len(urls))
 		g := ctx.Group()
@@ -128,7 +139,7 @@ func init() {
 			})
 		}
 		return statuses, g.Wait()
-	})
+	}, agent.WithPolicy(fetchPolicy))
 	agent.Register("test.fetch", func(ctx *agent.Context, in struct {
 		Method string `json:"method"`
 		URL    string `json:"url"`
@@ -162,7 +173,7 @@ func init() {
 			return nil, err
 		}
 		return map[string]any{"status": resp.StatusCode, "location": resp.Header.Get("Location"), "body": string(body)}, nil
-	})
+	}, agent.WithPolicy(fetchPolicy))
 	agent.Register("test.wait", func(ctx *agent.Context, in struct {
 		Ms int `json:"ms"`
 	}) (string, error) {
@@ -300,7 +311,7 @@ func TestNewerSchemaIsRefused(t *testing.T) {
 	_, err = h.Run(t.Context(), "test.runs", "newer", map[string]string{"mode": "ok"})
 	e := runErr(t, err)
 	assert.Equal(t, "internal", e.Type)
-	assert.Contains(t, e.Message, "schema version 99, newer than this module's 1")
+	assert.Contains(t, e.Message, "schema version 99, newer than this module's 2")
 }
 
 func TestContextNamesTheRun(t *testing.T) {
@@ -363,18 +374,19 @@ func TestMigrationsRunOncePerModuleInstance(t *testing.T) {
 		require.NoError(t, err)
 	}
 
+	// Each migration applied records its version: two of them so far.
 	run("m1")
-	assert.Equal(t, [2]int{1, 1}, [2]int{checks, applies}, "a new database: checked and migrated")
+	assert.Equal(t, [2]int{1, 2}, [2]int{checks, applies}, "a new database: checked and migrated")
 	run("m1")
-	assert.Equal(t, [2]int{1, 1}, [2]int{checks, applies}, "known current: not checked again")
+	assert.Equal(t, [2]int{1, 2}, [2]int{checks, applies}, "known current: not checked again")
 	run("m2")
-	assert.Equal(t, [2]int{2, 2}, [2]int{checks, applies}, "another instance, another database")
+	assert.Equal(t, [2]int{2, 4}, [2]int{checks, applies}, "another instance, another database")
 
 	agenttest.Restart()
 	run("m1")
-	assert.Equal(t, [2]int{3, 2}, [2]int{checks, applies}, "a new module instance checks, and finds it current")
+	assert.Equal(t, [2]int{3, 4}, [2]int{checks, applies}, "a new module instance checks, and finds it current")
 	run("m1")
-	assert.Equal(t, [2]int{3, 2}, [2]int{checks, applies})
+	assert.Equal(t, [2]int{3, 4}, [2]int{checks, applies})
 }
 
 func TestGroupEffectsAreOneBatch(t *testing.T) {
@@ -382,17 +394,22 @@ func TestGroupEffectsAreOneBatch(t *testing.T) {
 	h.HTTP = http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		w.WriteHeader(200 + len(r.URL.Path))
 	})
-	var fetchBatches [][]agenttest.Effect
+	var fetchBatches []map[string]int // effects by type, of the batches with a fetch
 	h.OnBatch = func(batch []agenttest.Effect) {
-		if batch[0].Type == wire.EffectFetch {
-			fetchBatches = append(fetchBatches, batch)
+		types := map[string]int{}
+		for _, e := range batch {
+			types[e.Type]++
+		}
+		if types[wire.EffectFetch] > 0 {
+			fetchBatches = append(fetchBatches, types)
 		}
 	}
 	out, err := h.Run(t.Context(), "test.fanout", "g", []string{"http://x/a", "http://x/bb", "http://x/ccc", "http://x/dddd"})
 	require.NoError(t, err)
 	assert.JSONEq(t, `[202,203,204,205]`, string(out))
 	require.Len(t, fetchBatches, 1)
-	assert.Len(t, fetchBatches[0], 4)
+	// Each fetch's policy.allow event travels with it: no extra round trip.
+	assert.Equal(t, map[string]int{wire.EffectFetch: 4, wire.EffectEmit: 4}, fetchBatches[0])
 }
 
 func TestFetch(t *testing.T) {
@@ -418,14 +435,18 @@ func TestFetch(t *testing.T) {
 		t.Run(fmt.Sprint("stream=", stream), func(t *testing.T) {
 			got := run(fmt.Sprintf(`{"method":"POST","url":"https://api.example/v1/x?q=1","body":"hi","stream":%t}`, stream))
 			assert.Equal(t, map[string]any{"status": 200.0, "location": "", "body": "POST api.example /v1/x?q=1 x-test=yes body=hi"}, got)
-
-			got = run(fmt.Sprintf(`{"method":"GET","url":"https://api.example/redirect","stream":%t}`, stream))
-			assert.Equal(t, 302.0, got["status"], "a redirect is returned, not followed")
-			assert.Equal(t, "https://elsewhere.example/", got["location"])
 		})
 	}
 
-	_, err := h.Run(t.Context(), "test.fetch", "f", json.RawMessage(`{"method":"GET","url":"file:///etc/passwd"}`))
+	// Transport returns a redirect as it is; Fetch follows it, deciding the
+	// hop, which this policy denies.
+	got := run(`{"method":"GET","url":"https://api.example/redirect","stream":true}`)
+	assert.Equal(t, 302.0, got["status"], "a redirect is returned, not followed")
+	assert.Equal(t, "https://elsewhere.example/", got["location"])
+	_, err := h.Run(t.Context(), "test.fetch", "f", json.RawMessage(`{"method":"GET","url":"https://api.example/redirect"}`))
+	assert.Contains(t, runErr(t, err).Message, "policy: denied GET https://elsewhere.example/: no-service")
+
+	_, err = h.Run(t.Context(), "test.fetch", "f", json.RawMessage(`{"method":"GET","url":"file:///etc/passwd"}`))
 	assert.Contains(t, runErr(t, err).Message, "not an absolute http or https URL")
 }
 

@@ -4,9 +4,12 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"sync"
 	"time"
 
 	"github.com/damperdev/damper/internal/wire"
+	"github.com/damperdev/damper/policy"
+	"github.com/damperdev/damper/runtime/internal/guest"
 	"github.com/damperdev/damper/runtime/internal/sched"
 )
 
@@ -18,7 +21,21 @@ import (
 // with its Group, not from goroutines started with the go statement: the
 // run counts its goroutines to know when all of them wait on the host.
 type Context struct {
-	task *sched.Task
+	task  *sched.Task
+	agent *guest.Agent
+
+	// The agent's policy engine with the host's target overrides, looked
+	// up at the run's first request.
+	engineOnce sync.Once
+	engine     *policy.Engine
+	engineErr  error
+}
+
+// policyEngine returns the engine that decides this run's requests: nil
+// when the agent has no policy.
+func (c *Context) policyEngine() (*policy.Engine, error) {
+	c.engineOnce.Do(func() { c.engine, c.engineErr = c.agent.Engine(c.task.Start().Targets) })
+	return c.engine, c.engineErr
 }
 
 // Agent is the name of the agent this run belongs to.

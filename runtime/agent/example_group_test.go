@@ -7,11 +7,19 @@ import (
 	"fmt"
 	"net/http"
 
+	"github.com/damperdev/damper/policy"
 	"github.com/damperdev/damper/runtime/agent"
 	"github.com/damperdev/damper/runtime/agent/agenttest"
 )
 
 func init() {
+	// example.status may read the example.test hosts.
+	sites, err := policy.New(policy.NewService("sites", "https://a.example.test").
+		Hosts("*.example.test").
+		Level(policy.AllowRead))
+	if err != nil {
+		panic(err)
+	}
 	// example.status fetches every URL at once: the host receives the
 	// fetches in one batch and performs them concurrently.
 	agent.Register("example.status", func(ctx *agent.Context, urls []string) ([]int, error) {
@@ -32,7 +40,7 @@ func init() {
 			})
 		}
 		return statuses, g.Wait()
-	})
+	}, agent.WithPolicy(sites))
 }
 
 func ExampleGroup() {
@@ -44,12 +52,18 @@ func ExampleGroup() {
 		}
 	})
 	h.OnBatch = func(batch []agenttest.Effect) {
-		if batch[0].Type == "fetch" {
-			fmt.Println("one batch of", len(batch), "fetches")
+		fetches := 0
+		for _, e := range batch {
+			if e.Type == "fetch" {
+				fetches++
+			}
+		}
+		if fetches > 0 {
+			fmt.Println("one batch of", fetches, "fetches")
 		}
 	}
 
-	out, err := h.Run(context.Background(), "example.status", "demo", []string{"https://a.example/", "https://b.example/missing", "https://c.example/"})
+	out, err := h.Run(context.Background(), "example.status", "demo", []string{"https://a.example.test/", "https://b.example.test/missing", "https://c.example.test/"})
 	fmt.Println(string(out), err)
 	// Output:
 	// one batch of 3 fetches

@@ -2,35 +2,157 @@ package agent
 
 import (
 	"bytes"
-	"context"
 	"errors"
 	"fmt"
 	"io"
+	"net"
 	"net/http"
 	"net/textproto"
-	"sort"
+	"net/url"
 	"strconv"
+	"strings"
 
 	"github.com/damperdev/damper/internal/wire"
+	"github.com/damperdev/damper/policy"
 	"github.com/damperdev/damper/runtime/internal/sched"
 )
 
 // Fetch sends req through the host and returns the whole response, its
 // body read into memory (the host caps it at 32 MiB; use Transport for
-// more). It never follows a redirect: a 3xx comes back as it is.
+// more).
+//
+// The agent's policy (WithPolicy) decides the request first: a denied
+// request is never sent, and Fetch returns an error wrapping the
+// *policy.DenyError, which says why (errors.As finds it). An allowed
+// request is sent as the policy decided it: its canonical URL, the request
+// headers the service accepts, and the service's credentials, which the
+// host fills in; the module never sees them.
+//
+// Fetch follows redirects as http.Client does: at most 10; after a 301,
+// 302 or 303 with GET (HEAD stays HEAD) and no body, after a 307 or 308
+// with the same method and body. Each hop is a new request, resolved
+// against the URL just sent (policy.ResolveReference) and decided by the
+// policy again, so a redirect reaches only what the policy allows: a
+// denied hop ends Fetch with its denial's error, and the 3xx is not
+// returned. A hop carries req's headers, never the previous service's
+// credentials (each service adds its own); it drops Authorization, Cookie
+// and the like when it leaves req's origin for anything but a subdomain
+// on the same scheme and port (stricter than http.Client, which ignores
+// the port), and the body's headers with the body. No Referer is added.
+// The response's Request is the last hop's.
 //
 // The request's context is only checked before sending: once sent, a
 // request runs to its end unless the run is canceled.
 func (c *Context) Fetch(req *http.Request) (*http.Response, error) {
-	args, err := outbound(c, req)
+	first, err := outbound(c, req)
 	if err != nil {
 		return nil, err
 	}
-	var v wire.FetchValue
-	if err := sched.Perform(c.task, wire.EffectFetch, args, &v); err != nil {
-		return nil, fmt.Errorf("fetch %s %s: %w", args.Method, args.URL, err)
+	o, strip := first, false
+	for redirects := 0; ; redirects++ {
+		v, sent, err := c.send(o, false)
+		if err != nil {
+			return nil, err
+		}
+		loc := redirectLocation(&v)
+		if loc == "" {
+			return response(o.req, &v, newBufferedBody(v.Body), int64(len(v.Body))), nil
+		}
+		if redirects == maxRedirects {
+			return nil, fmt.Errorf("fetch %s %s: stopped after %d redirects", first.method, first.url, maxRedirects)
+		}
+		if o, err = c.nextHop(first, &sent, v.Status, loc, &strip); err != nil {
+			return nil, err
+		}
 	}
-	return response(req, &v, newBufferedBody(v.Body), int64(len(v.Body))), nil
+}
+
+// maxRedirects is how many redirects Fetch follows, as http.Client.
+const maxRedirects = 10
+
+// redirectLocation returns the Location of a redirect Fetch follows, or "".
+// A 3xx without a Location is an answer, as http.Client treats it.
+func redirectLocation(v *wire.FetchValue) string {
+	switch v.Status {
+	case http.StatusMovedPermanently, http.StatusFound, http.StatusSeeOther,
+		http.StatusTemporaryRedirect, http.StatusPermanentRedirect:
+	default:
+		return ""
+	}
+	for _, h := range v.Headers {
+		if strings.EqualFold(h[0], "Location") {
+			return h[1]
+		}
+	}
+	return ""
+}
+
+// nextHop makes the request a redirect asks for after sent, from the first
+// request of the chain. *strip records that the chain left the first
+// request's origin, after which sensitive headers stay dropped.
+func (c *Context) nextHop(first *outReq, sent *policy.Decision, status int, loc string, strip *bool) (*outReq, error) {
+	next, err := policy.ResolveReference(sent.URL, loc)
+	if err != nil {
+		d := policy.Decision{
+			Reason:  policy.ReasonBadURL,
+			Detail:  "unusable redirect Location: " + err.Error(),
+			Service: sent.Service,
+			Method:  sent.Method,
+		}
+		return nil, c.deny(&d, &outReq{url: loc}, "")
+	}
+	method, body := sent.Method, first.body
+	if status == http.StatusMovedPermanently || status == http.StatusFound || status == http.StatusSeeOther {
+		if method != http.MethodGet && method != http.MethodHead {
+			method = http.MethodGet
+		}
+		body = nil
+	}
+	if !*strip && !sameOrSubdomain(first.url, next) {
+		*strip = true
+	}
+	o := &outReq{method: method, url: next, body: body, headers: make([]policy.Header, 0, len(first.headers))}
+	for _, h := range first.headers {
+		switch http.CanonicalHeaderKey(h.Name) {
+		case "Authorization", "Www-Authenticate", "Cookie", "Cookie2", "Proxy-Authorization", "Proxy-Authenticate":
+			if *strip {
+				continue
+			}
+		case "Content-Encoding", "Content-Language", "Content-Location", "Content-Type", "Content-Length":
+			if body == nil {
+				continue
+			}
+		}
+		o.headers = append(o.headers, h)
+	}
+	// The hop's own *http.Request, for the response's Request field.
+	o.req, err = http.NewRequestWithContext(first.req.Context(), method, next, nil)
+	if err != nil {
+		return nil, fmt.Errorf("fetch %s %s: redirect to %s: %w", first.method, first.url, next, err)
+	}
+	for _, h := range o.headers {
+		o.req.Header.Add(h.Name, h.Value)
+	}
+	return o, nil
+}
+
+// sameOrSubdomain reports whether next is on first's scheme and port, at
+// first's host or a subdomain of it: where http.Client keeps sending
+// credentials the agent set itself (it ignores scheme and port; we don't).
+func sameOrSubdomain(first, next string) bool {
+	a, err1 := url.Parse(first)
+	b, err2 := url.Parse(next)
+	if err1 != nil || err2 != nil || a.Scheme != b.Scheme || a.Port() != b.Port() {
+		return false
+	}
+	ha, hb := strings.ToLower(a.Hostname()), strings.ToLower(b.Hostname())
+	if ha == hb {
+		return true
+	}
+	if strings.ContainsAny(hb, ":%") || net.ParseIP(ha) != nil { // IPs have no subdomains
+		return false
+	}
+	return strings.HasSuffix(hb, "."+ha)
 }
 
 // bufferedBody is a whole response body: one allocation, where
@@ -49,7 +171,12 @@ func (*bufferedBody) Close() error { return nil }
 // with their response bodies streamed: each Read of a body is a round trip
 // that returns what the host has, at most the Read's buffer. Close a body
 // not read to its end, so the host can release it sooner than at the run's
-// end. It never follows a redirect: a 3xx comes back as it is.
+// end.
+//
+// The agent's policy decides each request as for Fetch. As a RoundTripper
+// must, it does not follow redirects: a 3xx comes back as it is. An
+// http.Client built on it follows them, and each hop it sends comes back
+// through RoundTrip, to be decided by the policy again.
 //
 // It is a RoundTripper rather than an *http.Client on purpose: any use of
 // http.Client links http.DefaultTransport (the HTTP/2 and TLS client),
@@ -60,58 +187,6 @@ func (*bufferedBody) Close() error { return nil }
 // Use it only in this run, as it issues effects of this run.
 func (c *Context) Transport() http.RoundTripper {
 	return transport{c: c}
-}
-
-// outbound turns req into the fetch effect that sends it. Every outbound
-// HTTP request of a run passes here, buffered (Fetch) or streamed
-// (Transport), and so must every redirect hop once redirects are followed:
-// this is the seam where the policy engine (policy/) decides each request
-// (allow or deny by method, host, path, body and count; the canonical URL
-// that is sent; the event that records the decision) before the host sees
-// it. Until then it refuses only what cannot be sent.
-//
-// It reads and closes req.Body.
-func outbound(ctx context.Context, req *http.Request) (wire.FetchArgs, error) {
-	if req.Body != nil {
-		defer req.Body.Close()
-	}
-	if req.URL == nil {
-		return wire.FetchArgs{}, errors.New("fetch: request without a URL")
-	}
-	method := req.Method
-	if method == "" {
-		method = http.MethodGet
-	}
-	if (req.URL.Scheme != "http" && req.URL.Scheme != "https") || req.URL.Host == "" {
-		return wire.FetchArgs{}, fmt.Errorf("fetch %s %s: not an absolute http or https URL", method, req.URL)
-	}
-	if err := req.Context().Err(); err != nil {
-		return wire.FetchArgs{}, fmt.Errorf("fetch %s %s: %w", method, req.URL, err)
-	}
-	if err := ctx.Err(); err != nil {
-		return wire.FetchArgs{}, fmt.Errorf("fetch %s %s: the run is over: %w", method, req.URL, err)
-	}
-	args := wire.FetchArgs{Method: method, URL: req.URL.String()}
-	if len(req.Header) > 0 {
-		names := make([]string, 0, len(req.Header))
-		for name := range req.Header {
-			names = append(names, name)
-		}
-		sort.Strings(names)
-		for _, name := range names {
-			for _, v := range req.Header[name] {
-				args.Headers = append(args.Headers, wire.Header{name, v})
-			}
-		}
-	}
-	if req.Body != nil && req.Body != http.NoBody {
-		body, err := io.ReadAll(req.Body)
-		if err != nil {
-			return wire.FetchArgs{}, fmt.Errorf("fetch %s %s: read the request body: %w", method, args.URL, err)
-		}
-		args.Body = body
-	}
-	return args, nil
 }
 
 func response(req *http.Request, v *wire.FetchValue, body io.ReadCloser, length int64) *http.Response {
@@ -146,14 +221,13 @@ type transport struct {
 }
 
 func (t transport) RoundTrip(req *http.Request) (*http.Response, error) {
-	args, err := outbound(t.c, req)
+	o, err := outbound(t.c, req)
 	if err != nil {
 		return nil, err
 	}
-	args.Stream = true
-	var v wire.FetchValue
-	if err := sched.Perform(t.c.task, wire.EffectFetch, args, &v); err != nil {
-		return nil, fmt.Errorf("fetch %s %s: %w", args.Method, args.URL, err)
+	v, _, err := t.c.send(o, true)
+	if err != nil {
+		return nil, err
 	}
 	if v.Handle == 0 { // nothing to stream: the host answered with the body, if any
 		return response(req, &v, newBufferedBody(v.Body), int64(len(v.Body))), nil

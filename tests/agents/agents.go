@@ -2,6 +2,12 @@
 // the end-to-end suite run: each exercises one part of the contract
 // (docs/abi.md) with a small, fixed input and output. Their names and
 // shapes are what those tests are written against; change them together.
+//
+// The probes that fetch may reach one service, "fake" (FakePolicy): its
+// target is a placeholder the hosts point at the tests' loopback server
+// with DAMPER_TARGETS=fake=http://127.0.0.1:PORT. probe.policy has a
+// policy of its own (PolicyPolicy) for the tests of enforcement, and
+// probe.report the same in report mode (ReportPolicy).
 package agents
 
 import (
@@ -16,21 +22,66 @@ import (
 	"strings"
 	"time"
 
+	"github.com/damperdev/damper/policy"
 	"github.com/damperdev/damper/runtime/abi"
 	"github.com/damperdev/damper/runtime/agent"
 )
 
+// FakePolicy lets the fetching probes do anything to the service "fake",
+// with the headers the tests send.
+var FakePolicy = must(policy.New(policy.NewService("fake", "http://127.0.0.1:9").
+	Level(policy.AllowAll).
+	AddHeaders("X-Probe", "Content-Type")))
+
+// PolicyPolicy is probe.policy's: service "api" (the secret
+// PROBE_API_TOKEN sent as a Bearer token; GET /allowed/** (rule
+// "allowed"), GET /limited twice per agent instance (rule "limited"),
+// GET /redirect-out (rule "redirect-out"), nothing else) and service
+// "other" (no secret; reads only; X-Smuggle among its headers). The
+// targets are placeholders the tests override.
+var PolicyPolicy = must(policy.New(
+	policy.NewService("api", "http://127.0.0.1:9").
+		Credential("Authorization", "Bearer ${secret:PROBE_API_TOKEN}").
+		Level(policy.DenyAll).
+		Allow(
+			policy.On("/allowed/**", "GET").ID("allowed"),
+			policy.On("/limited", "GET").Limit(2).ID("limited"),
+			policy.On("/redirect-out", "GET").ID("redirect-out"),
+		),
+	policy.NewService("other", "http://127.0.0.1:10").
+		Level(policy.AllowRead).
+		AddHeaders("X-Smuggle"),
+))
+
+// ReportPolicy is PolicyPolicy in report mode: every request is decided
+// and sent, and what enforcement would have denied is reported.
+var ReportPolicy = func() policy.Policy {
+	p := PolicyPolicy
+	p.Mode = policy.Report
+	return p
+}()
+
+func must(p policy.Policy, err error) policy.Policy {
+	if err != nil {
+		panic(err)
+	}
+	return p
+}
+
 func init() {
+	fake := agent.WithPolicy(FakePolicy)
 	agent.Register("probe.state", state)
-	agent.Register("probe.batch", batch)
-	agent.Register("probe.stream", stream)
-	agent.Register("probe.fetch", fetch)
+	agent.Register("probe.batch", batch, fake)
+	agent.Register("probe.stream", stream, fake)
+	agent.Register("probe.fetch", fetch, fake)
 	agent.Register("probe.sleep", sleep)
 	agent.Register("probe.unknown", unknown)
 	agent.Register("probe.crash", crash)
 	agent.Register("probe.fail", fail)
 	agent.Register("probe.emit", emit)
-	agent.Register("probe.roundtrip", roundtrip)
+	agent.Register("probe.roundtrip", roundtrip, fake)
+	agent.Register("probe.policy", policyProbe, agent.WithPolicy(PolicyPolicy))
+	agent.Register("probe.report", policyProbe, agent.WithPolicy(ReportPolicy))
 }
 
 // StateIn asks for one state operation: get, set or del of key.
@@ -181,6 +232,9 @@ type FetchOut struct {
 	Body    string              `json:"body"`
 }
 
+// fetch sends exactly one request: through Transport, which returns a
+// redirect as it is (Fetch would follow it), so the tests see what the
+// host answered. The body is read whole.
 func fetch(ctx *agent.Context, in FetchIn) (FetchOut, error) {
 	req, err := http.NewRequestWithContext(ctx, in.Method, in.URL, strings.NewReader(in.Body))
 	if err != nil {
@@ -189,7 +243,7 @@ func fetch(ctx *agent.Context, in FetchIn) (FetchOut, error) {
 	for k, v := range in.Headers {
 		req.Header.Set(k, v)
 	}
-	resp, err := ctx.Fetch(req)
+	resp, err := ctx.Transport().RoundTrip(req)
 	if err != nil {
 		return FetchOut{}, err
 	}
@@ -309,4 +363,51 @@ func roundtrip(ctx *agent.Context, in RoundtripIn) (RoundtripOut, error) {
 		resp.Body.Close()
 	}
 	return RoundtripOut{N: in.N}, nil
+}
+
+// PolicyIn is one request of probe.policy; Method defaults to GET.
+type PolicyIn struct {
+	Method  string            `json:"method,omitempty"`
+	URL     string            `json:"url"`
+	Headers map[string]string `json:"headers,omitempty"`
+}
+
+// PolicyOut is the response, its body read whole; or Denied with the
+// *policy.DenyError's Reason and Rule; or Error, for any other failure.
+// Neither is an agent error: the run answers 200 either way.
+type PolicyOut struct {
+	Status  int                 `json:"status"`
+	Body    string              `json:"body"`
+	Headers map[string][]string `json:"headers"`
+	Denied  bool                `json:"denied"`
+	Reason  string              `json:"reason"`
+	Rule    string              `json:"rule"`
+	Error   string              `json:"error"`
+}
+
+// policyProbe sends one request with ctx.Fetch, which follows redirects,
+// each hop decided by the agent's policy: probe.policy's PolicyPolicy, or
+// probe.report's ReportPolicy.
+func policyProbe(ctx *agent.Context, in PolicyIn) (PolicyOut, error) {
+	req, err := http.NewRequestWithContext(ctx, in.Method, in.URL, nil)
+	if err != nil {
+		return PolicyOut{Error: err.Error()}, nil
+	}
+	for k, v := range in.Headers {
+		req.Header.Set(k, v)
+	}
+	resp, err := ctx.Fetch(req)
+	var denied *policy.DenyError
+	if errors.As(err, &denied) {
+		return PolicyOut{Denied: true, Reason: string(denied.Decision.Reason), Rule: denied.Decision.Rule}, nil
+	}
+	if err != nil {
+		return PolicyOut{Error: err.Error()}, nil
+	}
+	defer resp.Body.Close()
+	body, err := io.ReadAll(resp.Body)
+	if err != nil {
+		return PolicyOut{Error: err.Error()}, nil
+	}
+	return PolicyOut{Status: resp.StatusCode, Body: string(body), Headers: resp.Header}, nil
 }

@@ -26,6 +26,8 @@ import (
 func newHost(t *testing.T) *agenttest.Host {
 	t.Helper()
 	h := agenttest.New()
+	// The probes' service, pointed at the test's handler's origin.
+	h.Targets = map[string]string{"fake": "http://h"}
 	t.Cleanup(func() { require.NoError(t, h.Close()) })
 	return h
 }
@@ -58,8 +60,14 @@ func TestBatch(t *testing.T) {
 	})
 	var fetchBatches []int
 	h.OnBatch = func(batch []agenttest.Effect) {
-		if batch[0].Type == "fetch" {
-			fetchBatches = append(fetchBatches, len(batch))
+		fetches := 0
+		for _, e := range batch {
+			if e.Type == "fetch" {
+				fetches++
+			}
+		}
+		if fetches > 0 {
+			fetchBatches = append(fetchBatches, fetches)
 		}
 	}
 	out := run(t, h, "probe.batch", `{"urls":["http://h/a","http://h/bb","notaurl","http://h/dddd"]}`)
@@ -104,12 +112,12 @@ func TestFetch(t *testing.T) {
 	h := newHost(t)
 	h.HTTP = http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		b, _ := io.ReadAll(r.Body)
-		w.Header().Add("X-Echo", r.Header.Get("X-In"))
+		w.Header().Add("X-Echo", r.Header.Get("X-Probe"))
 		w.Header().Add("X-Echo", "second")
 		w.WriteHeader(http.StatusCreated)
 		fmt.Fprintf(w, "%s %s", r.Method, b)
 	})
-	out := run(t, h, "probe.fetch", `{"method":"PUT","url":"http://h/x","headers":{"x-in":"v"},"body":"payload"}`)
+	out := run(t, h, "probe.fetch", `{"method":"PUT","url":"http://h/x","headers":{"x-probe":"v"},"body":"payload"}`)
 	assert.JSONEq(t, `{"status":201,"headers":{"X-Echo":["v","second"]},"body":"PUT payload"}`, out)
 
 	h.HTTP = nil // every fetch fails
@@ -166,6 +174,67 @@ func TestManifestListsTheProbes(t *testing.T) {
 	for _, a := range m.Agents {
 		names = append(names, a.Name)
 	}
-	assert.Equal(t, []string{"probe.batch", "probe.crash", "probe.emit", "probe.fail", "probe.fetch", "probe.roundtrip",
-		"probe.sleep", "probe.state", "probe.stream", "probe.unknown"}, names)
+	assert.Equal(t, []string{"probe.batch", "probe.crash", "probe.emit", "probe.fail", "probe.fetch", "probe.policy",
+		"probe.report", "probe.roundtrip", "probe.sleep", "probe.state", "probe.stream", "probe.unknown"}, names)
+}
+
+// probe.policy's contract, as the end-to-end suite uses it on both hosts
+// (with the fakes on loopback and DAMPER_TARGETS).
+func TestPolicyProbe(t *testing.T) {
+	const secret = "probe-token-made-up-for-tests"
+	h := newHost(t)
+	h.Targets = map[string]string{"api": "http://api.test", "other": "http://other.test"}
+	h.Secrets = map[string]string{"PROBE_API_TOKEN": secret}
+	var seen []*http.Request
+	h.HTTP = http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		seen = append(seen, r)
+		switch r.Host + r.URL.Path {
+		case "api.test/redirect-out":
+			http.Redirect(w, r, "http://other.test/landing", http.StatusFound)
+		default:
+			// Hands the credential back: the module must not see it.
+			fmt.Fprintf(w, "%s %s auth=%s", r.Host, r.URL.Path, r.Header.Get("Authorization"))
+		}
+	})
+	for _, tc := range []struct {
+		name, in, want string
+		auth           string // what the last request to reach the fake carried
+	}{
+		{"allowed, with the credential", `{"url":"http://api.test/allowed/a"}`,
+			`{"status":200,"body":"api.test /allowed/a auth=Bearer [REDACTED:PROBE_API_TOKEN]","headers":{"Content-Type":["text/plain; charset=utf-8"]},"denied":false,"reason":"","rule":"","error":""}`,
+			"Bearer " + secret},
+		{"the preset's own origin goes to the override", `{"url":"http://127.0.0.1:9/allowed/b"}`,
+			`{"status":200,"body":"api.test /allowed/b auth=Bearer [REDACTED:PROBE_API_TOKEN]","headers":{"Content-Type":["text/plain; charset=utf-8"]},"denied":false,"reason":"","rule":"","error":""}`,
+			"Bearer " + secret},
+		{"denied by the level", `{"method":"POST","url":"http://api.test/allowed/a"}`,
+			`{"status":0,"body":"","headers":null,"denied":true,"reason":"deny-level","rule":"","error":""}`, ""},
+		{"limited: first", `{"url":"http://api.test/limited"}`, "", "Bearer " + secret},
+		{"limited: second", `{"url":"http://api.test/limited"}`, "", "Bearer " + secret},
+		{"limited: third", `{"url":"http://api.test/limited"}`,
+			`{"status":0,"body":"","headers":null,"denied":true,"reason":"limit","rule":"limited","error":""}`, ""},
+		{"redirected to other, without api's credential", `{"url":"http://api.test/redirect-out"}`,
+			`{"status":200,"body":"other.test /landing auth=","headers":{"Content-Type":["text/plain; charset=utf-8"]},"denied":false,"reason":"","rule":"","error":""}`,
+			""},
+		{"a placeholder from the agent", `{"url":"http://other.test/x","headers":{"X-Smuggle":"${secret:PROBE_API_TOKEN}"}}`,
+			`{"status":0,"body":"","headers":null,"denied":true,"reason":"placeholder","rule":"","error":""}`, ""},
+		{"not a URL", `{"url":"::"}`, "", ""},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			before := len(seen)
+			out := run(t, h, "probe.policy", tc.in)
+			assert.NotContains(t, out, secret)
+			switch {
+			case tc.name == "not a URL":
+				assert.Contains(t, out, `"error":"parse`)
+			case tc.want != "":
+				assert.JSONEq(t, tc.want, out)
+			}
+			if tc.auth != "" {
+				require.Greater(t, len(seen), before)
+				assert.Equal(t, tc.auth, seen[len(seen)-1].Header.Get("Authorization"))
+			} else if strings.Contains(tc.want, `"denied":true`) {
+				assert.Len(t, seen, before, "a denied request is never sent")
+			}
+		})
+	}
 }

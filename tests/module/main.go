@@ -6,6 +6,7 @@ package main
 
 import (
 	_ "github.com/damperdev/damper/examples/hello" // registers "hello"
+	_ "github.com/damperdev/damper/examples/repo"  // registers "repo"
 	_ "github.com/damperdev/damper/tests/agents"   // registers the probe.* agents
 )
 

@@ -2,9 +2,13 @@
 
 // Package agenttest runs registered agents natively, in the test's own
 // process, with a Host that answers their effects the way damper's hosts
-// do: fetches go to an http.Handler, state lives in an in-memory SQLite
-// database per agent instance (held to the Durable Object's rules), sleeps
-// pass at once, and events and logs are recorded.
+// do: fetches go to an http.Handler, with the secrets of Host.Secrets
+// filled in for the origins that own them and scrubbed from the answers,
+// state lives in an in-memory SQLite database per agent instance (held to
+// the Durable Object's rules), sleeps pass at once, and events (the
+// policy's decisions among them) and logs are recorded. The agents'
+// policies decide their requests as in a module; Host.Targets points
+// their services elsewhere, as DAMPER_TARGETS does.
 //
 // It drives the same entry points a wasm host calls (start, resume,
 // cancel, with the same JSON), so what passes here runs the same in the
@@ -42,9 +46,27 @@ import (
 // Host is an in-process host for runs of registered agents. Set its fields
 // before the first Run; its methods are safe for concurrent use.
 type Host struct {
-	// HTTP answers the runs' fetches, buffered or streamed. When nil,
-	// every fetch fails with fetch_error.
+	// HTTP answers the runs' fetches, buffered or streamed, whatever their
+	// host. When nil, every fetch fails with fetch_error.
 	HTTP http.Handler
+
+	// Secrets are the values of the secrets the agents' policies name, as
+	// the hosts read them from their environment. Like the hosts, the Host
+	// substitutes a fetch's placeholders (${secret:NAME}, ${basic:USER:NAME})
+	// only when the request's origin belongs to a service of the agent's
+	// policy that owns NAME, fails the fetch (fetch_error) otherwise or when
+	// NAME is missing here, and replaces every value, raw and encoded, with
+	// [REDACTED:NAME] in what it hands back. HTTP sees the real values, so
+	// a test can check the credentials a request carried. Use made-up
+	// values: tests must not need real secrets.
+	Secrets map[string]string
+
+	// Targets point services of the agents' policies elsewhere, service
+	// name to "scheme://host[:port]", as DAMPER_TARGETS does on the hosts:
+	// an agent that uses a preset can be tested against a fake on a test
+	// origin. HTTP answers every origin, so Targets matter only to what
+	// the policy allows and which origin owns which secret.
+	Targets map[string]string
 
 	// OnBatch, when set, sees each batch of effects before the host
 	// performs it, in the order the run issued them.
@@ -134,7 +156,7 @@ var (
 // JSON, or an *Error. When ctx is done between two batches, the run is
 // canceled.
 func (h *Host) Run(ctx context.Context, agent, instance string, payload any) (json.RawMessage, error) {
-	start := wire.Start{Kind: wire.KindRun, Agent: agent, Instance: instance}
+	start := wire.Start{Kind: wire.KindRun, Agent: agent, Instance: instance, Targets: h.Targets}
 	n := taskSeq.Add(1)
 	start.Task, start.Run = fmt.Sprintf("t%d", n), fmt.Sprintf("r_%d", n)
 	if payload != nil {
@@ -226,7 +248,7 @@ func (h *Host) answer(ctx context.Context, start *wire.Start, e wire.Effect) (an
 		if err := json.Unmarshal(e.Args, &args); err != nil {
 			return nil, err
 		}
-		return h.fetch(ctx, start.Task, &args)
+		return h.fetch(ctx, start, &args)
 	case wire.EffectRead:
 		var args wire.ReadArgs
 		if err := json.Unmarshal(e.Args, &args); err != nil {

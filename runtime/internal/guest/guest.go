@@ -10,9 +10,11 @@ import (
 	"fmt"
 	"reflect"
 	"sort"
+	"strings"
 	"sync"
 
 	"github.com/damperdev/damper/internal/wire"
+	"github.com/damperdev/damper/policy"
 	"github.com/damperdev/damper/runtime/internal/sched"
 	"github.com/damperdev/damper/runtime/internal/schema"
 )
@@ -22,9 +24,72 @@ type Agent struct {
 	Name string
 	// Input and Output are the payload and result types, for the manifest.
 	Input, Output reflect.Type
+	// Policy decides the agent's outbound requests; nil denies them all.
+	// Register checks it. It must not change once registered.
+	Policy *policy.Policy
 	// Run runs one task of the agent; the task's kind, instance and run id
 	// have been checked.
 	Run sched.RunFunc
+
+	mu sync.Mutex
+	// engines are Policy compiled, by the target overrides applied to it
+	// (see overrideKey); "" is the policy as registered.
+	engines map[string]*policy.Engine
+}
+
+// Engine returns the agent's policy compiled with the overrides in targets
+// (service name to "scheme://host[:port]", from the host) that name its
+// services; others are ignored, since a host's overrides serve every agent
+// of the module. Each distinct set of overrides is compiled once per module
+// instance, at its first use. It returns nil, nil for an agent without a
+// policy.
+func (a *Agent) Engine(targets map[string]string) (*policy.Engine, error) {
+	if a.Policy == nil {
+		return nil, nil
+	}
+	key := a.overrideKey(targets)
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	if e, ok := a.engines[key]; ok {
+		return e, nil
+	}
+	p := *a.Policy
+	for _, s := range a.Policy.Services {
+		if t, ok := targets[s.Name]; ok {
+			// SetTarget copies the services before changing one, so the
+			// registered policy keeps its targets.
+			if err := p.SetTarget(s.Name, t); err != nil {
+				return nil, fmt.Errorf("agent %q: target override from the host: %w", a.Name, err)
+			}
+		}
+	}
+	e, err := policy.Compile(p)
+	if err != nil {
+		return nil, fmt.Errorf("agent %q: invalid policy: %w", a.Name, err)
+	}
+	if a.engines == nil {
+		a.engines = map[string]*policy.Engine{}
+	}
+	a.engines[key] = e
+	return e, nil
+}
+
+// overrideKey names the overrides in targets that apply to a's policy, in
+// the policy's service order: equal keys compile to equal engines.
+func (a *Agent) overrideKey(targets map[string]string) string {
+	if len(targets) == 0 {
+		return ""
+	}
+	var b strings.Builder
+	for _, s := range a.Policy.Services {
+		if t, ok := targets[s.Name]; ok {
+			b.WriteString(s.Name)
+			b.WriteByte('=')
+			b.WriteString(t)
+			b.WriteByte(',')
+		}
+	}
+	return b.String()
 }
 
 var (
@@ -38,11 +103,21 @@ var (
 var tasks = sync.OnceValue(func() *sched.Scheduler { return sched.New(run) })
 
 // Register adds an agent. It panics when the name is outside the grammar
-// or taken: both are mistakes in the module's code, found at its first
-// start.
+// or taken, or the policy is of another format version: each is a mistake
+// in the module's code, found at its first start.
+//
+// The policy is not compiled here: init runs at every module instance's
+// start, for every agent of the module, while a module instance serves
+// one agent instance. It compiles at the agent's first request (Engine),
+// and a policy that does not compile fails that request with the reason.
+// damper build and the hosts compile every policy of the manifest when
+// they read it, so such a module does not get past its build.
 func Register(a *Agent) {
 	if !ValidName(a.Name) {
 		panic(fmt.Sprintf("agent name %q: want 1 to 128 of A-Z a-z 0-9 . _ -, and not . or ..", a.Name))
+	}
+	if a.Policy != nil && a.Policy.Version != policy.Version {
+		panic(fmt.Sprintf("agent %q: invalid policy: format version %d, want %d (build policies with policy.New)", a.Name, a.Policy.Version, policy.Version))
 	}
 	mu.Lock()
 	defer mu.Unlock()
@@ -77,7 +152,15 @@ func Manifest(abi int) []byte {
 	if entries == nil {
 		list := make([]wire.AgentEntry, 0, len(agents))
 		for _, a := range agents {
-			list = append(list, wire.AgentEntry{Name: a.Name, Input: schema.For(a.Input), Output: schema.For(a.Output)})
+			e := wire.AgentEntry{Name: a.Name, Input: schema.For(a.Input), Output: schema.For(a.Output)}
+			if a.Policy != nil {
+				p, err := json.Marshal(a.Policy)
+				if err != nil {
+					panic(fmt.Sprintf("agent %q: encode its policy: %v", a.Name, err)) // a compiled policy encodes: cannot happen
+				}
+				e.Policy = p
+			}
+			list = append(list, e)
 		}
 		sort.Slice(list, func(i, j int) bool { return list[i].Name < list[j].Name })
 		b, err := json.Marshal(list)
@@ -87,6 +170,13 @@ func Manifest(abi int) []byte {
 		entries = b
 	}
 	return fmt.Appendf(nil, `{"abi":%d,"agents":%s}`, abi, entries)
+}
+
+// Lookup returns the agent registered as name, or nil.
+func Lookup(name string) *Agent {
+	mu.Lock()
+	defer mu.Unlock()
+	return agents[name]
 }
 
 // Start is damper_start (see sched.Scheduler.Start).
@@ -108,9 +198,7 @@ func run(ctx context.Context, start *wire.Start) (json.RawMessage, *wire.Error) 
 	case start.Run == "":
 		return nil, &wire.Error{Type: wire.ErrBadTask, Message: "the start names no run"}
 	}
-	mu.Lock()
-	a := agents[start.Agent]
-	mu.Unlock()
+	a := Lookup(start.Agent)
 	if a == nil {
 		return nil, &wire.Error{Type: wire.ErrUnknownAgent, Status: 404, Message: fmt.Sprintf("no agent named %q", start.Agent)}
 	}

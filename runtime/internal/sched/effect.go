@@ -62,6 +62,39 @@ func Perform(ctx context.Context, typ string, args, value any) error {
 	return nil
 }
 
+// Post issues one effect of ctx's task without waiting for it: the effect
+// joins the next batch the task hands the host, and its result, failure
+// included, is dropped. It saves a goroutine (or a round trip) for an
+// effect whose answer no one needs, such as an event sent along with a
+// request.
+//
+// Post right before the same goroutine waits (Perform, Group.Wait): the
+// batch then carries both. An effect posted by a task that ends before
+// handing the host another batch is never sent.
+func Post(ctx context.Context, typ string, args any) error {
+	t := FromContext(ctx)
+	if t == nil {
+		return fmt.Errorf("%s effect: not called inside a run", typ)
+	}
+	raw, err := wirejson.Marshal(args)
+	if err != nil {
+		return fmt.Errorf("encode %s effect: %w", typ, err)
+	}
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if t.canceled {
+		return &EffectError{Type: wire.ErrCanceled, Message: "the task was canceled"}
+	}
+	if t.running <= 0 {
+		return fmt.Errorf("%s effect: %w", typ, errUntracked)
+	}
+	t.nextID++
+	p := pendingPool.Get().(*pending)
+	p.effect, p.posted = wire.Effect{ID: t.nextID, Type: typ, Args: raw}, true
+	t.pending = append(t.pending, p)
+	return nil
+}
+
 func (t *Task) perform(typ string, args json.RawMessage) (json.RawMessage, error) {
 	t.mu.Lock()
 	if t.canceled {

@@ -97,6 +97,10 @@ func (s *Scheduler) Resume(in []byte) []byte {
 	// Every answer is in place before the first goroutine wakes: a woken
 	// goroutine recycles its pending effect, which must not be read again.
 	for _, p := range t.outstanding {
+		if p.posted { // no one waits for it
+			p.release()
+			continue
+		}
 		t.wakeLocked()
 		p.result <- p.answer
 	}
@@ -200,6 +204,13 @@ type pending struct {
 	result   chan wire.Result
 	answer   wire.Result // from the resume being checked
 	answered bool
+	posted   bool // issued with Post: no goroutine waits for the result
+}
+
+// release recycles a posted effect, which no goroutine recycles.
+func (p *pending) release() {
+	*p = pending{result: p.result}
+	pendingPool.Put(p)
 }
 
 type taskKey struct{}
@@ -297,6 +308,10 @@ func (t *Task) cancelLocked() {
 	canceled := &wire.Error{Type: wire.ErrCanceled, Message: "the task was canceled"}
 	for _, batch := range [][]*pending{t.outstanding, t.pending} {
 		for _, p := range batch {
+			if p.posted {
+				p.release()
+				continue
+			}
 			t.wakeLocked()
 			p.result <- wire.Result{ID: p.effect.ID, Error: canceled}
 		}

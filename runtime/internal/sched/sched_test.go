@@ -429,3 +429,45 @@ func BenchmarkRoundTrip(b *testing.B) {
 	b.StopTimer()
 	s.Cancel([]byte(`{"task":"b"}`))
 }
+
+// A posted effect joins the batch of the effect its goroutine waits on
+// next; its result, or its failure, goes nowhere, and a cancel skips it.
+func TestPostJoinsTheNextBatch(t *testing.T) {
+	s := newScheduler(handlers{
+		"post": func(ctx context.Context, _ json.RawMessage) (any, error) {
+			if err := Post(ctx, "emit", msg{N: 1}); err != nil {
+				return nil, err
+			}
+			var v msg
+			err := Perform(ctx, "fetch", msg{N: 2}, &v)
+			return v, err
+		},
+	})
+	for _, tc := range []struct {
+		name   string
+		answer func([]wire.Effect) []wire.Result
+		want   string
+	}{
+		{"answered", echo, `{"n":2}`},
+		{"the posted effect fails", func(batch []wire.Effect) []wire.Result {
+			rs := echo(batch)
+			rs[0] = wire.Result{ID: batch[0].ID, Error: &wire.Error{Type: wire.ErrFetch, Message: "nobody listens"}}
+			return rs
+		}, `{"n":2}`},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			out := start(t, s, "p-"+tc.name, "post", `{}`)
+			require.Len(t, out.Effects, 2, "one batch holds both")
+			assert.Equal(t, []string{"emit", "fetch"}, []string{out.Effects[0].Type, out.Effects[1].Type})
+			out = resume(t, s, out.Task, tc.answer(out.Effects)...)
+			require.True(t, out.Done)
+			assert.JSONEq(t, tc.want, string(out.Result))
+		})
+	}
+
+	out := start(t, s, "p-cancel", "post", `{}`)
+	require.Len(t, out.Effects, 2)
+	out = cancel(t, s, "p-cancel")
+	require.True(t, out.Done)
+	assert.Equal(t, wire.ErrCanceled, out.Error.Type)
+}

@@ -40,6 +40,15 @@ var migrations = [][]string{
 			error TEXT
 		)`,
 	},
+	2: {
+		// How many requests each limited policy rule has let through in
+		// this agent instance, by rule id (policy.Decision.Counter).
+		`CREATE TABLE _damper_policy_counters (
+			rule TEXT PRIMARY KEY,
+			used INTEGER NOT NULL,
+			updated_at INTEGER NOT NULL
+		)`,
+	},
 }
 
 // latest is the schema version this module brings its databases to.
@@ -233,4 +242,42 @@ func Set(ctx context.Context, key string, value json.RawMessage) error {
 func Delete(ctx context.Context, key string) error {
 	_, err := Exec(ctx, wire.Statement{SQL: `DELETE FROM _damper_state WHERE key = ?`, Args: []any{key}})
 	return err
+}
+
+// ReserveCount counts one more request of the limited policy rule in ctx's
+// agent instance and returns the count with it. It is one atomic statement,
+// so concurrent requests of a run (or of any module instance) each get
+// their own count, and a caller that allows only counts up to the limit
+// never lets more through, whatever the interleaving.
+func ReserveCount(ctx context.Context, rule string) (int64, error) {
+	rs, err := Exec(ctx, wire.Statement{
+		SQL: `INSERT INTO _damper_policy_counters (rule, used, updated_at) VALUES (?, 1, ?)
+			ON CONFLICT (rule) DO UPDATE SET used = used + 1, updated_at = excluded.updated_at
+			RETURNING used`,
+		Args: []any{rule, time.Now().UnixMilli()},
+	})
+	if err != nil {
+		return 0, fmt.Errorf("count a request of policy rule %s: %w", rule, err)
+	}
+	if len(rs[0].Rows) != 1 || len(rs[0].Rows[0]) != 1 {
+		return 0, fmt.Errorf("count a request of policy rule %s: want one value, got %v", rule, rs[0].Rows)
+	}
+	n, ok := rs[0].Rows[0][0].(float64)
+	if !ok {
+		return 0, fmt.Errorf("count a request of policy rule %s: want a number, got %v", rule, rs[0].Rows[0][0])
+	}
+	return int64(n), nil
+}
+
+// ReleaseCount takes back a count ReserveCount took for a request that
+// was then not sent.
+func ReleaseCount(ctx context.Context, rule string) error {
+	_, err := Exec(ctx, wire.Statement{
+		SQL:  `UPDATE _damper_policy_counters SET used = used - 1, updated_at = ? WHERE rule = ? AND used > 0`,
+		Args: []any{time.Now().UnixMilli(), rule},
+	})
+	if err != nil {
+		return fmt.Errorf("take back a count of policy rule %s: %w", rule, err)
+	}
+	return nil
 }

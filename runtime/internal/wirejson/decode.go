@@ -22,9 +22,17 @@ import (
 	"github.com/damperdev/damper/internal/wire"
 )
 
+// Encoded is JSON its writer vouches for: Marshal returns it as it is. It
+// is for args written by hand on a hot path; invalid JSON in it would
+// corrupt the whole output of an export, so only code of the runtime that
+// writes it with AppendString and constants may use it.
+type Encoded []byte
+
 // Marshal is json.Marshal, by hand for the args of fetch and read effects.
 func Marshal(v any) ([]byte, error) {
 	switch v := v.(type) {
+	case Encoded:
+		return v, nil
 	case wire.FetchArgs:
 		return AppendFetchArgs(make([]byte, 0, fetchArgsSize(&v)), &v), nil
 	case *wire.FetchArgs:

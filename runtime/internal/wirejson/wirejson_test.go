@@ -179,3 +179,11 @@ func FuzzDecodeFetchValue(f *testing.F) {
 	}
 	f.Fuzz(func(t *testing.T, data []byte) { same(t, data, decodeFetchValue) })
 }
+
+// Encoded args are the caller's JSON, sent as they are.
+func TestMarshalEncoded(t *testing.T) {
+	in := Encoded(`{"events":[{"type":"t","data":{"a":1}}]}`)
+	out, err := Marshal(in)
+	require.NoError(t, err)
+	assert.Equal(t, string(in), string(out))
+}

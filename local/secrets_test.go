@@ -1,0 +1,318 @@
+package local
+
+import (
+	"bytes"
+	"context"
+	"crypto/rand"
+	"encoding/base64"
+	"encoding/hex"
+	"encoding/json"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/http"
+	"net/http/httptest"
+	"net/url"
+	"os"
+	"strings"
+	"sync"
+	"testing"
+	"testing/iotest"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/damperdev/damper/internal/wire"
+	"github.com/damperdev/damper/policy"
+)
+
+// fakeSecret returns a made-up secret value, different in every test, with
+// characters that percent-encoding and JSON escape.
+func fakeSecret(t *testing.T) string {
+	t.Helper()
+	b := make([]byte, 8)
+	_, err := rand.Read(b)
+	require.NoError(t, err)
+	return "fake-" + hex.EncodeToString(b) + `/+&= "<`
+}
+
+// encodings are the forms of secret a response may hold: raw, percent-
+// encoded, JSON-escaped, base64, and Basic credentials of each user.
+func encodings(secret string, basicUsers ...string) []string {
+	js, _ := json.Marshal(secret)
+	out := []string{
+		secret,
+		url.QueryEscape(secret),
+		url.PathEscape(secret),
+		string(js[1 : len(js)-1]),
+		base64.StdEncoding.EncodeToString([]byte(secret)),
+	}
+	for _, u := range basicUsers {
+		out = append(out, base64.StdEncoding.EncodeToString([]byte(u+":"+secret)))
+	}
+	return out
+}
+
+// recorder is a loopback server that records the requests it gets and
+// answers with respond.
+type recorder struct {
+	*httptest.Server
+	mu   sync.Mutex
+	reqs []*http.Request
+}
+
+func newRecorder(t *testing.T, respond http.HandlerFunc) *recorder {
+	r := &recorder{}
+	r.Server = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, req *http.Request) {
+		r.mu.Lock()
+		r.reqs = append(r.reqs, req.Clone(context.Background()))
+		r.mu.Unlock()
+		if respond != nil {
+			respond(w, req)
+		}
+	}))
+	t.Cleanup(r.Close)
+	return r
+}
+
+func (r *recorder) requests() []*http.Request {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return append([]*http.Request(nil), r.reqs...)
+}
+
+// secretsFor compiles a manifest with one agent "a" of policy p, as
+// loadSecrets does for a Host.
+func secretsFor(t *testing.T, p policy.Policy, targets map[string]string, env map[string]string) *agentSecrets {
+	t.Helper()
+	raw, err := json.Marshal(p)
+	require.NoError(t, err)
+	lookup := func(name string) (string, bool) { v, ok := env[name]; return v, ok }
+	all, err := loadSecrets(wire.Manifest{Agents: []wire.AgentEntry{{Name: "a", Policy: raw}}}, targets, lookup, testLogger(t))
+	require.NoError(t, err)
+	return all["a"]
+}
+
+func TestFetchSubstitutesSecretsOnlyForTheirOwners(t *testing.T) {
+	secret, other := fakeSecret(t), fakeSecret(t)
+	api, elsewhere, basic := newRecorder(t, nil), newRecorder(t, nil), newRecorder(t, nil)
+	p, err := policy.New(
+		policy.NewService("api", "https://api.example").Credential("Authorization", "Bearer ${secret:API_TOKEN}").Secrets("UNSET"),
+		policy.NewService("elsewhere", "https://elsewhere.example").Secrets("OTHER_TOKEN"),
+		policy.NewService("basic", "https://basic.example").Credential("Authorization", "${basic:bot:BASIC_TOKEN}"),
+	)
+	require.NoError(t, err)
+	s := secretsFor(t, p,
+		map[string]string{"api": api.URL, "elsewhere": elsewhere.URL, "basic": basic.URL},
+		map[string]string{"API_TOKEN": secret, "OTHER_TOKEN": other, "BASIC_TOKEN": secret, "NOT_IN_POLICY": "x"})
+	assert.Equal(t, map[string]string{"API_TOKEN": secret, "OTHER_TOKEN": other, "BASIC_TOKEN": secret}, s.values,
+		"only the policy's secrets are read")
+
+	for _, tc := range []struct {
+		name    string
+		srv     *recorder
+		secrets *agentSecrets
+		url     string
+		header  string
+		sent    string // the header as sent; empty: refused
+		message string // the refusal names
+	}{
+		{"owned", api, s, api.URL + "/x", "Bearer ${secret:API_TOKEN}", "Bearer " + secret, ""},
+		{"basic", basic, s, basic.URL + "/x", "${basic:bot:BASIC_TOKEN}", "Basic " + base64.StdEncoding.EncodeToString([]byte("bot:"+secret)), ""},
+		{"owned by another service", elsewhere, s, elsewhere.URL + "/x", "Bearer ${secret:API_TOKEN}", "", "secret API_TOKEN for " + elsewhere.URL},
+		{"owned, not set", api, s, api.URL + "/x", "${secret:UNSET}", "", "secret UNSET is not configured"},
+		{"in no policy", api, s, api.URL + "/x", "${secret:NOT_IN_POLICY}", "", "NOT_IN_POLICY"},
+		{"agent without a policy", api, nil, api.URL + "/x", "${secret:API_TOKEN}", "", "API_TOKEN"},
+		{"not canonical", api, s, api.URL + "/a/../x", "Bearer ${secret:API_TOKEN}", "", "not a canonical URL"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			before := len(tc.srv.requests())
+			p, tk := performerTask(t)
+			tk.secrets = tc.secrets
+			_, werr := perform(t, p, tk, wire.EffectFetch, wire.FetchArgs{Method: "GET", URL: tc.url, Headers: []wire.Header{{"Authorization", tc.header}}})
+			reqs := tc.srv.requests()
+			if tc.sent != "" {
+				require.Nil(t, werr)
+				require.Len(t, reqs, before+1)
+				assert.Equal(t, tc.sent, reqs[before].Header.Get("Authorization"))
+				return
+			}
+			require.NotNil(t, werr)
+			assert.Equal(t, wire.ErrFetch, werr.Type)
+			assert.Contains(t, werr.Message, tc.message)
+			for _, v := range []string{secret, other} {
+				assert.NotContains(t, werr.Message, v)
+			}
+			assert.Len(t, reqs, before, "the server never saw the request")
+		})
+	}
+}
+
+// echoSecret answers with secret in every encoding (for basicUsers), in a
+// header and in a body written in pieces of piece bytes (flushed), so that
+// a value lands across reads.
+func echoSecret(secret string, piece int, basicUsers ...string) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("X-Echo", r.Header.Get("Authorization"))
+		w.Header().Set("X-Token-"+url.PathEscape(secret), "in a name")
+		var body bytes.Buffer
+		for i, e := range encodings(secret, basicUsers...) {
+			fmt.Fprintf(&body, "%d:%s;", i, e)
+		}
+		b := body.Bytes()
+		for len(b) > 0 {
+			n := min(piece, len(b))
+			w.Write(b[:n])
+			w.(http.Flusher).Flush()
+			b = b[n:]
+		}
+	}
+}
+
+func TestResponsesAreScrubbed(t *testing.T) {
+	secret := fakeSecret(t)
+	p, err := policy.New(policy.NewService("api", "https://api.example").
+		Level(policy.AllowAll).
+		Credential("Authorization", "${basic:bot:API_TOKEN}"))
+	require.NoError(t, err)
+	for _, piece := range []int{1, 7, 13, 64, 1 << 20} {
+		srv := newRecorder(t, echoSecret(secret, piece, "bot"))
+		s := secretsFor(t, p, map[string]string{"api": srv.URL}, map[string]string{"API_TOKEN": secret})
+		for _, max := range []int{1, 5, 16, 4096} {
+			t.Run(fmt.Sprintf("piece=%d/read=%d", piece, max), func(t *testing.T) {
+				p, tk := performerTask(t)
+				tk.secrets = s
+				args := wire.FetchArgs{Method: "GET", URL: srv.URL + "/", Headers: []wire.Header{{"Authorization", "${basic:bot:API_TOKEN}"}}, Stream: true}
+				raw, werr := perform(t, p, tk, wire.EffectFetch, args)
+				require.Nil(t, werr)
+				var v wire.FetchValue
+				require.NoError(t, json.Unmarshal(raw, &v))
+				var got []byte
+				for {
+					raw, werr := perform(t, p, tk, wire.EffectRead, wire.ReadArgs{Handle: v.Handle, Max: max})
+					require.Nil(t, werr)
+					var r wire.ReadValue
+					require.NoError(t, json.Unmarshal(raw, &r))
+					require.LessOrEqual(t, len(r.Body), max)
+					got = append(got, r.Body...)
+					if r.EOF {
+						break
+					}
+				}
+				// And the same body whole.
+				args.Stream = false
+				raw, werr = perform(t, p, tk, wire.EffectFetch, args)
+				require.Nil(t, werr)
+				var whole wire.FetchValue
+				require.NoError(t, json.Unmarshal(raw, &whole))
+
+				for _, out := range []string{string(got), string(whole.Body), fmt.Sprint(v.Headers), fmt.Sprint(whole.Headers)} {
+					for _, e := range encodings(secret, "bot") {
+						assert.NotContains(t, out, e)
+					}
+					assert.Contains(t, out, "[REDACTED:API_TOKEN]")
+				}
+				assert.Equal(t, string(whole.Body), string(got), "streamed or whole, the same text")
+			})
+		}
+	}
+}
+
+// The scrubbing reader finds a value wherever the reads cut it.
+func TestScrubReaderAcrossReads(t *testing.T) {
+	secret := fakeSecret(t)
+	sc := policy.NewScrubber(policy.Secret{Name: "S", Value: secret, BasicUsers: []string{"bot"}})
+	text := "head " + strings.Join(encodings(secret, "bot"), " | ") + " tail"
+	want := sc.String(text)
+	require.NotContains(t, want, secret)
+	for _, tc := range []struct {
+		name string
+		r    func() io.Reader
+	}{
+		{"one byte at a time", func() io.Reader { return iotest.OneByteReader(strings.NewReader(text)) }},
+		{"half", func() io.Reader { return iotest.HalfReader(strings.NewReader(text)) }},
+		{"data with EOF", func() io.Reader { return iotest.DataErrReader(strings.NewReader(text)) }},
+		{"whole", func() io.Reader { return strings.NewReader(text) }},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			got, err := io.ReadAll(iotest.OneByteReader(newScrubReader(io.NopCloser(tc.r()), sc)))
+			require.NoError(t, err)
+			assert.Equal(t, want, string(got))
+		})
+	}
+	// Every cut of the text into two reads.
+	for cut := range len(text) {
+		r := io.MultiReader(strings.NewReader(text[:cut]), strings.NewReader(text[cut:]))
+		got, err := io.ReadAll(newScrubReader(io.NopCloser(r), sc))
+		require.NoError(t, err)
+		require.Equal(t, want, string(got), "cut at %d", cut)
+	}
+	// A body of nothing but values, where every cut is straddled, is held
+	// up to a bound, then handed out all the same.
+	dense := strings.Repeat(secret, 2*maxHeld/len(secret))
+	got, err := io.ReadAll(newScrubReader(io.NopCloser(strings.NewReader(dense)), sc))
+	require.NoError(t, err)
+	assert.NotContains(t, string(got), secret)
+	assert.Equal(t, strings.Count(dense, secret), strings.Count(string(got), "[REDACTED:S]"))
+
+	// A failure mid-body ends the stream with what was scrubbed.
+	got, err = io.ReadAll(newScrubReader(io.NopCloser(iotest.TimeoutReader(strings.NewReader(secret+secret))), sc))
+	assert.ErrorIs(t, err, iotest.ErrTimeout)
+	assert.NotContains(t, string(got), secret)
+}
+
+// A policy that does not compile stops the host (and damper build, which
+// reads the manifest the same way), naming the agent and the mistake.
+func TestInvalidPolicyInTheManifest(t *testing.T) {
+	for _, tc := range []struct{ policy, want string }{
+		{`{"version":1,"services":[{"name":"api","target":"https://api.example/path","level":"allow-all"}]}`, `agent a: invalid policy: policy: services[0] (api): target "https://api.example/path"`},
+		{`{"version":1,"services":[],"extra":1}`, `agent a: the manifest's policy`},
+		{`{"version":2,"services":[]}`, `agent a: the manifest's policy`},
+	} {
+		m := wire.Manifest{Agents: []wire.AgentEntry{{Name: "a", Policy: json.RawMessage(tc.policy)}}}
+		_, err := loadSecrets(m, nil, os.LookupEnv, testLogger(t))
+		assert.ErrorContains(t, err, tc.want)
+	}
+}
+
+func TestParseTargets(t *testing.T) {
+	for _, tc := range []struct {
+		spec string
+		want map[string]string
+		err  string
+	}{
+		{"", map[string]string{}, ""},
+		{"github=http://127.0.0.1:8081", map[string]string{"github": "http://127.0.0.1:8081"}, ""},
+		{" a=https://A.example.com:443/ , b=http://[::1]:9 ,", map[string]string{"a": "https://a.example.com", "b": "http://[::1]:9"}, ""},
+		{"a=http://x.test,a=http://y.test", nil, "overridden twice"},
+		{"a", nil, "want name=scheme://host[:port]"},
+		{"=http://x.test", nil, "want name=scheme://host[:port]"},
+		{"a=http://x.test/path", nil, "no path"},
+		{"a=ftp://x.test", nil, "a=ftp://x.test"},
+		{"Bad_Name=http://x.test", nil, "Bad_Name"},
+	} {
+		t.Run(tc.spec, func(t *testing.T) {
+			got, err := ParseTargets(tc.spec)
+			if tc.err != "" {
+				assert.ErrorContains(t, err, tc.err)
+				return
+			}
+			require.NoError(t, err)
+			assert.Equal(t, tc.want, got)
+		})
+	}
+}
+
+// Each override is logged once when the host starts; one that names no
+// service of the module's agents is a warning.
+func TestTargetOverridesAreLogged(t *testing.T) {
+	var logs bytes.Buffer
+	logger := slog.New(slog.NewTextHandler(&logs, nil))
+	cfg := testConfig(t).WithLogger(logger).WithTargets(map[string]string{"api": "http://127.0.0.1:1234/", "typo": "http://127.0.0.1:1"})
+	newHost(t, cfg)
+	assert.Equal(t, 1, strings.Count(logs.String(), "level=INFO msg=\"target override\" service=api target=http://127.0.0.1:1234\n"), logs.String())
+	assert.Contains(t, logs.String(), `level=WARN msg="target override names no service of this module's agents" service=typo`)
+
+	_, err := New(context.Background(), nil, cfg.WithTargets(map[string]string{"api": "ftp://x"}))
+	assert.Error(t, err)
+}
