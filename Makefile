@@ -39,6 +39,8 @@ lint:
 # hosts (damper serve under wazero, and workerd under wrangler dev).
 test: node_modules/.bin/wrangler lint
 	$(GO) test -count=1 -timeout 20m ./...
+	@# Every benchmark once, so `make bench` cannot rot unnoticed.
+	$(GO) test -count=1 -run '^$$' -bench . -benchtime 1x ./... >/dev/null
 
 bench: build
 	./build/bench.sh

@@ -40,7 +40,8 @@ console.log(`worker: instantiate+init median ${ms(sorted[sorted.length >> 1])} `
 console.log(`worker: idle instance memory ${(idleBytes / 1048576).toFixed(1)} MiB (${idleBytes} bytes)`);
 
 // (b) effect round trips through the Runner's loop, fetches answered from
-// memory. The runtime's own bookkeeping (schema version, run records) makes a
+// memory; each one is decided by the guest's policy engine first, as every
+// fetch is. The runtime's own bookkeeping (schema version, run records) makes a
 // few sql effects per run: a SELECT gets one row holding 0, anything else no
 // rows. Only fetch effects are counted.
 let roundTrips = 0;
@@ -66,7 +67,9 @@ const effects = {
     }
   },
 };
-const runner = new Runner({ wasm, effects, idleMs: 0 });
+// probe.roundtrip's policy allows its service "fake"; point it at the
+// address the fetches above answer, as DAMPER_TARGETS would.
+const runner = new Runner({ wasm, effects, idleMs: 0, targets: new Map([["fake", "http://bench.invalid"]]) });
 const run = async (n) => {
   const reply = await runner.run("probe.roundtrip", "bench", JSON.stringify({ n, url: "http://bench.invalid/" }));
   if (reply.status !== 200) throw new Error(`probe.roundtrip answered ${reply.status}: ${reply.body}`);

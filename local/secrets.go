@@ -160,7 +160,7 @@ func (s *agentSecrets) substitute(a *wire.FetchArgs) error {
 	if !placeholders {
 		return nil
 	}
-	hs, err := policy.Substitute(hs, origin(a.URL), s.owners, s.lookup)
+	hs, err := policy.Substitute(hs, policy.Origin(a.URL), s.owners, s.lookup)
 	if err != nil {
 		return err
 	}
@@ -170,18 +170,6 @@ func (s *agentSecrets) substitute(a *wire.FetchArgs) error {
 	}
 	a.Headers = headers
 	return nil
-}
-
-// origin is the "scheme://host[:port]" of a canonical URL.
-func origin(u string) string {
-	i := strings.Index(u, "://")
-	if i < 0 {
-		return u
-	}
-	if j := strings.IndexAny(u[i+3:], "/?#"); j >= 0 {
-		return u[:i+3+j]
-	}
-	return u
 }
 
 // scrubReader is a response body with s's secrets replaced, the same text

@@ -103,6 +103,18 @@ func IsCanonical(u string) bool {
 	return err == nil && p.url == u
 }
 
+// Origin returns the origin ("scheme://host[:port]") of a canonical URL,
+// the form Substitute and Engine.Owns take, and "" for a URL that is not
+// canonical: a host sends only canonical URLs, so it never has to guess.
+func Origin(u string) string {
+	var scratch [512]byte
+	p, err := canonicalize(u, scratch[:0])
+	if err != nil || p.url != u {
+		return ""
+	}
+	return p.origin()
+}
+
 // canonicalize parses raw and writes its canonical form into buf, returning
 // raw itself when it was already canonical so that the common case does not
 // allocate.

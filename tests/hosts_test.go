@@ -17,6 +17,7 @@ import (
 
 	"github.com/stretchr/testify/require"
 
+	"github.com/damperdev/damper/internal/testmodule"
 	"github.com/damperdev/damper/tests/wranglerdev"
 )
 
@@ -43,7 +44,7 @@ var (
 func build(t *testing.T) artifacts {
 	t.Helper()
 	buildOnce.Do(func() {
-		root, err := repoRoot()
+		root, err := testmodule.RepoRoot()
 		if err != nil {
 			buildErr = err
 			return
@@ -73,23 +74,6 @@ func build(t *testing.T) artifacts {
 	})
 	require.NoError(t, buildErr)
 	return built
-}
-
-func repoRoot() (string, error) {
-	dir, err := os.Getwd()
-	if err != nil {
-		return "", err
-	}
-	for {
-		if _, err := os.Stat(filepath.Join(dir, "go.mod")); err == nil {
-			return dir, nil
-		}
-		parent := filepath.Dir(dir)
-		if parent == dir {
-			return "", fmt.Errorf("no go.mod above the working directory")
-		}
-		dir = parent
-	}
 }
 
 // localHost is `damper serve` as a user runs it: a child process on loopback

@@ -7,6 +7,8 @@ import (
 	"testing"
 
 	"github.com/stretchr/testify/require"
+
+	"github.com/damperdev/damper/internal/testmodule"
 )
 
 // TestWorkerUnitTests runs the Workers host's own unit tests
@@ -15,7 +17,7 @@ import (
 func TestWorkerUnitTests(t *testing.T) {
 	node, err := exec.LookPath("node")
 	require.NoError(t, err, "node (Node.js >= 20) is required: it runs the Workers host's unit tests")
-	root, err := repoRoot()
+	root, err := testmodule.RepoRoot()
 	require.NoError(t, err)
 	files, err := filepath.Glob(filepath.Join(root, "worker", "*.test.mjs"))
 	require.NoError(t, err)

@@ -16,6 +16,7 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	"github.com/damperdev/damper/internal/testmodule"
 	"github.com/damperdev/damper/policy"
 )
 
@@ -294,7 +295,7 @@ func runNode(t *testing.T, cases []diffCase) []jsAnswer {
 	t.Helper()
 	node, err := exec.LookPath("node")
 	require.NoError(t, err, "node (Node.js >= 20) is required: it runs the Workers host's secrets code")
-	root, err := repoRoot()
+	root, err := testmodule.RepoRoot()
 	require.NoError(t, err)
 	dir := filepath.Join(root, "worker")
 	// Read here too, so that go test's result cache sees node's inputs: an

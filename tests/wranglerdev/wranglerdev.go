@@ -32,6 +32,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/damperdev/damper/internal/testmodule"
 )
 
 // DefaultStartTimeout bounds the wait for a started wrangler dev to answer
@@ -103,7 +105,7 @@ func Start(t testing.TB, opts Options) *Server {
 	if err != nil {
 		t.Fatalf("wranglerdev: %v", err)
 	}
-	root, err := repoRoot()
+	root, err := testmodule.RepoRoot()
 	if err != nil {
 		t.Fatalf("wranglerdev: %v", err)
 	}
@@ -334,24 +336,6 @@ func ensureWrangler(root string) error {
 		return fmt.Errorf("npm ci did not install %s", bin)
 	}
 	return nil
-}
-
-// repoRoot walks up from the working directory to the directory holding go.mod.
-func repoRoot() (string, error) {
-	dir, err := os.Getwd()
-	if err != nil {
-		return "", err
-	}
-	for {
-		if _, err := os.Stat(filepath.Join(dir, "go.mod")); err == nil {
-			return dir, nil
-		}
-		parent := filepath.Dir(dir)
-		if parent == dir {
-			return "", errors.New("no go.mod above the working directory")
-		}
-		dir = parent
-	}
 }
 
 // freePort asks the kernel for a free loopback port.

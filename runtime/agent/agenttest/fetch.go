@@ -46,7 +46,7 @@ func (h *Host) fetch(ctx context.Context, start *wire.Start, args *wire.FetchArg
 	for i, kv := range args.Headers {
 		headers[i] = policy.Header{Name: kv[0], Value: kv[1]}
 	}
-	headers, err = policy.Substitute(headers, origin(args.URL), owners, h.lookupSecret)
+	headers, err = policy.Substitute(headers, policy.Origin(args.URL), owners, h.lookupSecret)
 	if err != nil {
 		return nil, &wire.Error{Type: wire.ErrFetch, Message: fmt.Sprintf("fetch %s %s: %v", args.Method, args.URL, err)}
 	}
@@ -137,18 +137,6 @@ func (h *Host) lookupSecret(name string) (string, bool) {
 type noOwners struct{}
 
 func (noOwners) Owns(string, string) bool { return false }
-
-// origin is the "scheme://host[:port]" of a canonical URL.
-func origin(u string) string {
-	i := strings.Index(u, "://")
-	if i < 0 {
-		return u
-	}
-	if j := strings.IndexAny(u[i+3:], "/?#"); j >= 0 {
-		return u[:i+3+j]
-	}
-	return u
-}
 
 // release drops what a task held, as hosts do when a task ends.
 func (h *Host) release(task string) {
