@@ -44,8 +44,8 @@ func (s *handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	// touches stored state.
 	segs := strings.Split(r.URL.EscapedPath(), "/")
 	if r.URL.EscapedPath() == "/health" {
-		if r.Method != http.MethodGet {
-			methodNotAllowed(w, http.MethodGet)
+		if r.Method != http.MethodGet && r.Method != http.MethodHead {
+			methodNotAllowed(w, "GET, HEAD")
 			return
 		}
 		writeJSON(w, http.StatusOK, map[string]any{"status": "ok", "abi": wire.Version})

@@ -144,7 +144,7 @@ func TestHTTPErrors(t *testing.T) {
 			func(t *testing.T, r apiResponse) { assert.Equal(t, "POST", r.header.Get("Allow")) }},
 		{"method_not_allowed before name", apiRequest{method: "PUT", path: "/agents/hello/.."}, 405, errMethod, nil},
 		{"method_not_allowed: health", apiRequest{method: "POST", path: "/health", token: strp("")}, 405, errMethod,
-			func(t *testing.T, r apiResponse) { assert.Equal(t, "GET", r.header.Get("Allow")) }},
+			func(t *testing.T, r apiResponse) { assert.Equal(t, "GET, HEAD", r.header.Get("Allow")) }},
 		{"payload_too_large", apiRequest{method: "POST", path: "/agents/hello/x", body: bytes.NewReader(oversized)}, 413, errTooLarge, nil},
 		{"payload_too_large: chunked", apiRequest{method: "POST", path: "/agents/hello/x", body: io.MultiReader(bytes.NewReader(oversized))}, 413, errTooLarge, nil},
 		{"agent_error", apiRequest{method: "POST", path: "/agents/probe.fail/x"}, 500, wire.ErrAgent, nil},

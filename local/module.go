@@ -141,7 +141,20 @@ type moduleInstance struct {
 	fnCancel   api.Function
 	broken     error // set by the first trap; every later call fails with it
 	nextTask   uint64
+
+	// The input buffer damper_alloc handed out last: reused for every
+	// input that fits (docs/abi.md), so a round trip makes one export
+	// call, not two.
+	inPtr, inCap uint32
 }
+
+// Input buffers: a small one is reused for every input that fits; a larger
+// input gets a buffer of its own size, which the next small input's
+// damper_alloc releases, so a large batch is not kept alive for good.
+const (
+	minInputBuffer  = 4 << 10
+	maxReusedBuffer = 64 << 10
+)
 
 // instantiate creates a module instance with nothing from the host in it: no
 // args, no environment, no file system. Only stdout/stderr (to the logger),
@@ -203,15 +216,21 @@ func (mi *moduleInstance) call(ctx context.Context, fn api.Function, input []byt
 func (mi *moduleInstance) callLocked(ctx context.Context, fn api.Function, input []byte) ([]byte, error) {
 	var params []uint64
 	if input != nil {
-		res, err := mi.fnAlloc.Call(ctx, uint64(len(input)))
-		if err != nil {
-			return nil, fmt.Errorf("%s: %w", wire.ExportAlloc, err)
+		if mi.inCap == 0 || len(input) > int(mi.inCap) || (mi.inCap > maxReusedBuffer && len(input) <= maxReusedBuffer) {
+			size := max(len(input), minInputBuffer)
+			if len(input) > maxReusedBuffer {
+				size = len(input)
+			}
+			res, err := mi.fnAlloc.Call(ctx, uint64(size))
+			if err != nil {
+				return nil, fmt.Errorf("%s: %w", wire.ExportAlloc, err)
+			}
+			mi.inPtr, mi.inCap = uint32(res[0]), uint32(size)
 		}
-		ptr := uint32(res[0])
-		if !mi.mod.Memory().Write(ptr, input) {
-			return nil, fmt.Errorf("%s returned %#x, outside memory for %d bytes", wire.ExportAlloc, ptr, len(input))
+		if !mi.mod.Memory().Write(mi.inPtr, input) {
+			return nil, fmt.Errorf("%s returned %#x, outside memory for %d bytes", wire.ExportAlloc, mi.inPtr, len(input))
 		}
-		params = []uint64{uint64(ptr), uint64(len(input))}
+		params = []uint64{uint64(mi.inPtr), uint64(len(input))}
 	}
 	res, err := fn.Call(ctx, params...)
 	if err != nil {

@@ -137,6 +137,13 @@ func testHealth(t *testing.T, c *client) {
 	assert.EqualValues(t, 1, r.json(t)["abi"])
 	assert.NotEmpty(t, r.header.Get("X-Request-Id"))
 	assert.Contains(t, r.header.Get("Content-Type"), "application/json")
+
+	head := anon.do(t, http.MethodHead, "/health", nil, nil)
+	assert.Equal(t, http.StatusOK, head.status)
+	post := anon.do(t, http.MethodPost, "/health", nil, nil)
+	require.Equal(t, http.StatusMethodNotAllowed, post.status)
+	assert.Equal(t, "GET, HEAD", post.header.Get("Allow"))
+	assert.Equal(t, "method_not_allowed", post.errorType(t))
 }
 
 func testAuth(t *testing.T, c *client) {

@@ -13,6 +13,14 @@ const encoder = new TextEncoder();
 const decoder = new TextDecoder();
 
 /**
+ * Input buffers (docs/abi.md): a small one is reused for every input that
+ * fits; a larger input gets a buffer of its own size, which the next small
+ * input's damper_alloc releases, so a large batch is not kept alive for good.
+ */
+const MIN_INPUT_BUFFER = 4 << 10;
+const MAX_REUSED_BUFFER = 64 << 10;
+
+/**
  * An exception from an export call (unreachable, out of bounds, proc_exit, a
  * Go fatal error, or output that is not the ABI's JSON). The instance that
  * threw it is dead; the host drops it and answers `500 module_trap`.
@@ -83,12 +91,15 @@ export class GuestModule {
     this.dead = false;
     /** @type {any} the module's own manifest */
     this.manifest = null;
+    /** The input buffer damper_alloc handed out last, reused while inputs fit. */
+    this.inPtr = 0;
+    this.inCap = 0;
   }
 
   /**
    * Calls an export: `damper_manifest` with no input, the others with `input`
-   * (an object, or a string that already holds its JSON) written into a
-   * buffer from `damper_alloc`.
+   * (an object, or a string that already holds its JSON) written into the
+   * buffer from `damper_alloc`, reused while inputs fit in it.
    * @param {string} name the export
    * @param {object|string} [input]
    * @returns {{value: any, text: string}} the parsed output and its JSON text
@@ -102,9 +113,14 @@ export class GuestModule {
         r = this.exports[name]();
       } else {
         const bytes = encoder.encode(typeof input === "string" ? input : JSON.stringify(input));
-        const ptr = this.exports.damper_alloc(bytes.length) >>> 0;
-        new Uint8Array(this.exports.memory.buffer, ptr, bytes.length).set(bytes);
-        r = this.exports[name](ptr, bytes.length);
+        const n = bytes.length;
+        if (this.inCap === 0 || n > this.inCap || (this.inCap > MAX_REUSED_BUFFER && n <= MAX_REUSED_BUFFER)) {
+          const size = n > MAX_REUSED_BUFFER ? n : Math.max(n, MIN_INPUT_BUFFER);
+          this.inPtr = this.exports.damper_alloc(size) >>> 0;
+          this.inCap = size;
+        }
+        new Uint8Array(this.exports.memory.buffer, this.inPtr, n).set(bytes);
+        r = this.exports[name](this.inPtr, n);
       }
       const ptr = Number(BigInt.asUintN(64, r) >> 32n);
       const len = Number(r & 0xffffffffn);

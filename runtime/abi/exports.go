@@ -13,11 +13,14 @@ import (
 const maxInput = 1 << 30
 
 var (
-	// inputs holds each buffer damper_alloc handed out, by address, until
-	// the export that consumes it: the host writes into memory the
-	// collector must not reclaim, and an export only reads an address it
-	// handed out, so a wrong pointer is a bad_task, never a trap.
-	inputs = map[uint32][]byte{}
+	// input is the buffer damper_alloc handed out last, at inputAt. It
+	// stays valid, and the host may pass input in it to any number of
+	// export calls, until the next damper_alloc: a host reuses it while
+	// its inputs fit, which saves an export call and an allocation per
+	// round trip. An export only reads the buffer it handed out, so a
+	// wrong pointer is a bad_task, never a trap.
+	input   []byte
+	inputAt uint32
 
 	// last is the last export's output: it must stay where the host reads
 	// it until the next export call.
@@ -27,27 +30,26 @@ var (
 	}
 )
 
-// alloc is damper_alloc: a buffer of size bytes for the next input, or 0
-// when size is beyond any input.
+// alloc is damper_alloc: a buffer of size bytes for the next inputs, or 0
+// when size is beyond any input. It releases the buffer handed out before.
 func alloc(size uint32) uint32 {
 	if size > maxInput {
 		return 0
 	}
-	b := make([]byte, max(size, 1)) // even an empty input needs an address of its own
-	p := addressOf(b)
-	inputs[p] = b
-	return p
+	input = make([]byte, max(size, 1)) // even an empty input needs an address of its own
+	inputAt = addressOf(input)
+	return inputAt
 }
 
-// take returns the input at ptr and releases its buffer; false when ptr is
-// not a buffer alloc handed out, or n overruns it.
+// take returns the input at ptr; false when ptr is not the buffer alloc
+// handed out last, or n overruns it. The buffer stays the host's to reuse:
+// nothing may keep a slice of the input past the export call (decoders
+// copy what they keep).
 func take(ptr, n uint32) ([]byte, bool) {
-	b, ok := inputs[ptr]
-	delete(inputs, ptr)
-	if !ok || int(n) > len(b) {
+	if input == nil || ptr != inputAt || int(n) > len(input) {
 		return nil, false
 	}
-	return b[:n], true
+	return input[:n], true
 }
 
 // call runs an export's body on the input at ptr.

@@ -13,11 +13,11 @@ func addressOf([]byte) uint32 {
 	return lastAddress
 }
 
-// memoryAt is the n bytes at ptr, as a host reads or writes them: an input
-// buffer not yet consumed, or the last output.
+// memoryAt is the n bytes at ptr, as a host reads or writes them: the
+// input buffer, or the last output.
 func memoryAt(ptr, n uint32) []byte {
-	if b, ok := inputs[ptr]; ok {
-		return b[:n]
+	if input != nil && ptr == inputAt {
+		return input[:n]
 	}
 	if ptr == last.at {
 		return last.out[:n]
