@@ -82,7 +82,8 @@ func defaultCacheDir() string {
 }
 
 // WithDataDir sets the directory holding each agent instance's SQLite
-// database, as DIR/<agent>/<id>.sqlite.
+// database, as DIR/<agent>/<id>.sqlite (names escaped so that ids differing
+// only in case get different files on case-insensitive file systems).
 func (c Config) WithDataDir(dir string) Config { c.dataDir = dir; return c }
 
 // WithCacheDir sets the directory of wazero's file compilation cache. The

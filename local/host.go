@@ -18,6 +18,7 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
+	"strings"
 	"sync"
 	"time"
 
@@ -284,7 +285,7 @@ func (h *Host) enqueue(key instanceKey, req *runRequest) error {
 			key:    key,
 			queue:  make(chan *runRequest, h.cfg.maxQueue),
 			logger: h.cfg.logger.With("agent", key.agent, "id", key.id),
-			dbPath: filepath.Join(h.cfg.dataDir, key.agent, key.id+".sqlite"),
+			dbPath: dbPath(h.cfg.dataDir, key.agent, key.id),
 		}
 		h.instances[key] = ai
 		h.workers.Add(1)
@@ -422,4 +423,35 @@ func (ai *agentInstance) shutdown() {
 		}
 		ai.db = nil
 	}
+}
+
+// dbPath is where an agent instance's database lives:
+// DIR/<agent>/<id>.sqlite, each name escaped by fileName.
+func dbPath(dir, agent, id string) string {
+	return filepath.Join(dir, fileName(agent), fileName(id)+".sqlite")
+}
+
+// fileName maps a valid name (A-Z a-z 0-9 . _ -) to a file name that no
+// other name maps to, even on a case-insensitive file system (macOS and
+// Windows by default), where "Foo" and "foo" would otherwise share one
+// database while being two agent instances with two queues: '_' becomes
+// "__" and an upper-case letter '_' and its lower case. Lower-case names
+// are unchanged.
+func fileName(name string) string {
+	if strings.IndexFunc(name, func(r rune) bool { return r == '_' || ('A' <= r && r <= 'Z') }) < 0 {
+		return name
+	}
+	var b strings.Builder
+	for _, r := range name {
+		switch {
+		case r == '_':
+			b.WriteString("__")
+		case 'A' <= r && r <= 'Z':
+			b.WriteByte('_')
+			b.WriteRune(r + ('a' - 'A'))
+		default:
+			b.WriteRune(r)
+		}
+	}
+	return b.String()
 }

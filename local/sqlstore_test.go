@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"path/filepath"
+	"strings"
 	"testing"
 
 	"github.com/stretchr/testify/assert"
@@ -206,4 +207,19 @@ func TestTransactionKeyword(t *testing.T) {
 	} {
 		assert.Equal(t, want, transactionKeyword(sql), "%q", sql)
 	}
+}
+
+func TestDBPathsNeverCollideWithoutCase(t *testing.T) {
+	names := []string{"foo", "Foo", "FOO", "fOo", "_foo", "__foo", "_Foo", "f_oo", "f__oo", "F_oo", "a.b-c", "A.B-C", "_", "__", "x_y", "x_Y"}
+	seen := map[string]string{}
+	for _, n := range names {
+		require.True(t, ValidName(n), n)
+		p := strings.ToLower(dbPath("/data", "agent", n))
+		if other, dup := seen[p]; dup {
+			t.Fatalf("%q and %q share %s on a case-insensitive file system", n, other, p)
+		}
+		seen[p] = n
+	}
+	assert.Equal(t, filepath.Join("/data", "hello", "default.sqlite"), dbPath("/data", "hello", "default"), "lower-case names are unchanged")
+	assert.Equal(t, filepath.Join("/data", "_my__agent", "_foo.sqlite"), dbPath("/data", "My_agent", "Foo"))
 }
