@@ -56,7 +56,7 @@ func (c *Context) Fetch(req *http.Request) (*http.Response, error) {
 		}
 		loc := redirectLocation(&v)
 		if loc == "" {
-			return response(o.req, &v, newBufferedBody(v.Body), int64(len(v.Body))), nil
+			return bufferedResponse(o.req, &v), nil
 		}
 		if redirects == maxRedirects {
 			return nil, fmt.Errorf("fetch %s %s: stopped after %d redirects", first.method, first.url, maxRedirects)
@@ -155,15 +155,10 @@ func sameOrSubdomain(first, next string) bool {
 	return strings.HasSuffix(hb, "."+ha)
 }
 
-// bufferedBody is a whole response body: one allocation, where
-// io.NopCloser(bytes.NewReader(b)) makes two (each costs in wasm).
+// bufferedBody is a whole response body: no allocation of its own (see
+// bufferedResponse), where io.NopCloser(bytes.NewReader(b)) makes two
+// (each costs in wasm).
 type bufferedBody struct{ bytes.Reader }
-
-func newBufferedBody(b []byte) *bufferedBody {
-	body := new(bufferedBody)
-	body.Reset(b)
-	return body
-}
 
 func (*bufferedBody) Close() error { return nil }
 
@@ -189,7 +184,20 @@ func (c *Context) Transport() http.RoundTripper {
 	return transport{c: c}
 }
 
-func response(req *http.Request, v *wire.FetchValue, body io.ReadCloser, length int64) *http.Response {
+// bufferedResponse is the response to req with v's body read whole. The
+// response and its body are one allocation.
+func bufferedResponse(req *http.Request, v *wire.FetchValue) *http.Response {
+	r := new(struct {
+		http.Response
+		body bufferedBody
+	})
+	r.body.Reset(v.Body)
+	fillResponse(&r.Response, req, v, &r.body, int64(len(v.Body)))
+	return &r.Response
+}
+
+// fillResponse makes *r the response to req that v describes.
+func fillResponse(r *http.Response, req *http.Request, v *wire.FetchValue, body io.ReadCloser, length int64) {
 	h := make(http.Header, len(v.Headers))
 	values := make([]string, len(v.Headers)) // one backing array for the common single values
 	for i, kv := range v.Headers {
@@ -201,8 +209,8 @@ func response(req *http.Request, v *wire.FetchValue, body io.ReadCloser, length 
 			h[name] = values[i : i+1 : i+1]
 		}
 	}
-	return &http.Response{
-		Status:        strconv.Itoa(v.Status) + " " + http.StatusText(v.Status),
+	*r = http.Response{
+		Status:        statusLine(v.Status),
 		StatusCode:    v.Status,
 		Proto:         "HTTP/1.1",
 		ProtoMajor:    1,
@@ -212,6 +220,41 @@ func response(req *http.Request, v *wire.FetchValue, body io.ReadCloser, length 
 		ContentLength: length,
 		Request:       req,
 	}
+}
+
+// statusLine is a Response's Status, constant for the common codes:
+// strconv.Itoa and the concatenation are two allocations otherwise, on
+// every response.
+func statusLine(code int) string {
+	switch code {
+	case http.StatusOK:
+		return "200 OK"
+	case http.StatusCreated:
+		return "201 Created"
+	case http.StatusNoContent:
+		return "204 No Content"
+	case http.StatusPartialContent:
+		return "206 Partial Content"
+	case http.StatusNotModified:
+		return "304 Not Modified"
+	case http.StatusBadRequest:
+		return "400 Bad Request"
+	case http.StatusUnauthorized:
+		return "401 Unauthorized"
+	case http.StatusForbidden:
+		return "403 Forbidden"
+	case http.StatusNotFound:
+		return "404 Not Found"
+	case http.StatusTooManyRequests:
+		return "429 Too Many Requests"
+	case http.StatusInternalServerError:
+		return "500 Internal Server Error"
+	case http.StatusBadGateway:
+		return "502 Bad Gateway"
+	case http.StatusServiceUnavailable:
+		return "503 Service Unavailable"
+	}
+	return strconv.Itoa(code) + " " + http.StatusText(code)
 }
 
 // transport is Context.Transport's RoundTripper: fetch with stream, then read and
@@ -230,9 +273,11 @@ func (t transport) RoundTrip(req *http.Request) (*http.Response, error) {
 		return nil, err
 	}
 	if v.Handle == 0 { // nothing to stream: the host answered with the body, if any
-		return response(req, &v, newBufferedBody(v.Body), int64(len(v.Body))), nil
+		return bufferedResponse(req, &v), nil
 	}
-	return response(req, &v, &streamBody{c: t.c, handle: v.Handle}, -1), nil
+	r := new(http.Response)
+	fillResponse(r, req, &v, &streamBody{c: t.c, handle: v.Handle}, -1)
+	return r, nil
 }
 
 // maxRead bounds one read effect, so that a large buffer does not make one

@@ -182,8 +182,9 @@ func (d *decoder) headers(hs []wire.Header) []wire.Header {
 // maxDepth is encoding/json's nesting limit.
 const maxDepth = 10000
 
-// decoder reads one JSON value. The first error sticks: every method is a
-// no-op after it, and returns zero values.
+// decoder reads one JSON value. The first error sticks: every loop over
+// members or elements ends after it, and what the decoder returns with it
+// is meaningless (the fast paths of expect and null skip the check).
 type decoder struct {
 	data  []byte
 	i     int
@@ -191,21 +192,32 @@ type decoder struct {
 	err   error
 }
 
+// fail records an error. It is never inlined, and neither are the slow
+// paths that call it: what they cost to build an error must not count
+// against the inlining budget of the fast paths, as calls are expensive in
+// Go's wasm code.
+//
+//go:noinline
 func (d *decoder) fail(format string, args ...any) {
 	if d.err == nil {
 		d.err = fmt.Errorf("json at offset %d: %s", d.i, fmt.Sprintf(format, args...))
 	}
 }
 
+// ws skips blanks. Its loop works on locals: Go's wasm code keeps a
+// field in memory, loading and storing it on every use.
 func (d *decoder) ws() {
-	for d.i < len(d.data) {
-		switch d.data[d.i] {
+	data, i := d.data, d.i
+	for i < len(data) {
+		switch data[i] {
 		case ' ', '\t', '\n', '\r':
-			d.i++
+			i++
 		default:
+			d.i = i
 			return
 		}
 	}
+	d.i = i
 }
 
 // peek returns the next byte past blanks, or 0 at the end.
@@ -217,7 +229,19 @@ func (d *decoder) peek() byte {
 	return d.data[d.i]
 }
 
+// expect consumes c, past blanks. The fast path, c right there as in the
+// compact JSON both hosts send, is inlined; blanks and errors take the
+// call.
 func (d *decoder) expect(c byte) bool {
+	if i := d.i; i < len(d.data) && d.data[i] == c {
+		d.i = i + 1
+		return true
+	}
+	return d.expectSlow(c)
+}
+
+//go:noinline
+func (d *decoder) expectSlow(c byte) bool {
 	if d.peek() != c {
 		d.fail("want %q", c)
 		return false
@@ -234,8 +258,20 @@ func (d *decoder) end() {
 	}
 }
 
-// null consumes a null and reports whether there was one.
+// null consumes a null and reports whether there was one. The fast path,
+// inlined, answers no when the next byte starts something else: any byte
+// but n and those a blank may be (all at most ' ').
 func (d *decoder) null() bool {
+	if i := d.i; i < len(d.data) {
+		if c := d.data[i]; c != 'n' && c > ' ' {
+			return false
+		}
+	}
+	return d.nullSlow()
+}
+
+//go:noinline
+func (d *decoder) nullSlow() bool {
 	if d.peek() == 'n' {
 		d.literal("null")
 		return d.err == nil
@@ -374,44 +410,57 @@ func (d *decoder) skip() []byte {
 	return d.data[start:d.i]
 }
 
-// number consumes a JSON number and returns its text.
+// number consumes a JSON number and returns its text. It works on locals
+// (see ws).
 func (d *decoder) number() []byte {
-	start := d.i
-	digits := func() bool {
-		n := d.i
-		for d.i < len(d.data) && '0' <= d.data[d.i] && d.data[d.i] <= '9' {
-			d.i++
-		}
-		return d.i > n
-	}
-	if d.i < len(d.data) && d.data[d.i] == '-' {
-		d.i++
+	data, start := d.data, d.i
+	i := start
+	if i < len(data) && data[i] == '-' {
+		i++
 	}
 	switch {
-	case d.i < len(d.data) && d.data[d.i] == '0':
-		d.i++
-	case !digits():
-		d.fail("malformed number")
-		return nil
-	}
-	if d.i < len(d.data) && d.data[d.i] == '.' {
-		d.i++
-		if !digits() {
-			d.fail("malformed number")
-			return nil
+	case i < len(data) && data[i] == '0':
+		i++
+	default:
+		n := i
+		if i = digits(data, i); i == n {
+			return d.malformedNumber(i)
 		}
 	}
-	if d.i < len(d.data) && (d.data[d.i] == 'e' || d.data[d.i] == 'E') {
-		d.i++
-		if d.i < len(d.data) && (d.data[d.i] == '+' || d.data[d.i] == '-') {
-			d.i++
-		}
-		if !digits() {
-			d.fail("malformed number")
-			return nil
+	if i < len(data) && data[i] == '.' {
+		i++
+		n := i
+		if i = digits(data, i); i == n {
+			return d.malformedNumber(i)
 		}
 	}
-	return d.data[start:d.i]
+	if i < len(data) && (data[i] == 'e' || data[i] == 'E') {
+		i++
+		if i < len(data) && (data[i] == '+' || data[i] == '-') {
+			i++
+		}
+		n := i
+		if i = digits(data, i); i == n {
+			return d.malformedNumber(i)
+		}
+	}
+	d.i = i
+	return data[start:i]
+}
+
+// digits returns the index past the decimal digits of data from i on.
+func digits(data []byte, i int) int {
+	for i < len(data) && '0' <= data[i] && data[i] <= '9' {
+		i++
+	}
+	return i
+}
+
+//go:noinline
+func (d *decoder) malformedNumber(i int) []byte {
+	d.i = i
+	d.fail("malformed number")
+	return nil
 }
 
 // uint decodes an unsigned integer of the given bits; null is 0.
@@ -426,6 +475,9 @@ func (d *decoder) uint(bits int) uint64 {
 	n := d.number()
 	if d.err != nil {
 		return 0
+	}
+	if v, ok := plainUint(n); ok && (bits == 64 || v>>bits == 0) {
+		return v
 	}
 	v, err := strconv.ParseUint(string(n), 10, bits)
 	if err != nil {
@@ -447,11 +499,31 @@ func (d *decoder) int(bits int) int64 {
 	if d.err != nil {
 		return 0
 	}
+	if v, ok := plainUint(n); ok && v < 1<<(bits-1) {
+		return int64(v)
+	}
 	v, err := strconv.ParseInt(string(n), 10, bits)
 	if err != nil {
 		d.fail("number %s is not an int%d", n, bits)
 	}
 	return v
+}
+
+// plainUint is the value of n, a JSON number, when it is at most 19
+// digits and nothing else (so it fits in a uint64): the ids and statuses
+// the hosts send, without strconv's call and checks.
+func plainUint(n []byte) (uint64, bool) {
+	if len(n) == 0 || len(n) > 19 {
+		return 0, false
+	}
+	var v uint64
+	for _, c := range n {
+		if c < '0' || c > '9' {
+			return 0, false
+		}
+		v = v*10 + uint64(c-'0')
+	}
+	return v, true
 }
 
 // bool decodes true or false; null is false.
@@ -508,24 +580,24 @@ func (d *decoder) base64() []byte {
 // stringBytes consumes a string (the next byte is its quote) and returns
 // its unescaped bytes: a slice of data when there is nothing to unescape.
 // Invalid UTF-8 and lone surrogates become U+FFFD, as with encoding/json.
+//
+// The loop, the decoder's hottest, works on locals (see ws); unescape
+// takes over at the first byte it does not pass, control characters
+// included, and fails on those at the same offset.
 func (d *decoder) stringBytes() []byte {
-	d.i++ // the opening quote
-	start := d.i
-	for d.i < len(d.data) {
-		c := d.data[d.i]
-		switch {
-		case c == '"':
-			s := d.data[start:d.i]
-			d.i++
-			return s
-		case c == '\\' || c >= utf8.RuneSelf:
-			return d.unescape(start)
-		case c < 0x20:
-			d.fail("control character in a string")
-			return nil
+	data, start := d.data, d.i+1 // past the opening quote
+	for i := start; i < len(data); i++ {
+		c := data[i]
+		if c == '"' {
+			d.i = i + 1
+			return data[start:i]
 		}
-		d.i++
+		if c == '\\' || c >= utf8.RuneSelf || c < 0x20 {
+			d.i = i
+			return d.unescape(start)
+		}
 	}
+	d.i = len(data)
 	d.fail("unterminated string")
 	return nil
 }

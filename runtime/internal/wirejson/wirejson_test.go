@@ -187,3 +187,30 @@ func TestMarshalEncoded(t *testing.T) {
 	require.NoError(t, err)
 	assert.Equal(t, string(in), string(out))
 }
+
+// The round trip's own messages, as the local host sends them. Run these
+// under wasm for real timings: calls and memory accesses cost much more
+// there than natively.
+var (
+	benchResume = []byte(`{"task":"bench","results":[{"id":12,"value":{"status":200,"headers":[["content-type","text/plain"]],"body":"b2s="}},{"id":13,"value":{}}]}`)
+	benchFetch  = []byte(`{"status":200,"headers":[["content-type","text/plain"]],"body":"b2s="}`)
+)
+
+func BenchmarkDecodeResume(b *testing.B) {
+	b.ReportAllocs()
+	for b.Loop() {
+		if _, err := DecodeResume(benchResume); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
+
+func BenchmarkDecodeFetchValue(b *testing.B) {
+	b.ReportAllocs()
+	for b.Loop() {
+		var v wire.FetchValue
+		if err := DecodeFetchValue(benchFetch, &v); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
