@@ -93,13 +93,25 @@ func newRequest(ctx context.Context, a wire.FetchArgs) (*http.Request, error) {
 		return nil, &badEffectError{fmt.Sprintf("fetch: %v", err)}
 	}
 	for _, h := range a.Headers {
-		if strings.EqualFold(h[0], "Host") {
-			req.Host = h[1]
-			continue
-		}
+		// performFetch has refused host-owned headers, Host among them, so
+		// none of these sets req.Host: the request goes to the URL's host.
 		req.Header.Add(h[0], h[1])
 	}
 	return req, nil
+}
+
+// contentEncoding returns the response's Content-Encoding unless it is
+// empty or identity. Secrets are scrubbed from the body as the guest
+// receives it, so an encoded body would carry them past the scrubber. Go's
+// transport decodes gzip, and then strips the header, only when it asked
+// for gzip itself (not when the request has a Range header), and no other
+// coding; a server may also send one nobody asked for.
+func contentEncoding(h http.Header) string {
+	v := strings.Join(h.Values("Content-Encoding"), ", ")
+	if t := strings.TrimSpace(v); t == "" || strings.EqualFold(t, "identity") {
+		return ""
+	}
+	return v
 }
 
 // responseHeaders lists a response's header fields as workerd's Headers
@@ -132,6 +144,15 @@ func (p *performer) performFetch(ctx context.Context, t *task, a wire.FetchArgs)
 	if !policy.IsCanonical(a.URL) {
 		return nil, &wire.Error{Type: wire.ErrFetch, Message: fmt.Sprintf("fetch: %q is not a canonical URL: the host sends only URLs the policy engine decided on", a.URL)}
 	}
+	for _, h := range a.Headers {
+		// The engine never lets these through; a module that bypassed it
+		// must not address the request to another host than the URL's (a
+		// Host header sets req.Host), frame it, or switch off the
+		// transport's decoding of the response.
+		if policy.HostOwnedHeader(h[0]) {
+			return nil, &wire.Error{Type: wire.ErrFetch, Message: fmt.Sprintf("fetch %s %s: the %q header is set by the host, never by a request", a.Method, a.URL, h[0])}
+		}
+	}
 	s := t.agentSecrets()
 	if err := s.substitute(&a); err != nil {
 		return nil, &wire.Error{Type: wire.ErrFetch, Message: fmt.Sprintf("fetch %s %s: %v", a.Method, a.URL, s.scrubError(err))}
@@ -139,6 +160,10 @@ func (p *performer) performFetch(ctx context.Context, t *task, a wire.FetchArgs)
 	resp, err := p.fetcher.Fetch(ctx, a)
 	if err != nil {
 		return nil, fetchError(ctx, s.scrubError(err))
+	}
+	if enc := contentEncoding(resp.Header); enc != "" {
+		resp.Body.Close()
+		return nil, &wire.Error{Type: wire.ErrFetch, Message: s.scrub.String(fmt.Sprintf("fetch %s %s: refusing a response with Content-Encoding %q: the host cannot scrub secrets from an encoded body", a.Method, a.URL, enc))}
 	}
 	headers := responseHeaders(resp.Header)
 	if s.scrub.MaxLen() > 0 {

@@ -254,7 +254,7 @@ func allowedHeaderName(h string) (string, error) {
 		return "", fmt.Errorf("%q is not a header name", h)
 	}
 	l := strings.ToLower(h)
-	if forbiddenHeader(l) {
+	if HostOwnedHeader(l) {
 		return "", fmt.Errorf("%q is set by the host, never by a request", h)
 	}
 	return l, nil

@@ -34,7 +34,11 @@
 // A method-override header (X-HTTP-Method-Override, X-HTTP-Method,
 // X-Method-Override) denies the request unless the deciding allow rule names
 // it in its Headers. Request headers outside the service's allowlist (and
-// the rule's Headers) are stripped. Report mode decides as usual, reports
+// the rule's Headers) are stripped. No allowlist, rule or credential may name
+// a header the host owns (HostOwnedHeader: Host, framing and hop-by-hop
+// fields, Forwarded, Via, X-Forwarded-*, Proxy-*, and Accept-Encoding, which
+// would make the response arrive in an encoding the host cannot scrub):
+// Compile refuses the policy. Report mode decides as usual, reports
 // the would-be denial in Decision.Report, and allows; it never sends a
 // request whose URL, method or headers are malformed, that carries a
 // placeholder, or that addresses an IP the policy does not name.

@@ -3,9 +3,8 @@ package policy
 import "strings"
 
 // defaultHeaders is the allowlist Service starts from: content negotiation
-// and caching headers that carry no authority. Accept-Encoding is absent on
-// purpose: the host decompresses, and a compressed response could not be
-// scrubbed of secrets.
+// and caching headers that carry no authority. Accept-Encoding is not among
+// them: the host owns it (hostOwnedHeaders).
 var defaultHeaders = []string{
 	"accept", "accept-language", "cache-control", "content-type",
 	"if-match", "if-modified-since", "if-none-match", "if-unmodified-since",
@@ -16,15 +15,35 @@ var defaultHeaders = []string{
 // the request line says, so a rule about methods would not hold.
 var methodOverrideHeaders = []string{"x-http-method-override", "x-http-method", "x-method-override"}
 
-// forbiddenHeader reports headers the host owns: framing, routing and
-// hop-by-hop fields that no allowlist may pass through.
-func forbiddenHeader(lower string) bool {
-	switch lower {
-	case "host", "content-length", "transfer-encoding", "connection", "keep-alive",
-		"upgrade", "te", "trailer", "expect", "forwarded", "via":
+// hostOwnedHeaders and hostOwnedPrefixes are the header names the host
+// owns: framing, routing and hop-by-hop fields, and Accept-Encoding, which
+// decides whether the response comes back in an encoding the host would have
+// to decode before it could scrub secrets from it (Go's transport decodes
+// gzip only when it asked for it itself). No allowlist may pass them, and a
+// host refuses a fetch effect that carries one (HostOwnedHeader), in case a
+// module bypasses the engine. worker/headers.js holds the same lists for the
+// Workers host; TestHostOwnedHeadersMatchTheWorker keeps them equal.
+var (
+	hostOwnedHeaders = []string{
+		"accept-encoding", "connection", "content-length", "expect", "forwarded",
+		"host", "keep-alive", "te", "trailer", "transfer-encoding", "upgrade", "via",
+	}
+	hostOwnedPrefixes = []string{"proxy-", "x-forwarded-"}
+)
+
+// HostOwnedHeader reports whether name (in any case) is a header only the
+// host may set: no policy allows it, and a host refuses a fetch effect that
+// carries it rather than let the module address or frame the request.
+func HostOwnedHeader(name string) bool {
+	if containsFold(hostOwnedHeaders, name) {
 		return true
 	}
-	return strings.HasPrefix(lower, "proxy-") || strings.HasPrefix(lower, "x-forwarded-")
+	for _, p := range hostOwnedPrefixes {
+		if len(name) >= len(p) && asciiEqualFold(name[:len(p)], p) {
+			return true
+		}
+	}
+	return false
 }
 
 type headerScan struct {

@@ -77,6 +77,11 @@ func TestCompileRejects(t *testing.T) {
 		{"bad mode", base(func(s *policy.Service) { s.Mode = "audit" }), `unknown mode "audit"`},
 		{"bad secret name", base(func(s *policy.Service) { s.Secrets = []string{"token"} }), `secrets[0]: "token"`},
 		{"forbidden header", base(func(s *policy.Service) { s.Headers = []string{"Host"} }), `"Host" is set by the host`},
+		{"accept-encoding", base(func(s *policy.Service) { s.Headers = []string{"Accept-Encoding"} }), `"Accept-Encoding" is set by the host`},
+		{"accept-encoding in a rule", base(allowRule(policy.Rule{Path: "/", Headers: []string{"accept-encoding"}})), `"accept-encoding" is set by the host`},
+		{"accept-encoding as a credential", base(func(s *policy.Service) {
+			s.Credentials = []policy.Credential{{Header: "Accept-Encoding", Value: "gzip"}}
+		}), `"Accept-Encoding" is set by the host`},
 		{"credential with unknown secret", base(func(s *policy.Service) {
 			s.Credentials = []policy.Credential{{Header: "Authorization", Value: "Bearer ${secret:OTHER}"}}
 		}), "secret OTHER is not in the service's secrets"},

@@ -1,6 +1,8 @@
 package tests
 
 import (
+	"compress/gzip"
+	"compress/zlib"
 	"crypto/rand"
 	"encoding/base64"
 	"encoding/hex"
@@ -57,6 +59,19 @@ func newPolicyFakes(t *testing.T) *policyFakes {
 				"pct":    url.QueryEscape(f.secret),
 				"padded": "<<" + f.secret + ">>",
 			})
+		case "/allowed/echo-gzip", "/allowed/echo-deflate":
+			// The credential echoed back compressed, asked for or not: the
+			// agent must get it decoded and scrubbed, or not at all.
+			coding := strings.TrimPrefix(r.URL.Path, "/allowed/echo-")
+			w.Header().Set("Content-Encoding", coding)
+			var zw io.WriteCloser
+			if coding == "gzip" {
+				zw = gzip.NewWriter(w)
+			} else {
+				zw = zlib.NewWriter(w) // HTTP's "deflate" is the zlib format
+			}
+			fmt.Fprint(zw, "auth="+r.Header.Get("Authorization"))
+			zw.Close()
 		case "/limited":
 			fmt.Fprint(w, "limited ok")
 		case "/redirect-out":
@@ -167,6 +182,28 @@ func testPolicy(t *testing.T, c *client, f *policyFakes) {
 		require.Equal(t, 200, out.Status, "%+v", out)
 		assert.Contains(t, out.Body, "[REDACTED:PROBE_API_TOKEN]")
 		assert.Equal(t, []string{"[REDACTED:PROBE_API_TOKEN]"}, out.Headers["X-Echo"])
+	})
+	t.Run("a compressed echo is decoded and scrubbed, or refused", func(t *testing.T) {
+		// gzip the host's client asked for: both decode it, and drop the
+		// header with the encoding.
+		out := f.get(t, c, "pol", "/allowed/echo-gzip", nil)
+		require.Equal(t, 200, out.Status, "%+v", out)
+		assert.Equal(t, "auth=Bearer [REDACTED:PROBE_API_TOKEN]", out.Body)
+		assert.Empty(t, out.Headers["Content-Encoding"])
+		assert.Empty(t, out.Headers["Content-Length"], "the length of the encoded body")
+		// With Range, Go's transport neither asks for gzip nor decodes it,
+		// and the local host refuses; workerd decodes it still.
+		out = f.get(t, c, "pol", "/allowed/echo-gzip", map[string]string{"Range": "bytes=0-"})
+		if out.Error == "" {
+			assert.Equal(t, "auth=Bearer [REDACTED:PROBE_API_TOKEN]", out.Body)
+			assert.Empty(t, out.Headers["Content-Encoding"])
+		} else {
+			assert.Contains(t, out.Error, `Content-Encoding "gzip"`)
+		}
+		// Neither decodes deflate.
+		out = f.get(t, c, "pol", "/allowed/echo-deflate", nil)
+		assert.Contains(t, out.Error, `Content-Encoding "deflate"`)
+		assert.Empty(t, out.Body)
 	})
 	denied := []struct {
 		name, method, url string

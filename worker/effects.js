@@ -5,6 +5,7 @@
 // No cloudflare: imports here, so the performer can run under Node too.
 
 import { errorMessage } from "./module.js";
+import { contentEncoding, hostOwnedHeader } from "./headers.js";
 import { AgentSecrets, SubstituteError } from "./secrets.js";
 
 /** A whole fetch response body is capped; larger bodies need `stream`. */
@@ -171,6 +172,13 @@ export async function performFetch(args, task) {
     throw new EffectError("fetch_error", `refusing to send ${JSON.stringify(args.url)}: ` +
       `it is not a fixed point of WHATWG URL parsing (it would be sent as ${JSON.stringify(parsed)})`);
   }
+  // The engine never lets these through; a module that bypassed it must not
+  // address the request to another host than the URL's, or frame it.
+  const owned = args.headers.find(([name]) => hostOwnedHeader(name));
+  if (owned) {
+    throw new EffectError("fetch_error", `refusing to send ${args.method} ${args.url}: ` +
+      `the ${JSON.stringify(owned[0])} header is set by the host, never by a request`);
+  }
   const { secrets } = task;
   let headers;
   try {
@@ -191,7 +199,23 @@ export async function performFetch(args, task) {
   } catch (e) {
     throw new EffectError("fetch_error", `${args.method} ${args.url}: ${errorMessage(e)}`);
   }
-  const value = { status: response.status, headers: secrets.scrubber.headers([...response.headers]) };
+  // Secrets are scrubbed from the body as the guest sees it: an encoded body
+  // would carry them past the scrubber, and the guest could decode it.
+  // workerd's fetch decodes one gzip or br coding but keeps the header (and
+  // the encoded length); dropping both gives the guest what the local host,
+  // whose transport strips them when it decodes, gives it.
+  let responseHeaders = [...response.headers];
+  const encoding = response.headers.get("content-encoding");
+  switch (contentEncoding(encoding)) {
+    case "decoded":
+      responseHeaders = responseHeaders.filter(([name]) => name !== "content-encoding" && name !== "content-length");
+      break;
+    case "refuse":
+      await response.body?.cancel().catch(() => {});
+      throw new EffectError("fetch_error", `${args.method} ${args.url}: refusing a response with ` +
+        `Content-Encoding ${JSON.stringify(encoding)}: the host cannot scrub secrets from an encoded body`);
+  }
+  const value = { status: response.status, headers: secrets.scrubber.headers(responseHeaders) };
   if (args.stream) {
     const handle = task.nextHandle++;
     task.handles.set(handle, new BodyStream(response.body, secrets.scrubber));

@@ -151,6 +151,74 @@ describe("fetch with secrets", () => {
   });
 });
 
+describe("response encodings", () => {
+  // A mocked Response keeps its body as given: it stands for what workerd's
+  // fetch hands back, which has decoded gzip and br but kept the header.
+  it("drops content-encoding and content-length of a body workerd decoded", async () => {
+    for (const coding of ["gzip", "br", "GZIP", " br "]) {
+      answer = () => new Response(`auth=Bearer ${SECRET}`, {
+        headers: { "Content-Encoding": coding, "Content-Length": "99", "X-Other": "kept" },
+      });
+      for (const stream of [false, true]) {
+        const r = await fetchEffect(task(), "https://api.example.test/gz", [], stream);
+        assert.equal(r.error, undefined, coding);
+        const names = r.value.headers.map(([k]) => k);
+        assert.ok(!names.includes("content-encoding") && !names.includes("content-length"), `${coding}: ${names}`);
+        assert.ok(r.value.headers.some(([k]) => k === "x-other"));
+        if (!stream) {
+          assert.equal(new TextDecoder().decode(fromBase64(r.value.body)), "auth=Bearer [REDACTED:PROBE_API_TOKEN]");
+        }
+      }
+    }
+  });
+
+  it("keeps an identity response as it is", async () => {
+    answer = () => new Response("plain", { headers: { "Content-Encoding": "identity" } });
+    const r = await fetchEffect(task(), "https://api.example.test/", []);
+    assert.equal(r.error, undefined);
+    assert.deepEqual(r.value.headers, [["content-encoding", "identity"], ["content-type", "text/plain;charset=UTF-8"]]);
+  });
+
+  it("refuses a coding workerd does not decode, and cancels the body", async () => {
+    for (const coding of ["deflate", "zstd", "x-gzip", "gzip, gzip", "gzip, br", "compress"]) {
+      for (const stream of [false, true]) {
+        let canceled = false;
+        answer = () => new Response(new ReadableStream({
+          start(c) { c.enqueue(new TextEncoder().encode(SECRET)); },
+          cancel() { canceled = true; },
+        }), { headers: { "Content-Encoding": coding } });
+        const t = task();
+        const r = await fetchEffect(t, "https://api.example.test/z", [], stream);
+        assert.equal(r.error?.type, "fetch_error", coding);
+        assert.ok(r.error.message.includes(`Content-Encoding ${JSON.stringify(coding)}`), r.error.message);
+        assert.ok(!r.error.message.includes(SECRET));
+        assert.ok(canceled, `${coding}: body canceled`);
+        assert.equal(t.handles.size, 0);
+      }
+    }
+  });
+});
+
+describe("host-owned headers", () => {
+  it("refuses an effect carrying one, and sends nothing", async () => {
+    const names = ["Host", "host", "Accept-Encoding", "Content-Length", "Transfer-Encoding", "Connection",
+      "TE", "Upgrade", "Trailer", "Keep-Alive", "Proxy-Authorization", "X-Forwarded-For", "Forwarded", "Via", "Expect"];
+    for (const name of names) {
+      const r = await fetchEffect(task(), "https://api.example.test/x",
+        [["Authorization", "Bearer ${secret:PROBE_API_TOKEN}"], [name, "elsewhere.example.test"]]);
+      assert.equal(r.error?.type, "fetch_error", name);
+      assert.ok(r.error.message.includes(`${JSON.stringify(name)} header is set by the host`), r.error.message);
+    }
+    assert.equal(sent.length, 0);
+  });
+
+  it("lets the others through", async () => {
+    const r = await fetchEffect(task(), "https://api.example.test/x", [["Range", "bytes=0-"], ["X-Hostname", "a"]]);
+    assert.equal(r.error, undefined);
+    assert.equal(sent.length, 1);
+  });
+});
+
 describe("ScrubStream", () => {
   const text = (b) => new TextDecoder().decode(b);
   const enc = (s) => new TextEncoder().encode(s);
