@@ -87,7 +87,9 @@
 // Placeholders appear only in header values. Any other "${" in a credential
 // value is an error, and a request header from the agent that contains "${"
 // is denied, so only the policy decides where a secret goes. The host scrubs
-// secret values, raw and encoded, from everything it hands back (Scrubber).
+// secret values, raw and encoded, from everything it hands back, including
+// from inside a longer base64 text such as an echoed Authorization header
+// (Scrubber).
 //
 // # Limits
 //

@@ -156,6 +156,20 @@ type Secret struct {
 // encoded (alone, and as "USER:value" for each Basic user), and replaces it
 // with "[REDACTED:NAME]". A value split across two chunks of a stream is
 // only found if the caller scrubs with an overlap of MaxLen()-1 bytes.
+//
+// It also finds a value base64-encoded inside a longer text, as an endpoint
+// that echoes the Authorization header it received (or a JSON document
+// holding it) in base64 writes it: the value then starts at any of the
+// three byte offsets of a base64 group and is followed by more. For each
+// offset it looks for the "core", the base64 characters that depend on the
+// value's bytes alone, in the standard and URL-safe alphabets, and replaces
+// that (the characters around it, mixed with the neighbouring bytes, stay).
+// It does so for the value, its JSON-escaped form, and for each Basic user
+// "USER:value" and the base64 text of it that the header carries. A core
+// shorter than MinBase64Core characters is not looked for, as it could
+// match unrelated base64 by chance: so a text of 9 bytes is found this way
+// only at offset 0, and one of 8 bytes or fewer only as above (a value raw,
+// escaped, or base64 as a whole).
 type Scrubber struct {
 	r      *strings.Replacer
 	maxLen int
@@ -186,6 +200,20 @@ func NewScrubber(secrets ...Secret) *Scrubber {
 		for _, u := range s.BasicUsers {
 			add(base64.StdEncoding.EncodeToString([]byte(u+":"+s.Value)), s.Name)
 		}
+		// The texts a request carries that a response may hold inside a
+		// longer base64 text.
+		inner := []string{s.Value, jsonEscape(s.Value)}
+		for _, u := range s.BasicUsers {
+			basic := u + ":" + s.Value
+			inner = append(inner, basic, base64.StdEncoding.EncodeToString([]byte(basic)))
+		}
+		for _, t := range inner {
+			for _, enc := range []*base64.Encoding{base64.StdEncoding, base64.URLEncoding} {
+				for k := range 3 {
+					add(base64Core(enc, t, k), s.Name)
+				}
+			}
+		}
 	}
 	// Longest first, so that an encoding that contains another value is
 	// replaced whole.
@@ -198,6 +226,27 @@ func NewScrubber(secrets ...Secret) *Scrubber {
 	}
 	sc.r = strings.NewReplacer(args...)
 	return sc
+}
+
+// MinBase64Core is the fewest characters of a base64 core (see Scrubber)
+// that a Scrubber looks for: 12 characters are 72 bits of the value, which
+// ordinary text does not hold by chance.
+const MinBase64Core = 12
+
+// base64Core returns the characters of enc's encoding of v, after k bytes
+// (0 ≤ k < 3) of whatever precedes it in a base64 group, that depend on v's
+// bytes alone, or "" when they are fewer than MinBase64Core. Character c
+// holds bits [6c, 6c+6) of the input and v holds bits [8k, 8(k+len(v))),
+// so the core runs from the first c with 6c ≥ 8k to the last with
+// 6c+6 ≤ 8(k+len(v)).
+func base64Core(enc *base64.Encoding, v string, k int) string {
+	first, end := (8*k+5)/6, 8*(k+len(v))/6
+	if end-first < MinBase64Core {
+		return ""
+	}
+	buf := make([]byte, k+len(v)) // the k bytes before v are zeros: they do not reach the core
+	copy(buf[k:], v)
+	return enc.EncodeToString(buf)[first:end]
 }
 
 // MaxLen is the length of the longest text the scrubber looks for.

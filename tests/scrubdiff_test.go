@@ -79,6 +79,8 @@ const (
 	fakePct    = "100%fake%2Fnot"           // percent signs, as if already encoded
 	fakeCtl    = "line\nbreak\ttab"         // control characters
 	fakeShort  = "ab"                       // shorter than its redaction
+	fakeB64    = "tok???>>>~~~key"          // base64 holds '+' and '/' at every offset
+	fakeNine   = "short-val"                // base64 core at offset 0 only (policy.MinBase64Core)
 )
 
 // diffPolicy owns three secrets across services with host globs, a Basic
@@ -105,6 +107,26 @@ func diffCases() []diffCase {
 		return diffCase{Name: name, Kind: "substitute", Policy: json.RawMessage(diffPolicy), Env: diffEnv, URL: url, Headers: headers}
 	}
 	auth := [2]string{"Authorization", "Bearer ${secret:API_TOKEN}"}
+	// A document an endpoint echoes in base64, holding the Authorization
+	// header it received, after o bytes: the value lands at each offset of
+	// a base64 group and is followed by more.
+	echo := func(o int, header string) string {
+		doc, err := json.Marshal(map[string]string{"auth": header})
+		if err != nil {
+			panic(err)
+		}
+		return strings.Repeat("~", o) + string(doc)
+	}
+	std, url64, rawURL := base64.StdEncoding.EncodeToString, base64.URLEncoding.EncodeToString, base64.RawURLEncoding.EncodeToString
+	echoRow := func(o int) diffCase {
+		secrets := []policy.Secret{{Name: "T", Value: fakeToken}, {Name: "U", Value: fakeUni}, {Name: "B", Value: fakeB64}, {Name: "S", Value: fakeSpaced}}
+		var in []string
+		for _, v := range []string{fakeToken, fakeUni, fakeB64, fakeSpaced} {
+			d := []byte(echo(o, "Bearer "+v))
+			in = append(in, std(d), url64(d), rawURL(d))
+		}
+		return scrub(fmt.Sprintf("base64 echo at offset %d", o), secrets, strings.Join(in, "\n"), false)
+	}
 	binary := append(append([]byte{0x00, 0xff, 0xfe, 0x80}, fakeToken...), 0xc3, 0x28, 0x00, 0xff)
 
 	return []diffCase{
@@ -137,15 +159,31 @@ func diffCases() []diffCase {
 		{Name: "split binary at every offset", Kind: "scrub", Secrets: []policy.Secret{{Name: "T", Value: fakeToken, BasicUsers: []string{"u"}}},
 			Input: append(append([]byte{0xff, 0}, b64("u:"+fakeToken)...), binary...), EverySplit: true},
 
+		// A value inside a longer base64 text, at every offset.
+		echoRow(0), echoRow(1), echoRow(2), echoRow(3), echoRow(4), echoRow(5),
+		scrub("base64 echo of a basic credential", []policy.Secret{{Name: "T", Value: fakeToken, BasicUsers: []string{"u1"}}},
+			std([]byte(echo(0, "Basic "+b64("u1:"+fakeToken))))+" "+rawURL([]byte(echo(2, "Basic "+b64("u1:"+fakeToken))))+" "+std([]byte("x=u1:"+fakeToken+"~")), false),
+		scrub("base64 echo of a value below the core threshold", []policy.Secret{{Name: "N", Value: fakeNine}, {Name: "S", Value: fakeShort}},
+			std([]byte(fakeNine))+" "+std([]byte(fakeNine+"~"))+" "+std([]byte("~"+fakeNine))+" "+std([]byte("~~"+fakeNine+"~"))+" "+std([]byte("~ab~")), false),
+		scrub("base64 echo of overlapping values: the longest wins", []policy.Secret{{Name: "SHORT", Value: "token-abcdef"}, {Name: "LONG", Value: "token-abcdef-ghijkl"}},
+			std([]byte("~token-abcdef-ghijkl~"))+" "+std([]byte("~token-abcdef-ghi~"))+" "+std([]byte("~~token-abcdef-ghijkl")), false),
+		scrub("base64 echo near misses", one("T", fakeToken),
+			std([]byte(echo(1, "Bearer fake+tok/en=!")))+" "+std([]byte(echo(1, "Bearer fake+tok/eN==")))+" ZmFrZSt0b2svZW49", false),
+		scrub("split base64 echo at every offset", []policy.Secret{{Name: "T", Value: fakeToken, BasicUsers: []string{"u1"}}},
+			std([]byte(echo(1, "Bearer "+fakeToken)))+"|"+rawURL([]byte(echo(2, "Basic "+b64("u1:"+fakeToken)))), true),
+
 		// Scrubbing with the scrubber an agent's policy gives (Basic users
 		// come from its credentials).
 		{Name: "agent policy scrubber", Kind: "agent", Policy: json.RawMessage(diffPolicy), Env: diffEnv, EverySplit: true,
 			Input: []byte(fmt.Sprintf("%s|%s|Basic %s|%s|Basic %s", fakeToken, fakeSpaced, b64("svc-user:"+fakeSpaced), b64(fakeUni), b64("keyid:"+fakeUni)))},
+		{Name: "agent policy scrubber, base64 echoes", Kind: "agent", Policy: json.RawMessage(diffPolicy), Env: diffEnv, EverySplit: true,
+			Input: []byte(std([]byte(echo(0, "Bearer "+fakeToken))) + " " + url64([]byte(echo(1, "Basic "+b64("svc-user:"+fakeSpaced)))) + " " + std([]byte(echo(2, "Basic "+b64("keyid:"+fakeUni)))))},
 		{Name: "agent policy with a secret unset", Kind: "agent", Policy: json.RawMessage(diffPolicy), Env: map[string]string{"API_TOKEN": fakeToken},
 			Input: []byte(fakeToken + " " + fakeSpaced)},
 
 		// Headers, names and values.
 		{Name: "headers", Kind: "headers", Secrets: one("T", fakeToken), Headers: [][2]string{{"x-echo", fakeToken}, {"x-" + fakeShort, "ok"}, {"set-cookie", "s=" + b64(fakeToken)}}},
+		{Name: "headers base64 echo", Kind: "headers", Secrets: one("T", fakeUni), Headers: [][2]string{{"x-echo", std([]byte(echo(2, "Bearer "+fakeUni)))}}},
 		{Name: "headers unicode", Kind: "headers", Secrets: one("T", fakeUni), Headers: [][2]string{{"x-echo", "«" + fakeUni + "»"}}},
 
 		// Substitution: who owns what.

@@ -31,11 +31,25 @@ const ESCAPE_STYLES = [
 ];
 
 /**
+ * The fewest characters of a base64 core that a Scrubber looks for
+ * (policy.MinBase64Core): 12 characters are 72 bits of the value, which
+ * ordinary text does not hold by chance.
+ */
+export const MIN_BASE64_CORE = 12;
+
+/**
  * Replaces secret values with "[REDACTED:NAME]", finding each raw,
  * percent-encoded (each style of ESCAPE_STYLES), JSON-escaped, base64
  * (standard, and unpadded URL-safe) and, for each Basic user, as standard
  * base64 of "USER:value". Like Go's strings.Replacer it scans left to right,
  * and at each position replaces the longest text found there.
+ *
+ * It also finds the value, its JSON-escaped form, and for each Basic user
+ * "USER:value" and its base64, base64-encoded inside a longer text (an
+ * endpoint echoing the Authorization header it received, in base64): at
+ * each of the three byte offsets in a base64 group, it replaces the core
+ * (see base64Core) in both alphabets, when the core has at least
+ * MIN_BASE64_CORE characters.
  */
 export class Scrubber {
   /**
@@ -62,6 +76,18 @@ export class Scrubber {
       add(utf8(base64(v)), s.name);
       add(utf8(base64(v).replaceAll("+", "-").replaceAll("/", "_").replace(/=+$/, "")), s.name);
       for (const u of s.basicUsers ?? []) add(utf8(base64(utf8(u + ":" + s.value))), s.name);
+      // The texts a request carries that a response may hold inside a
+      // longer base64 text (policy's NewScrubber, same order).
+      const inner = [v, jsonEscape(v)];
+      for (const u of s.basicUsers ?? []) {
+        const basic = utf8(u + ":" + s.value);
+        inner.push(basic, utf8(base64(basic)));
+      }
+      for (const t of inner) {
+        for (const urlSafe of [false, true]) {
+          for (let k = 0; k < 3; k++) add(base64Core(t, k, urlSafe), s.name);
+        }
+      }
     }
     // Longest first (sort is stable), so that at one position the longest
     // text wins, as it does in Go where earlier pairs have priority.
@@ -242,6 +268,26 @@ function jsonEscape(v) {
     } else out.push(c);
   }
   return Uint8Array.from(out);
+}
+
+/**
+ * The characters of the base64 of `v`, after `k` bytes (0 ≤ k < 3) of
+ * whatever precedes it in a base64 group, that depend on v's bytes alone;
+ * empty when fewer than MIN_BASE64_CORE (policy's base64Core). Character c
+ * holds bits [6c, 6c+6) and v bits [8k, 8(k+v.length)).
+ * @param {Uint8Array} v
+ * @param {number} k
+ * @param {boolean} urlSafe
+ * @returns {Uint8Array}
+ */
+function base64Core(v, k, urlSafe) {
+  const first = Math.floor((8 * k + 5) / 6);
+  const end = Math.floor((8 * (k + v.length)) / 6);
+  if (end - first < MIN_BASE64_CORE) return EMPTY;
+  const buf = new Uint8Array(k + v.length); // zeros before v: they do not reach the core
+  buf.set(v, k);
+  const core = base64(buf).slice(first, end);
+  return utf8(urlSafe ? core.replaceAll("+", "-").replaceAll("/", "_") : core);
 }
 
 /**
