@@ -6,6 +6,7 @@
 
 import { errorMessage } from "./module.js";
 import { contentEncoding, hostOwnedHeader } from "./headers.js";
+import { readBounded } from "./http.js";
 import { AgentSecrets, SubstituteError } from "./secrets.js";
 
 /** A whole fetch response body is capped; larger bodies need `stream`. */
@@ -385,27 +386,9 @@ class BodyStream {
 
 /** Reads a whole body, failing beyond `limit` bytes without reading further. */
 async function readWhole(body, limit) {
-  if (!body) return new Uint8Array(0);
-  const reader = body.getReader();
-  const chunks = [];
-  let size = 0;
-  for (;;) {
-    const { done, value } = await reader.read();
-    if (done) break;
-    size += value.length;
-    if (size > limit) {
-      reader.cancel().catch(() => {});
-      throw new Error(`the body exceeds ${limit} bytes; fetch it with stream`);
-    }
-    chunks.push(value);
-  }
-  const out = new Uint8Array(size);
-  let off = 0;
-  for (const c of chunks) {
-    out.set(c, off);
-    off += c.length;
-  }
-  return out;
+  const bytes = await readBounded(body, limit);
+  if (bytes === null) throw new Error(`the body exceeds ${limit} bytes; fetch it with stream`);
+  return bytes;
 }
 
 function bad(message) {

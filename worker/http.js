@@ -73,8 +73,26 @@ export async function bearerMatches(header, token) {
 export async function readBody(request, limit) {
   const declared = request.headers.get("Content-Length");
   if (declared !== null && Number(declared) > limit) return { tooLarge: true };
-  if (!request.body) return { text: "" };
-  const reader = request.body.getReader();
+  const bytes = await readBounded(request.body, limit);
+  if (bytes === null) return { tooLarge: true };
+  try {
+    // fatal: bad UTF-8 is not JSON; ignoreBOM keeps a BOM, which JSON.parse refuses.
+    return { text: new TextDecoder("utf-8", { fatal: true, ignoreBOM: true }).decode(bytes) };
+  } catch {
+    return { invalid: true };
+  }
+}
+
+/**
+ * Reads a whole body into one array, reading no further than one chunk past
+ * `limit` bytes: over the limit it cancels the body and returns null.
+ * @param {ReadableStream<Uint8Array>|null} body
+ * @param {number} limit
+ * @returns {Promise<Uint8Array|null>}
+ */
+export async function readBounded(body, limit) {
+  if (!body) return new Uint8Array(0);
+  const reader = body.getReader();
   const chunks = [];
   let size = 0;
   for (;;) {
@@ -83,7 +101,7 @@ export async function readBody(request, limit) {
     size += value.length;
     if (size > limit) {
       reader.cancel().catch(() => {});
-      return { tooLarge: true };
+      return null;
     }
     chunks.push(value);
   }
@@ -93,10 +111,5 @@ export async function readBody(request, limit) {
     bytes.set(c, off);
     off += c.length;
   }
-  try {
-    // fatal: bad UTF-8 is not JSON; ignoreBOM keeps a BOM, which JSON.parse refuses.
-    return { text: new TextDecoder("utf-8", { fatal: true, ignoreBOM: true }).decode(bytes) };
-  } catch {
-    return { invalid: true };
-  }
+  return bytes;
 }
