@@ -277,24 +277,56 @@ func (s *Server) waitHealthy(exited <-chan struct{}) error {
 // build/manifest.json, node_modules linked from the repository, and the
 // secrets in .dev.vars beside wrangler.toml.
 func (s *Server) stageWorker(devVars []byte) error {
+	return stage(s.root, s.stage, s.opts.Module, s.opts.Manifest, devVars)
+}
+
+// stage lays out in dir what wrangler reads from a checkout: wrangler.toml,
+// worker/, the module and its manifest as build/damper.wasm and
+// build/manifest.json, node_modules, and .dev.vars when given.
+func stage(root, dir, module, manifest string, devVars []byte) error {
 	if devVars != nil {
-		if err := os.WriteFile(filepath.Join(s.stage, ".dev.vars"), devVars, 0o600); err != nil {
+		if err := os.WriteFile(filepath.Join(dir, ".dev.vars"), devVars, 0o600); err != nil {
 			return err
 		}
 	}
-	if err := copyFile(filepath.Join(s.root, "wrangler.toml"), filepath.Join(s.stage, "wrangler.toml")); err != nil {
+	if err := copyFile(filepath.Join(root, "wrangler.toml"), filepath.Join(dir, "wrangler.toml")); err != nil {
 		return err
 	}
-	if err := copyDir(filepath.Join(s.root, "worker"), filepath.Join(s.stage, "worker")); err != nil {
+	if err := copyDir(filepath.Join(root, "worker"), filepath.Join(dir, "worker")); err != nil {
 		return err
 	}
-	if err := copyFile(s.opts.Module, filepath.Join(s.stage, "build", "damper.wasm")); err != nil {
+	if err := copyFile(module, filepath.Join(dir, "build", "damper.wasm")); err != nil {
 		return err
 	}
-	if err := copyFile(s.opts.Manifest, filepath.Join(s.stage, "build", "manifest.json")); err != nil {
+	if err := copyFile(manifest, filepath.Join(dir, "build", "manifest.json")); err != nil {
 		return err
 	}
-	return os.Symlink(filepath.Join(s.root, "node_modules"), filepath.Join(s.stage, "node_modules"))
+	return os.Symlink(filepath.Join(root, "node_modules"), filepath.Join(dir, "node_modules"))
+}
+
+// DryRunDeploy runs `wrangler deploy --dry-run` on the Worker with module
+// and manifest, as `make deploy` would ship them, and returns the directory
+// holding what wrangler would upload. No account or network is involved.
+func DryRunDeploy(t testing.TB, module, manifest string) string {
+	t.Helper()
+	root, err := testmodule.RepoRoot()
+	if err != nil {
+		t.Fatalf("wranglerdev: %v", err)
+	}
+	if err := ensureWrangler(root); err != nil {
+		t.Fatalf("wranglerdev: %v", err)
+	}
+	dir, out := t.TempDir(), t.TempDir()
+	if err := stage(root, dir, module, manifest, nil); err != nil {
+		t.Fatalf("wranglerdev: staging the Worker: %v", err)
+	}
+	cmd := exec.Command(filepath.Join(root, "node_modules", ".bin", "wrangler"), "deploy", "--dry-run", "--outdir", out)
+	cmd.Dir = dir
+	cmd.Env = append(os.Environ(), "WRANGLER_SEND_METRICS=false", "CI=true", "NO_COLOR=1")
+	if b, err := cmd.CombinedOutput(); err != nil {
+		t.Fatalf("wranglerdev: wrangler deploy --dry-run: %v\n%s", err, b)
+	}
+	return out
 }
 
 // ensureWrangler runs `npm ci` in root unless the pinned wrangler is

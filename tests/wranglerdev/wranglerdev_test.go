@@ -1,6 +1,7 @@
 package wranglerdev_test
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"fmt"
@@ -171,4 +172,20 @@ func call(t *testing.T, method, url, bearer, body string) (int, string, http.Hea
 	b, err := io.ReadAll(resp.Body)
 	require.NoError(t, err)
 	return resp.StatusCode, string(b), resp.Header
+}
+
+// TestDeployShipsTheModuleByteForByte is the promise behind `make deploy`:
+// what wrangler uploads as the Worker's wasm is exactly the module the
+// local host runs and the tests tested.
+func TestDeployShipsTheModuleByteForByte(t *testing.T) {
+	module, manifest := testModule(t)
+	out := wranglerdev.DryRunDeploy(t, module, manifest)
+	want, err := os.ReadFile(module)
+	require.NoError(t, err)
+	shipped, err := filepath.Glob(filepath.Join(out, "*.wasm"))
+	require.NoError(t, err)
+	require.Len(t, shipped, 1, "wrangler should upload the module as one wasm part")
+	got, err := os.ReadFile(shipped[0])
+	require.NoError(t, err)
+	require.True(t, bytes.Equal(want, got), "the uploaded wasm differs from the module (%d vs %d bytes)", len(got), len(want))
 }
