@@ -67,11 +67,13 @@ export class Effects {
   /**
    * @param {object} opts
    * @param {any} [opts.storage] the Durable Object's ctx.storage (sql, transactionSync)
-   * @param {(event: object, task: TaskState) => void} [opts.onEvent] receives emitted events
+   * @param {(event: object, task: TaskState) => void} [opts.onEvent] receives emitted
+   *   events; by default each is a JSON line in the Worker's log (`wrangler tail`), so
+   *   policy decisions are visible until the event log and its SSE stream exist
    */
   constructor({ storage, onEvent } = {}) {
     this.storage = storage;
-    this.onEvent = onEvent ?? (() => {});
+    this.onEvent = onEvent ?? logEvent;
   }
 
   /**
@@ -280,6 +282,16 @@ function closeBody(args, task) {
   task.handles.get(args.handle)?.cancel();
   task.handles.delete(args.handle);
   return {};
+}
+
+function logEvent(event, task) {
+  console.log(JSON.stringify({
+    event: event?.type,
+    data: event?.data,
+    agent: task.run.agent,
+    instance: task.run.instance,
+    run: task.run.run,
+  }));
 }
 
 function log(args, task) {
