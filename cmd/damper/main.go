@@ -21,9 +21,6 @@ Usage:
         Serve the HTTP API (docs/http.md) under wazero. The bearer token comes
         from $DAMPER_TOKEN or --token-file; a non-loopback address needs one.
 
-  Run and serve read the secrets the agents' policies name from the
-  environment, and point services elsewhere with $DAMPER_TARGETS
-  (name=URL,name=URL) and --target, which wins for its service.
   damper dev    [-o build/damper.wasm] [--no-build] [package] [-- wrangler-args...]
         Build, then run the pinned wrangler dev (npm ci first if needed).
   damper deploy [-o build/damper.wasm] [--no-build] [package] [-- wrangler-args...]
@@ -32,6 +29,10 @@ Usage:
         Check and explain policies (damper policy help).
   damper help
         Show this text.
+
+  Run and serve read the secrets the agents' policies name from the
+  environment, and point services elsewhere with $DAMPER_TARGETS
+  (name=URL,name=URL) and --target, which wins for its service.
 
 Run "damper <command> -h" for a command's flags.
 `
