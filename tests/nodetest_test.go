@@ -32,6 +32,8 @@ func TestWorkerUnitTests(t *testing.T) {
 	}
 	cmd := exec.Command(node, append([]string{"--test", "--test-reporter=spec"}, files...)...)
 	cmd.Dir = root
+	// worker/runner.test.mjs drives the Runner over the real test module.
+	cmd.Env = append(os.Environ(), "DAMPER_TEST_MODULE="+build(t).module)
 	out, err := cmd.CombinedOutput()
 	require.NoError(t, err, "node --test:\n%s", out)
 }
