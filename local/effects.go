@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/damperdev/damper/internal/wire"
+	"github.com/damperdev/damper/internal/wirejson"
 )
 
 // task is the host's side of one task in flight: what its effects need, and
@@ -136,7 +137,7 @@ func (p *performer) perform(ctx context.Context, t *task, e wire.Effect) wire.Re
 	value, werr := p.dispatch(ctx, t, e)
 	r := wire.Result{ID: e.ID, Error: werr}
 	if werr == nil {
-		raw, err := json.Marshal(value)
+		raw, err := encodeValue(value)
 		if err != nil {
 			r.Error = &wire.Error{Type: "internal", Message: fmt.Sprintf("encode %s result: %v", e.Type, err)}
 		} else {
@@ -146,11 +147,26 @@ func (p *performer) perform(ctx context.Context, t *task, e wire.Effect) wire.Re
 	return r
 }
 
+// emptyValue is the value of the effects that answer nothing but success.
+var emptyValue = json.RawMessage(`{}`)
+
+// encodeValue is json.Marshal, by hand for the values of every round trip
+// (wirejson writes the same JSON).
+func encodeValue(v any) (json.RawMessage, error) {
+	switch v := v.(type) {
+	case struct{}:
+		return emptyValue, nil
+	case wire.FetchValue:
+		return wirejson.AppendFetchValue(make([]byte, 0, wirejson.FetchValueSize(&v)), &v), nil
+	}
+	return json.Marshal(v)
+}
+
 func (p *performer) dispatch(ctx context.Context, t *task, e wire.Effect) (any, *wire.Error) {
 	switch e.Type {
 	case wire.EffectFetch:
 		var a wire.FetchArgs
-		if err := decodeArgs(e, &a); err != nil {
+		if err := decodeArgsWith(e, &a, wirejson.DecodeFetchArgs); err != nil {
 			return nil, err
 		}
 		return p.performFetch(ctx, t, a)
@@ -178,7 +194,7 @@ func (p *performer) dispatch(ctx context.Context, t *task, e wire.Effect) (any, 
 		return s.batch(ctx, a)
 	case wire.EffectEmit:
 		var a wire.EmitArgs
-		if err := decodeArgs(e, &a); err != nil {
+		if err := decodeArgsWith(e, &a, wirejson.DecodeEmitArgs); err != nil {
 			return nil, err
 		}
 		debug := t.logger.Enabled(ctx, slog.LevelDebug)
@@ -232,6 +248,21 @@ func decodeArgs(e wire.Effect, v any) *wire.Error {
 		return &wire.Error{Type: wire.ErrBadEffect, Message: fmt.Sprintf("%s: malformed args: %v", e.Type, err)}
 	}
 	return nil
+}
+
+// decodeArgsWith is decodeArgs with a hand-written decoder from wirejson,
+// for the args of every round trip. It accepts and refuses what
+// encoding/json does (wirejson's tests); on a refusal encoding/json says
+// why, so that the message is the one it always was.
+func decodeArgsWith[T any](e wire.Effect, v *T, decode func([]byte, *T) error) *wire.Error {
+	if len(e.Args) == 0 {
+		return decodeArgs(e, v)
+	}
+	if decode(e.Args, v) == nil {
+		return nil
+	}
+	*v = *new(T)
+	return decodeArgs(e, v)
 }
 
 // decodeSQLArgs keeps numbers as json.Number, so integers bind as int64

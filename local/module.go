@@ -14,6 +14,7 @@ import (
 	"github.com/tetratelabs/wazero/imports/wasi_snapshot_preview1"
 
 	"github.com/damperdev/damper/internal/wire"
+	"github.com/damperdev/damper/internal/wirejson"
 )
 
 // maxOutput caps what one export call may return. A guest that returns more
@@ -251,16 +252,30 @@ func (mi *moduleInstance) callLocked(ctx context.Context, fn api.Function, input
 // task calls start, resume or cancel with in and decodes the output. A
 // malformed output or one for another task is a broken guest: a trap.
 func (mi *moduleInstance) task(ctx context.Context, fn api.Function, task string, in any) (wire.Output, error) {
-	input, err := json.Marshal(in)
-	if err != nil {
-		return wire.Output{}, fmt.Errorf("encode input of task %s: %w", task, err)
+	var input []byte
+	if r, ok := in.(*wire.Resume); ok {
+		// Every round trip's input: by hand (see wirejson.AppendResume).
+		input = wirejson.AppendResume(make([]byte, 0, wirejson.ResumeSize(r)), r)
+	} else {
+		var err error
+		if input, err = json.Marshal(in); err != nil {
+			return wire.Output{}, fmt.Errorf("encode input of task %s: %w", task, err)
+		}
 	}
 	raw, err := mi.call(ctx, fn, input)
 	if err != nil {
 		return wire.Output{}, err
 	}
-	var out wire.Output
-	if err := json.Unmarshal(raw, &out); err != nil {
+	// Every round trip's output: decoded by hand, its effects' args and
+	// result kept as slices of raw (a copy of guest memory, used by no one
+	// else) rather than copied and validated again. The hand-written
+	// decoder accepts and refuses what encoding/json does (wirejson's
+	// tests); on a refusal encoding/json says why, as it always has.
+	out, err := wirejson.DecodeOutput(raw)
+	if err != nil {
+		if jerr := json.Unmarshal(raw, &out); jerr != nil {
+			err = jerr
+		}
 		return wire.Output{}, mi.breakWith(fmt.Errorf("task %s: malformed output: %w", task, err))
 	}
 	if out.Task != task {
@@ -286,7 +301,7 @@ func (mi *moduleInstance) start(ctx context.Context, s wire.Start) (wire.Output,
 }
 
 func (mi *moduleInstance) resume(ctx context.Context, r wire.Resume) (wire.Output, error) {
-	return mi.task(ctx, mi.fnResume, r.Task, r)
+	return mi.task(ctx, mi.fnResume, r.Task, &r)
 }
 
 func (mi *moduleInstance) cancel(ctx context.Context, task string) (wire.Output, error) {

@@ -9,10 +9,10 @@ import (
 	"strings"
 
 	"github.com/damperdev/damper/internal/wire"
+	"github.com/damperdev/damper/internal/wirejson"
 	"github.com/damperdev/damper/policy"
 	"github.com/damperdev/damper/runtime/internal/sched"
 	"github.com/damperdev/damper/runtime/internal/store"
-	"github.com/damperdev/damper/runtime/internal/wirejson"
 )
 
 // Event types of policy decisions. Their data is a JSON object with the

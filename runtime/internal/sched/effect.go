@@ -8,7 +8,7 @@ import (
 	"sync"
 
 	"github.com/damperdev/damper/internal/wire"
-	"github.com/damperdev/damper/runtime/internal/wirejson"
+	"github.com/damperdev/damper/internal/wirejson"
 )
 
 // EffectError is the failure of an effect as the host reported it, or
@@ -49,17 +49,7 @@ func Perform(ctx context.Context, typ string, args, value any) error {
 			return fmt.Errorf("encode %s effect: %w", typ, err)
 		}
 	}
-	v, err := t.perform(typ, raw)
-	if err != nil {
-		return err
-	}
-	if value == nil || len(v) == 0 {
-		return nil
-	}
-	if err := wirejson.Unmarshal(v, value); err != nil {
-		return fmt.Errorf("decode %s result: %w", typ, err)
-	}
-	return nil
+	return t.perform(typ, raw, value)
 }
 
 // Post issues one effect of ctx's task without waiting for it: the effect
@@ -95,30 +85,69 @@ func Post(ctx context.Context, typ string, args any) error {
 	return nil
 }
 
-func (t *Task) perform(typ string, args json.RawMessage) (json.RawMessage, error) {
+func (t *Task) perform(typ string, args json.RawMessage, value any) error {
 	t.mu.Lock()
 	if t.canceled {
 		t.mu.Unlock()
-		return nil, &EffectError{Type: wire.ErrCanceled, Message: "the task was canceled"}
+		return &EffectError{Type: wire.ErrCanceled, Message: "the task was canceled"}
 	}
 	if t.running <= 0 {
 		t.mu.Unlock()
-		return nil, fmt.Errorf("%s effect: %w", typ, errUntracked)
+		return fmt.Errorf("%s effect: %w", typ, errUntracked)
 	}
 	t.nextID++
 	p := pendingPool.Get().(*pending)
 	p.effect = wire.Effect{ID: t.nextID, Type: typ, Args: args}
+	// The values wirejson decodes by hand are decoded where the resume
+	// carries them, into p's own copy (see Scheduler.decoded).
+	switch value.(type) {
+	case *wire.FetchValue:
+		p.decoded.V = &p.fetch
+	case *wire.ReadValue:
+		p.decoded.V = &p.read
+	}
 	t.pending = append(t.pending, p)
 	t.blockLocked()
 	t.mu.Unlock()
 
 	r := <-p.result
+	direct, fetch, read := p.direct, p.fetch, p.read
 	*p = pending{result: p.result} // neither the task nor the host holds it any more
 	pendingPool.Put(p)
 	if r.Error != nil {
-		return nil, &EffectError{Type: r.Error.Type, Message: r.Error.Message}
+		return &EffectError{Type: r.Error.Type, Message: r.Error.Message}
 	}
-	return r.Value, nil
+	if value == nil || len(r.Value) == 0 {
+		return nil
+	}
+	if direct && deliver(value, &fetch, &read) {
+		return nil
+	}
+	if err := wirejson.Unmarshal(r.Value, value); err != nil {
+		return fmt.Errorf("decode %s result: %w", typ, err)
+	}
+	return nil
+}
+
+// deliver stores the value the resume decoded into value, when value is
+// still zero: decoding into a zero value is what the resume did, and
+// decoding into anything else might keep some of it.
+func deliver(value any, fetch *wire.FetchValue, read *wire.ReadValue) bool {
+	switch v := value.(type) {
+	case *wire.FetchValue:
+		if v.Status != 0 || v.Headers != nil || v.Body != nil || v.Handle != 0 {
+			return false
+		}
+		*v = *fetch
+		return true
+	case *wire.ReadValue:
+		if v.Body != nil || v.EOF {
+			return false
+		}
+		*v = *read
+		return true
+	}
+	return false
 }
 
 // pendingPool recycles pending effects, channel included: allocations are

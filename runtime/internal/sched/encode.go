@@ -6,7 +6,7 @@ import (
 	"strconv"
 
 	"github.com/damperdev/damper/internal/wire"
-	"github.com/damperdev/damper/runtime/internal/wirejson"
+	"github.com/damperdev/damper/internal/wirejson"
 )
 
 // The outputs are written by hand rather than with encoding/json: an

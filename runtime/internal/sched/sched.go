@@ -24,7 +24,7 @@ import (
 	"time"
 
 	"github.com/damperdev/damper/internal/wire"
-	"github.com/damperdev/damper/runtime/internal/wirejson"
+	"github.com/damperdev/damper/internal/wirejson"
 )
 
 // RunFunc runs one task to its end. ctx is the task (see FromContext); the
@@ -46,11 +46,38 @@ type Scheduler struct {
 	call  sync.Mutex
 	tasks map[string]*Task
 	out   []byte // the last batch: reused, as an output is valid until the next call
+
+	// resumes counts Resume calls. A pending effect's decoded value is
+	// its answer's only if decoded during the current call: the host
+	// reuses its input buffer, so an earlier call's value may sit at the
+	// same place with other contents.
+	resumes   uint64
+	decodedFn func(task string, id uint64) *wirejson.Decoded
 }
 
 // New returns a Scheduler whose tasks run run.
 func New(run RunFunc) *Scheduler {
-	return &Scheduler{run: run, tasks: make(map[string]*Task)}
+	s := &Scheduler{run: run, tasks: make(map[string]*Task)}
+	s.decodedFn = s.decoded // once: a method value made per call may allocate
+	return s
+}
+
+// decoded is where DecodeResumeInto decodes the value of effect id of
+// task: the waiting effect's own copy, when it asked for a type decoded
+// by hand (the fetch value parsed once, not skipped then parsed again).
+func (s *Scheduler) decoded(task string, id uint64) *wirejson.Decoded {
+	t := s.tasks[task]
+	if t == nil {
+		return nil
+	}
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	p := t.outstandingLocked(id)
+	if p == nil || p.posted || p.decoded.V == nil {
+		return nil
+	}
+	p.decodedAt = s.resumes
+	return &p.decoded
 }
 
 // Start is damper_start: it decodes a wire.Start, runs its task until the
@@ -81,7 +108,8 @@ func (s *Scheduler) Start(in []byte) []byte {
 func (s *Scheduler) Resume(in []byte) []byte {
 	s.call.Lock()
 	defer s.call.Unlock()
-	resume, err := wirejson.DecodeResume(in)
+	s.resumes++
+	resume, err := wirejson.DecodeResumeInto(in, s.decodedFn)
 	if err != nil {
 		return s.abort(taskOf(in), badTask("decode resume: %v", err))
 	}
@@ -101,6 +129,10 @@ func (s *Scheduler) Resume(in []byte) []byte {
 			p.release()
 			continue
 		}
+		// The decode is the answer's when it was made by this call from
+		// the very bytes of the answer's value (see DecodeResumeInto).
+		raw, v := p.decoded.Raw, p.answer.Value
+		p.direct = p.decodedAt == s.resumes && len(raw) > 0 && len(raw) == len(v) && &raw[0] == &v[0]
 		t.wakeLocked()
 		p.result <- p.answer
 	}
@@ -205,6 +237,16 @@ type pending struct {
 	answer   wire.Result // from the resume being checked
 	answered bool
 	posted   bool // issued with Post: no goroutine waits for the result
+
+	// decoded receives the value from the resume (DecodeResumeInto) when
+	// the waiter wants a fetch or read value: into fetch or read, from
+	// which Perform copies it, so that a resume that turns out bad never
+	// writes to the waiter's value. direct says the decode is the answer's.
+	decoded   wirejson.Decoded
+	decodedAt uint64 // Scheduler.resumes when decoded was handed out
+	direct    bool
+	fetch     wire.FetchValue
+	read      wire.ReadValue
 }
 
 // release recycles a posted effect, which no goroutine recycles.

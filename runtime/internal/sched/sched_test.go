@@ -471,3 +471,41 @@ func TestPostJoinsTheNextBatch(t *testing.T) {
 	require.True(t, out.Done)
 	assert.Equal(t, wire.ErrCanceled, out.Error.Type)
 }
+
+// A fetch value is decoded where the resume carries it; the waiter gets
+// the same value, or the same error, as decoding it on its own gives.
+func TestFetchValueDecodedInTheResume(t *testing.T) {
+	var (
+		got  []wire.FetchValue
+		errs []error
+	)
+	s := newScheduler(handlers{"f": func(ctx context.Context, _ json.RawMessage) (any, error) {
+		for range 3 {
+			var v wire.FetchValue
+			err := Perform(ctx, wire.EffectFetch, wire.FetchArgs{Method: "GET", URL: "http://x/"}, &v)
+			got, errs = append(got, v), append(errs, err)
+		}
+		return nil, nil
+	}})
+	out := start(t, s, "t1", "f", `{}`)
+	values := []string{
+		`{"status":200,"headers":[["a","b"]],"body":"b2s="}`,
+		`{"status":"x"}`,
+		`{"status":201,"status":null,"headers":null}`,
+	}
+	for _, v := range values {
+		require.False(t, out.Done)
+		out = decode(t, s.Resume(fmt.Appendf(nil, `{"task":"t1","results":[{"id":%d,"value":%s}]}`, out.Effects[0].ID, v)))
+	}
+	require.True(t, out.Done, "%+v", out)
+	for i, v := range values {
+		var want wire.FetchValue
+		wantErr := json.Unmarshal([]byte(v), &want)
+		if wantErr != nil {
+			assert.ErrorContains(t, errs[i], "decode fetch result: json at offset 10: want a number", v)
+			continue
+		}
+		require.NoError(t, errs[i], v)
+		assert.Equal(t, want, got[i], v)
+	}
+}
