@@ -14,25 +14,7 @@ func AppendFetchArgs(b []byte, a *wire.FetchArgs) []byte {
 	b = AppendString(b, a.Method)
 	b = append(b, `,"url":`...)
 	b = AppendString(b, a.URL)
-	if len(a.Headers) > 0 {
-		b = append(b, `,"headers":[`...)
-		for i, h := range a.Headers {
-			if i > 0 {
-				b = append(b, ',')
-			}
-			b = append(b, '[')
-			b = AppendString(b, h[0])
-			b = append(b, ',')
-			b = AppendString(b, h[1])
-			b = append(b, ']')
-		}
-		b = append(b, ']')
-	}
-	if len(a.Body) > 0 {
-		b = append(b, `,"body":"`...)
-		b = base64.StdEncoding.AppendEncode(b, a.Body)
-		b = append(b, '"')
-	}
+	b = appendHeadersAndBody(b, a.Headers, a.Body)
 	if a.Stream {
 		b = append(b, `,"stream":true`...)
 	}
@@ -159,25 +141,7 @@ func ResumeSize(r *wire.Resume) int {
 func AppendFetchValue(b []byte, v *wire.FetchValue) []byte {
 	b = append(b, `{"status":`...)
 	b = strconv.AppendInt(b, int64(v.Status), 10)
-	if len(v.Headers) > 0 {
-		b = append(b, `,"headers":[`...)
-		for i, h := range v.Headers {
-			if i > 0 {
-				b = append(b, ',')
-			}
-			b = append(b, '[')
-			b = AppendString(b, h[0])
-			b = append(b, ',')
-			b = AppendString(b, h[1])
-			b = append(b, ']')
-		}
-		b = append(b, ']')
-	}
-	if len(v.Body) > 0 {
-		b = append(b, `,"body":"`...)
-		b = base64.StdEncoding.AppendEncode(b, v.Body)
-		b = append(b, '"')
-	}
+	b = appendHeadersAndBody(b, v.Headers, v.Body)
 	if v.Handle != 0 {
 		b = append(b, `,"handle":`...)
 		b = strconv.AppendUint(b, v.Handle, 10)
@@ -193,4 +157,29 @@ func FetchValueSize(v *wire.FetchValue) int {
 		n += 8 + len(h[0]) + len(h[1])
 	}
 	return n
+}
+
+// appendHeadersAndBody appends the "headers" and "body" members that fetch
+// args and fetch values share, each omitted when empty as omitempty does.
+func appendHeadersAndBody(b []byte, headers []wire.Header, body []byte) []byte {
+	if len(headers) > 0 {
+		b = append(b, `,"headers":[`...)
+		for i, h := range headers {
+			if i > 0 {
+				b = append(b, ',')
+			}
+			b = append(b, '[')
+			b = AppendString(b, h[0])
+			b = append(b, ',')
+			b = AppendString(b, h[1])
+			b = append(b, ']')
+		}
+		b = append(b, ']')
+	}
+	if len(body) > 0 {
+		b = append(b, `,"body":"`...)
+		b = base64.StdEncoding.AppendEncode(b, body)
+		b = append(b, '"')
+	}
+	return b
 }
