@@ -19,6 +19,7 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	"github.com/damperdev/damper/internal/host"
 	"github.com/damperdev/damper/internal/testmodule"
 	"github.com/damperdev/damper/internal/wire"
 )
@@ -47,7 +48,7 @@ func TestInterleavedTasksInOneModuleInstance(t *testing.T) {
 	outB = a.start(mi, getB, map[string]any{"op": "get", "key": "k"})
 	assert.Equal(t, map[string]any{"found": true, "value": "from bob"}, a.finish(mi, getB, outB))
 	assert.Equal(t, map[string]any{"found": true, "value": "from alice"}, a.finish(mi, getA, outA))
-	assert.NotEqual(t, getA.id, getB.id, "task ids are unique within a module instance")
+	assert.NotEqual(t, getA.ID, getB.ID, "task ids are unique within a module instance")
 }
 
 // A batch of fetches comes to the host as one batch and is performed
@@ -136,7 +137,7 @@ func TestStreamedFetch(t *testing.T) {
 	assert.EqualValues(t, len(body), out["bytes"])
 	assert.Equal(t, hex.EncodeToString(sum[:]), out["sha256"])
 	assert.GreaterOrEqual(t, out["reads"], float64(len(body)/(64<<10)), "several read effects, each at most max bytes")
-	assert.Zero(t, h.counters.streams.Load(), "the handle is released")
+	assert.Zero(t, h.core.Counters().Streams.Load(), "the handle is released")
 }
 
 func chunks(b []byte, n int) func(func([]byte) bool) {
@@ -157,8 +158,8 @@ func TestCancel(t *testing.T) {
 	h := newHost(t, testConfig(t).WithRunTimeout(200*time.Millisecond))
 	werr := runErr(t, h, "probe.sleep", "x", map[string]any{"ms": 3_600_000})
 	assert.Equal(t, wire.ErrCanceled, werr.Type)
-	assert.Zero(t, h.counters.effects.Load(), "no effect (timer) left running")
-	assert.Zero(t, h.counters.streams.Load())
+	assert.Zero(t, h.core.Counters().Effects.Load(), "no effect (timer) left running")
+	assert.Zero(t, h.core.Counters().Streams.Load())
 
 	// The caller's context cancels too, and the instance keeps working.
 	ctx, cancel := context.WithCancel(context.Background())
@@ -166,7 +167,7 @@ func TestCancel(t *testing.T) {
 	cfg.onBatch = func(string, string, []wire.Effect) { cancel() }
 	h2 := newHost(t, cfg)
 	_, err := h2.Run(ctx, "probe.sleep", "x", mustJSON(t, map[string]any{"ms": 3_600_000}))
-	var we *wire.Error
+	var we *Error
 	require.ErrorAs(t, err, &we)
 	assert.Equal(t, wire.ErrCanceled, we.Type)
 
@@ -220,22 +221,22 @@ func TestTrapFailsAlone(t *testing.T) {
 			// What the victim committed before: probe.crash touches no
 			// storage, so its database is seeded here.
 			victimDB := filepath.Join(cfg.dataDir, "probe.crash", "victim.sqlite")
-			seed, err := openStore(context.Background(), victimDB)
+			seed, err := host.OpenStore(context.Background(), victimDB)
 			require.NoError(t, err)
-			_, werr := seed.batch(context.Background(), wire.SQLArgs{Statements: []wire.Statement{
+			_, werr := seed.Batch(context.Background(), wire.SQLArgs{Statements: []wire.Statement{
 				{SQL: "CREATE TABLE kept(v TEXT)"}, {SQL: "INSERT INTO kept VALUES ('committed')"},
 			}})
 			require.Nil(t, werr)
-			require.NoError(t, seed.close())
+			require.NoError(t, seed.Close())
 
 			h := newHost(t, cfg)
 			run(t, h, "probe.state", "bystander", map[string]any{"op": "set", "key": "k", "value": "kept"})
 			bystander := h.moduleInstance("probe.state", "bystander")
 			require.NotNil(t, bystander)
 
-			werr = runErr(t, h, "probe.crash", "victim", map[string]any{"mode": mode})
-			assert.Equal(t, errModuleTrap, werr.Type)
-			assert.Equal(t, http.StatusInternalServerError, werr.Status)
+			herr := runErr(t, h, "probe.crash", "victim", map[string]any{"mode": mode})
+			assert.Equal(t, errModuleTrap, herr.Type)
+			assert.Equal(t, http.StatusInternalServerError, herr.Status)
 			assert.Nil(t, h.moduleInstance("probe.crash", "victim"), "the trapped module instance is dropped")
 
 			assert.Same(t, bystander, h.moduleInstance("probe.state", "bystander"), "other agent instances keep theirs")
@@ -244,15 +245,15 @@ func TestTrapFailsAlone(t *testing.T) {
 
 			// The victim runs again, on a fresh module instance: its handler
 			// answers (an agent_error for an unknown mode) instead of a trap.
-			werr = runErr(t, h, "probe.crash", "victim", map[string]any{"mode": "none"})
-			assert.Equal(t, wire.ErrAgent, werr.Type)
-			assert.Contains(t, werr.Message, "unknown mode")
+			herr = runErr(t, h, "probe.crash", "victim", map[string]any{"mode": "none"})
+			assert.Equal(t, wire.ErrAgent, herr.Type)
+			assert.Contains(t, herr.Message, "unknown mode")
 			require.NotNil(t, h.moduleInstance("probe.crash", "victim"))
 
-			st, err := openStore(context.Background(), victimDB)
+			st, err := host.OpenStore(context.Background(), victimDB)
 			require.NoError(t, err)
-			defer st.close()
-			v, werr := st.batch(context.Background(), wire.SQLArgs{Statements: []wire.Statement{{SQL: "SELECT v FROM kept"}}})
+			defer st.Close()
+			v, werr := st.Batch(context.Background(), wire.SQLArgs{Statements: []wire.Statement{{SQL: "SELECT v FROM kept"}}})
 			require.Nil(t, werr)
 			assert.Equal(t, [][]any{{"committed"}}, v.Results[0].Rows)
 		})
@@ -274,9 +275,9 @@ func (h *Host) moduleInstance(agent, id string) *moduleInstance {
 
 func TestEmitReachesListener(t *testing.T) {
 	h := newHost(t, testConfig(t))
-	var events []wire.Event
+	var events []Event
 	res, err := h.Run(context.Background(), "probe.emit", "x", mustJSON(t, map[string]any{"events": 3}),
-		OnEvent(func(e wire.Event) { events = append(events, e) }))
+		OnEvent(func(e Event) { events = append(events, e) }))
 	require.NoError(t, err)
 	assert.JSONEq(t, `{"emitted":3}`, string(res.Result))
 	require.Len(t, events, 3)
@@ -322,7 +323,7 @@ func TestRunValidatesBeforeAnythingHappens(t *testing.T) {
 	} {
 		t.Run(tc.agent+"/"+tc.id+" "+tc.payload, func(t *testing.T) {
 			_, err := h.Run(context.Background(), tc.agent, tc.id, []byte(tc.payload))
-			var we *wire.Error
+			var we *Error
 			require.True(t, errors.As(err, &we), "%v", err)
 			assert.Equal(t, tc.want, we.Type)
 			assert.Equal(t, tc.status, we.Status)

@@ -12,12 +12,11 @@ import (
 	"github.com/tetratelabs/wazero"
 
 	"github.com/damperdev/damper/internal/testmodule"
-	"github.com/damperdev/damper/internal/wire"
 )
 
 // memoryFetcher answers every fetch from memory: no network, so a benchmark
 // measures the effect round trip alone.
-var memoryFetcher = FetcherFunc(func(context.Context, wire.FetchArgs) (*http.Response, error) {
+var memoryFetcher = roundTripFunc(func(*http.Request) (*http.Response, error) {
 	return &http.Response{
 		StatusCode: 200,
 		Header:     http.Header{"Content-Type": {"text/plain"}},
@@ -25,13 +24,17 @@ var memoryFetcher = FetcherFunc(func(context.Context, wire.FetchArgs) (*http.Res
 	}, nil
 })
 
+type roundTripFunc func(*http.Request) (*http.Response, error)
+
+func (f roundTripFunc) RoundTrip(r *http.Request) (*http.Response, error) { return f(r) }
+
 // BenchmarkEffectRoundTrip is the cost of one fetch round trip: the guest's
 // policy decides a buffered fetch, the export returns the batch (the fetch
 // and its policy.allow event), the host decodes it, performs both (the
 // fetch from memory), encodes the results and resumes. One op is one
 // round trip.
 func BenchmarkEffectRoundTrip(b *testing.B) {
-	h := newHost(b, testConfig(b).WithLogger(nil).WithFetcher(memoryFetcher).WithTargets(map[string]string{"fake": "http://memory"}))
+	h := newHost(b, testConfig(b).WithLogger(nil).WithTransport(memoryFetcher).WithTargets(map[string]string{"fake": "http://memory"}))
 	run(b, h, "probe.roundtrip", "bench", map[string]any{"n": 1, "url": "http://memory/"}) // instantiate
 	b.ResetTimer()
 	out := run(b, h, "probe.roundtrip", "bench", map[string]any{"n": b.N, "url": "http://memory/"})

@@ -3,10 +3,12 @@ package local
 import (
 	"io"
 	"log/slog"
+	"net/http"
 	"os"
 	"path/filepath"
 	"time"
 
+	"github.com/damperdev/damper/internal/host"
 	"github.com/damperdev/damper/internal/wire"
 )
 
@@ -19,10 +21,14 @@ type Config struct {
 	idle       time.Duration
 	runTimeout time.Duration
 	token      string
-	fetcher    Fetcher
+	transport  http.RoundTripper
 	maxQueue   int
 	targets    map[string]string
 	secrets    func(name string) (string, bool)
+
+	maxInstances int    // live module instances
+	memoryLimit  uint64 // bytes of linear memory per module instance
+	dropAbove    uint64 // a module instance this large is dropped after its run
 
 	// hooks for tests of the driver; nil in production.
 	onBatch func(agent, id string, effects []wire.Effect)
@@ -33,9 +39,16 @@ const (
 	// DefaultIdleTimeout is how long a module instance outlives the last run
 	// of its agent instance. State is in storage, so dropping it loses nothing.
 	DefaultIdleTimeout = time.Minute
-	// maxWaiting is how many runs of one agent instance may wait behind the
-	// running one before new runs are refused with 429 busy (docs/http.md).
-	maxWaiting = 256
+	// DefaultMaxInstances is how many module instances a host keeps live
+	// at once; the least recently used idle one is dropped for a new one.
+	DefaultMaxInstances = 64
+	// DefaultMemoryLimit is the most linear memory a module instance may
+	// grow to; an allocation beyond it traps that instance alone.
+	DefaultMemoryLimit = 1 << 30
+	// DefaultDropAbove is the linear memory past which a module instance
+	// is dropped after its run (wasm memory never shrinks, so one large
+	// run would otherwise keep its peak until the instance idles out).
+	DefaultDropAbove = 256 << 20
 )
 
 // NewConfig returns the default configuration: data under .damper/data, the
@@ -48,7 +61,7 @@ func NewConfig() Config {
 		cacheDir: defaultCacheDir(),
 		logger:   slog.New(slog.NewTextHandler(io.Discard, nil)),
 		idle:     DefaultIdleTimeout,
-		maxQueue: maxWaiting,
+		maxQueue: wire.MaxWaiting,
 	}
 }
 
@@ -65,7 +78,19 @@ func (c Config) withDefaults() Config {
 		c.idle = DefaultIdleTimeout
 	}
 	if c.maxQueue <= 0 {
-		c.maxQueue = maxWaiting
+		c.maxQueue = wire.MaxWaiting
+	}
+	if c.maxInstances <= 0 {
+		c.maxInstances = DefaultMaxInstances
+	}
+	if c.memoryLimit == 0 {
+		c.memoryLimit = DefaultMemoryLimit
+	}
+	if c.dropAbove == 0 {
+		c.dropAbove = DefaultDropAbove
+	}
+	if c.transport == nil {
+		c.transport = host.NewTransport(nil)
 	}
 	if c.secrets == nil {
 		c.secrets = os.LookupEnv
@@ -118,12 +143,30 @@ func (c Config) WithRunTimeout(d time.Duration) Config { c.runTimeout = d; retur
 // Handler but /health. The empty string, the default, requires none.
 func (c Config) WithToken(token string) Config { c.token = token; return c }
 
-// WithFetcher sets what sends the requests of fetch effects (default
-// NewFetcher(nil), the real network). The host does the rest around it,
-// whatever the Fetcher: it refuses a URL that is not canonical, fills in
-// secret placeholders before calling it, and scrubs secrets from what it
-// returns.
-func (c Config) WithFetcher(f Fetcher) Config { c.fetcher = f; return c }
+// WithTransport sets what sends the requests of fetch effects (default:
+// the real network, through a clone of http.DefaultTransport that takes no
+// proxy from the environment). The host does the rest around it: it
+// refuses a URL that is not canonical, fills in secret placeholders before
+// calling it (the request holds their values: it must not log them), and
+// scrubs secrets from what it returns. A RoundTripper never follows
+// redirects: a 3xx goes back to the agent, whose policy decides the next
+// hop.
+func (c Config) WithTransport(t http.RoundTripper) Config { c.transport = t; return c }
+
+// WithMaxInstances caps the module instances the host keeps live (default
+// DefaultMaxInstances); for a new one beyond it, the least recently used
+// idle agent instance is dropped (its state is in storage).
+func (c Config) WithMaxInstances(n int) Config { c.maxInstances = n; return c }
+
+// WithMemoryLimit caps each module instance's linear memory at bytes
+// (default DefaultMemoryLimit, rounded down to 64 KiB pages); a run that
+// needs more traps its own module instance, which is dropped, and fails
+// with 500 module_trap. dropAbove (default DefaultDropAbove) is the size
+// past which a module instance is dropped after its run.
+func (c Config) WithMemoryLimit(bytes, dropAbove uint64) Config {
+	c.memoryLimit, c.dropAbove = bytes, dropAbove
+	return c
+}
 
 // WithTargets points services of the agents' policies elsewhere: service
 // name to "scheme://host[:port]", as DAMPER_TARGETS and --target give them
@@ -146,3 +189,14 @@ func (c Config) WithSecrets(lookup func(name string) (string, bool)) Config {
 	c.secrets = lookup
 	return c
 }
+
+// ParseTargets reads target overrides as DAMPER_TARGETS spells them:
+// "name=scheme://host[:port]" pairs separated by commas, such as
+// "github=http://127.0.0.1:8081,anthropic=http://127.0.0.1:8082". An
+// empty spec is no override; a name given twice is an error.
+func ParseTargets(spec string) (map[string]string, error) { return host.ParseTargets(spec) }
+
+// AddTarget adds one "name=scheme://host[:port]" override to targets,
+// checking it, and fails on a name targets already has (the --target
+// flag of damper run and serve).
+func AddTarget(targets map[string]string, pair string) error { return host.AddTarget(targets, pair) }

@@ -5,41 +5,28 @@ import (
 	"errors"
 	"fmt"
 
+	"github.com/damperdev/damper/internal/host"
 	"github.com/damperdev/damper/internal/wire"
 )
 
-// runTask drives one task to its end: start, then perform each batch
-// concurrently and resume with every result, until the guest says done.
-// When ctx ends first, the task is canceled in the guest (damper_cancel)
-// and its final output returned. Handles the task holds are released on
-// return. A trap is returned as *trapError.
-func (h *Host) runTask(ctx context.Context, mi *moduleInstance, t *task, payload []byte) (wire.Output, error) {
-	defer t.release()
-	// Export calls are never interrupted by ctx: a call cut short would
-	// leave the instance unusable for every other task in it.
-	callCtx := context.WithoutCancel(ctx)
-	out, err := mi.start(callCtx, wire.Start{
-		Task:     t.id,
-		Kind:     wire.KindRun,
-		Agent:    t.agent,
-		Instance: t.instance,
-		Run:      t.run,
-		Payload:  payload,
-		Targets:  h.targets,
-	})
-	for err == nil && !out.Done {
-		if h.cfg.onBatch != nil {
-			h.cfg.onBatch(t.agent, t.instance, out.Effects)
-		}
-		results := h.perf.performBatch(ctx, t, out.Effects)
-		if ctx.Err() != nil {
-			out, err = mi.cancel(callCtx, t.id)
-			if err == nil && !out.Done {
-				err = mi.breakWith(fmt.Errorf("task %s: cancel returned a batch", t.id))
-			}
-			break
-		}
-		out, err = mi.resume(callCtx, wire.Resume{Task: t.id, Results: results})
+// A moduleInstance is the guest that host.RunTask drives.
+var _ host.Guest = (*moduleInstance)(nil)
+
+// Start is damper_start.
+func (mi *moduleInstance) Start(ctx context.Context, s wire.Start) (wire.Output, error) {
+	return mi.task(ctx, mi.fnStart, s.Task, s)
+}
+
+// Resume is damper_resume.
+func (mi *moduleInstance) Resume(ctx context.Context, r *wire.Resume) (wire.Output, error) {
+	return mi.task(ctx, mi.fnResume, r.Task, r)
+}
+
+// Cancel is damper_cancel; a guest that answers it with a batch is broken.
+func (mi *moduleInstance) Cancel(ctx context.Context, task string) (wire.Output, error) {
+	out, err := mi.task(ctx, mi.fnCancel, task, wire.Cancel{Task: task})
+	if err == nil && !out.Done {
+		return out, mi.breakWith(fmt.Errorf("task %s: cancel returned a batch", task))
 	}
 	return out, err
 }

@@ -4,20 +4,15 @@ import (
 	"bytes"
 	"compress/gzip"
 	"compress/zlib"
-	"context"
 	"encoding/json"
-	"fmt"
-	"io"
 	"net/http"
 	"strings"
-	"sync/atomic"
 	"testing"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
-	"github.com/damperdev/damper/internal/wire"
-	"github.com/damperdev/damper/policy"
+	"github.com/damperdev/damper/internal/hosttest"
 )
 
 func gzipped(t *testing.T, b []byte) []byte {
@@ -43,10 +38,10 @@ func deflated(t *testing.T, b []byte) []byte {
 // the gzip it asked for itself, and the scrubber sees only what the guest
 // gets.
 func TestCompressedResponsesAreRefusedOrDecodedAndScrubbed(t *testing.T) {
-	secret := fakeSecret(t)
+	secret := hosttest.FakeSecret(t)
 	// /allowed/<coding> answers the Authorization header it got, in that
 	// coding, whether or not the request asked for it.
-	api := newRecorder(t, func(w http.ResponseWriter, r *http.Request) {
+	api := hosttest.NewRecorder(t, func(w http.ResponseWriter, r *http.Request) {
 		echo := []byte("auth=" + r.Header.Get("Authorization"))
 		coding := strings.TrimPrefix(r.URL.Path, "/allowed/")
 		var body []byte
@@ -87,7 +82,7 @@ func TestCompressedResponsesAreRefusedOrDecodedAndScrubbed(t *testing.T) {
 			out := runProbe(t, h, "probe.policy", "enc", map[string]any{"url": api.URL + "/allowed/" + tc.path, "headers": tc.headers}, &eventLog{})
 			raw, err := json.Marshal(out)
 			require.NoError(t, err)
-			for _, e := range encodings(secret) {
+			for _, e := range hosttest.Encodings(secret) {
 				assert.NotContains(t, string(raw), e)
 			}
 			assert.Equal(t, false, out["denied"], "%v", out)
@@ -103,66 +98,6 @@ func TestCompressedResponsesAreRefusedOrDecodedAndScrubbed(t *testing.T) {
 			assert.Contains(t, out["error"], "Content-Encoding "+tc.refused)
 			assert.Zero(t, out["status"])
 			assert.Empty(t, out["body"])
-		})
-	}
-}
-
-// closeCounter is a response body that counts its Close calls.
-type closeCounter struct {
-	io.Reader
-	closed atomic.Int32
-}
-
-func (c *closeCounter) Close() error { c.closed.Add(1); return nil }
-
-func TestEncodedResponseBodyIsClosed(t *testing.T) {
-	for _, stream := range []bool{false, true} {
-		t.Run(fmt.Sprintf("stream=%v", stream), func(t *testing.T) {
-			body := &closeCounter{Reader: strings.NewReader("compressed")}
-			p, tk := performerTask(t)
-			p.fetcher = FetcherFunc(func(context.Context, wire.FetchArgs) (*http.Response, error) {
-				h := http.Header{}
-				h.Add("Content-Encoding", "identity")
-				h.Add("Content-Encoding", "zstd")
-				return &http.Response{StatusCode: 200, Header: h, Body: body}, nil
-			})
-			_, werr := perform(t, p, tk, wire.EffectFetch, wire.FetchArgs{Method: "GET", URL: "https://api.example/", Stream: stream})
-			require.NotNil(t, werr)
-			assert.Equal(t, wire.ErrFetch, werr.Type)
-			assert.Contains(t, werr.Message, `Content-Encoding "identity, zstd"`)
-			assert.EqualValues(t, 1, body.closed.Load())
-			assert.Zero(t, tk.counters.streams.Load(), "no handle for a refused body")
-		})
-	}
-}
-
-// The engine never passes a host-owned header, but a module that bypassed
-// it must not get one sent either: a Host header would address the server
-// as another host than the one the secret was substituted for.
-func TestHostOwnedHeadersAreRefused(t *testing.T) {
-	srv := newRecorder(t, nil)
-	pol, err := policy.New(policy.NewService("api", "https://api.example").Credential("Authorization", "Bearer ${secret:API_TOKEN}"))
-	require.NoError(t, err)
-	s := secretsFor(t, pol, map[string]string{"api": srv.URL}, map[string]string{"API_TOKEN": fakeSecret(t)})
-	for _, h := range []wire.Header{
-		{"Host", "elsewhere.example"},
-		{"host", "elsewhere.example"},
-		{"Accept-Encoding", "gzip"},
-		{"Transfer-Encoding", "chunked"},
-		{"Content-Length", "0"},
-		{"Connection", "close"},
-		{"Proxy-Authorization", "Basic x"},
-		{"X-Forwarded-Host", "elsewhere.example"},
-	} {
-		t.Run(h[0], func(t *testing.T) {
-			p, tk := performerTask(t)
-			tk.secrets = s
-			headers := []wire.Header{{"Authorization", "Bearer ${secret:API_TOKEN}"}, h}
-			_, werr := perform(t, p, tk, wire.EffectFetch, wire.FetchArgs{Method: "GET", URL: srv.URL + "/", Headers: headers})
-			require.NotNil(t, werr)
-			assert.Equal(t, wire.ErrFetch, werr.Type)
-			assert.Contains(t, werr.Message, fmt.Sprintf("%q header is set by the host", h[0]))
-			assert.Empty(t, srv.requests(), "never sent")
 		})
 	}
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"log/slog"
+	"net/http"
 	"os"
 	"path/filepath"
 	"testing"
@@ -11,6 +12,7 @@ import (
 
 	"github.com/stretchr/testify/require"
 
+	"github.com/damperdev/damper/internal/host"
 	"github.com/damperdev/damper/internal/testmodule"
 	"github.com/damperdev/damper/internal/wire"
 )
@@ -61,14 +63,14 @@ func run(tb testing.TB, h *Host, agent, id string, payload any) map[string]any {
 	return out
 }
 
-// runErr runs and returns the *wire.Error it must fail with.
-func runErr(tb testing.TB, h *Host, agent, id string, payload any) *wire.Error {
+// runErr runs and returns the *Error it must fail with.
+func runErr(tb testing.TB, h *Host, agent, id string, payload any) *Error {
 	tb.Helper()
 	_, err := h.Run(context.Background(), agent, id, mustJSON(tb, payload))
 	require.Error(tb, err)
-	var we *wire.Error
-	require.ErrorAs(tb, err, &we)
-	return we
+	var he *Error
+	require.ErrorAs(tb, err, &he)
+	return he
 }
 
 func mustJSON(tb testing.TB, v any) json.RawMessage {
@@ -82,29 +84,30 @@ func mustJSON(tb testing.TB, v any) json.RawMessage {
 }
 
 // abiHarness drives module instances by hand, below Host: the export calls
-// and the effect performer, as the host's driver uses them.
+// and the host core's effect performer, as the host's driver uses them.
 type abiHarness struct {
-	tb       testing.TB
-	eng      *engine
-	perf     *performer
-	counters counters
-	dataDir  string
-	stores   map[string]*store
+	tb        testing.TB
+	eng       *engine
+	core      *host.Core
+	dataDir   string
+	instances map[string]*host.Instance
 }
 
-func newABIHarness(tb testing.TB, fetcher Fetcher) *abiHarness {
+func newABIHarness(tb testing.TB, transport http.RoundTripper) *abiHarness {
 	tb.Helper()
 	wasm, err := os.ReadFile(testmodule.Path(tb))
 	require.NoError(tb, err)
-	eng, err := newEngine(context.Background(), wasm, defaultCacheDir(), testLogger(tb))
+	cfg := testConfig(tb).withDefaults()
+	eng, err := newEngine(context.Background(), wasm, cfg)
 	require.NoError(tb, err)
-	if fetcher == nil {
-		fetcher = NewFetcher(nil)
-	}
-	a := &abiHarness{tb: tb, eng: eng, perf: &performer{fetcher: fetcher}, dataDir: tb.TempDir(), stores: map[string]*store{}}
+	m, err := eng.manifest(context.Background())
+	require.NoError(tb, err)
+	core, err := host.New(m, host.Options{Transport: transport, Logger: testLogger(tb)})
+	require.NoError(tb, err)
+	a := &abiHarness{tb: tb, eng: eng, core: core, dataDir: tb.TempDir(), instances: map[string]*host.Instance{}}
 	tb.Cleanup(func() {
-		for _, s := range a.stores {
-			s.close()
+		for _, i := range a.instances {
+			i.Close()
 		}
 		eng.close(context.Background())
 	})
@@ -121,51 +124,42 @@ func (a *abiHarness) instance() *moduleInstance {
 
 // task returns the host side of a new task of (agent, id) in mi; tasks of
 // one (agent, id) share its database, as under Host.
-func (a *abiHarness) task(mi *moduleInstance, agent, id string) *task {
+func (a *abiHarness) task(mi *moduleInstance, agent, id string) *host.Task {
 	key := agent + "/" + id
-	return &task{
-		id: mi.newTaskID(), agent: agent, instance: id, run: "r_" + id,
-		logger: testLogger(a.tb), counters: &a.counters,
-		store: func(ctx context.Context) (*store, error) {
-			if s, ok := a.stores[key]; ok {
-				return s, nil
-			}
-			s, err := openStore(ctx, filepath.Join(a.dataDir, agent, id+".sqlite"))
-			if err == nil {
-				a.stores[key] = s
-			}
-			return s, err
-		},
+	inst, ok := a.instances[key]
+	if !ok {
+		inst = a.core.NewInstance(agent, id, filepath.Join(a.dataDir, agent, id+".sqlite"))
+		a.instances[key] = inst
 	}
+	t := a.core.NewTask(mi.newTaskID(), "r_"+id, inst, testLogger(a.tb))
+	a.tb.Cleanup(t.Release)
+	return t
 }
 
-func (a *abiHarness) start(mi *moduleInstance, t *task, payload any) wire.Output {
+func (a *abiHarness) start(mi *moduleInstance, t *host.Task, payload any) wire.Output {
 	a.tb.Helper()
-	out, err := mi.start(context.Background(), wire.Start{
-		Task: t.id, Kind: wire.KindRun, Agent: t.agent, Instance: t.instance, Run: t.run,
-		Payload: mustJSON(a.tb, payload),
-	})
+	out, err := mi.Start(context.Background(), t.Start(mustJSON(a.tb, payload)))
 	require.NoError(a.tb, err)
 	return out
 }
 
 // step performs the batch out holds and resumes the task with the results.
-func (a *abiHarness) step(mi *moduleInstance, t *task, out wire.Output) wire.Output {
+func (a *abiHarness) step(mi *moduleInstance, t *host.Task, out wire.Output) wire.Output {
 	a.tb.Helper()
 	require.False(a.tb, out.Done)
-	results := a.perf.performBatch(context.Background(), t, out.Effects)
-	next, err := mi.resume(context.Background(), wire.Resume{Task: t.id, Results: results})
+	results := a.core.PerformBatch(context.Background(), t, out.Effects)
+	next, err := mi.Resume(context.Background(), &wire.Resume{Task: t.ID, Results: results})
 	require.NoError(a.tb, err)
 	return next
 }
 
 // finish steps the task to its end and returns its result.
-func (a *abiHarness) finish(mi *moduleInstance, t *task, out wire.Output) map[string]any {
+func (a *abiHarness) finish(mi *moduleInstance, t *host.Task, out wire.Output) map[string]any {
 	a.tb.Helper()
 	for !out.Done {
 		out = a.step(mi, t, out)
 	}
-	require.Nil(a.tb, out.Error, "task %s failed", t.id)
+	require.Nil(a.tb, out.Error, "task %s failed", t.ID)
 	var m map[string]any
 	require.NoError(a.tb, json.Unmarshal(out.Result, &m))
 	return m

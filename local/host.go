@@ -3,8 +3,9 @@
 // and serves the HTTP API of docs/http.md, like the Workers host.
 //
 // A Host compiles the module once and keeps one module instance per live
-// agent instance, dropped when idle or when it traps; runs of one agent
-// instance are serialized in arrival order, different agent instances run
+// agent instance, dropped when idle, when it traps, when it grew past a
+// size, or when the host needs room for another; runs of one agent instance
+// are serialized in arrival order, different agent instances run
 // concurrently. State lives in one SQLite file per agent instance.
 package local
 
@@ -22,6 +23,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/damperdev/damper/internal/host"
 	"github.com/damperdev/damper/internal/wire"
 )
 
@@ -44,10 +46,7 @@ type Host struct {
 	eng      *engine
 	manifest wire.Manifest
 	agents   map[string]bool
-	perf     *performer
-	counters counters
-	targets  map[string]string        // canonical overrides, passed in every start
-	secrets  map[string]*agentSecrets // by agent
+	core     *host.Core
 
 	ctx    context.Context // ends at Close: cancels every run
 	cancel context.CancelFunc
@@ -70,21 +69,23 @@ type RunResult struct {
 type RunOption func(*runOptions)
 
 type runOptions struct {
-	onEvent func(wire.Event)
+	onEvent func(Event)
 }
 
 // OnEvent calls fn with every event the run emits, in order, while it runs.
 // fn must not block for long: the run's effects wait for it.
-func OnEvent(fn func(wire.Event)) RunOption {
+func OnEvent(fn func(Event)) RunOption {
 	return func(o *runOptions) { o.onEvent = fn }
 }
 
 // New compiles the module wasm (from the compilation cache when it can),
 // reads its manifest from a fresh instance and returns a Host for it.
-// It fails with ErrNotDamperModule or *ABIError for a module it cannot run.
+// It fails with ErrNotDamperModule or *ABIError for a module it cannot run,
+// and on an agent's policy that does not compile or a target override that
+// is not an origin.
 func New(ctx context.Context, wasm []byte, cfg Config) (*Host, error) {
 	cfg = cfg.withDefaults()
-	eng, err := newEngine(ctx, wasm, cfg.cacheDir, cfg.logger)
+	eng, err := newEngine(ctx, wasm, cfg)
 	if err != nil {
 		return nil, err
 	}
@@ -93,18 +94,16 @@ func New(ctx context.Context, wasm []byte, cfg Config) (*Host, error) {
 		eng.close(ctx)
 		return nil, err
 	}
-	fetcher := cfg.fetcher
-	if fetcher == nil {
-		fetcher = NewFetcher(nil)
+	opts := host.Options{
+		Transport: cfg.transport,
+		Secrets:   cfg.secrets,
+		Targets:   cfg.targets,
+		Logger:    cfg.logger,
 	}
-	targets := make(map[string]string, len(cfg.targets))
-	for name, t := range cfg.targets {
-		if targets[name], err = canonicalTarget(name, t); err != nil {
-			eng.close(ctx)
-			return nil, err
-		}
+	if cfg.onBatch != nil {
+		opts.OnBatch = func(t *host.Task, effects []wire.Effect) { cfg.onBatch(t.Inst.Agent, t.Inst.ID, effects) }
 	}
-	secrets, err := loadSecrets(m, targets, cfg.secrets, cfg.logger)
+	core, err := host.New(m, opts)
 	if err != nil {
 		eng.close(ctx)
 		return nil, err
@@ -114,9 +113,7 @@ func New(ctx context.Context, wasm []byte, cfg Config) (*Host, error) {
 		eng:       eng,
 		manifest:  m,
 		agents:    map[string]bool{},
-		perf:      &performer{fetcher: fetcher},
-		targets:   targets,
-		secrets:   secrets,
+		core:      core,
 		instances: map[instanceKey]*agentInstance{},
 	}
 	for _, a := range m.Agents {
@@ -129,34 +126,30 @@ func New(ctx context.Context, wasm []byte, cfg Config) (*Host, error) {
 // ReadManifest compiles wasm and returns its manifest, checked like New
 // does: the ABI version, and every agent's policy, which must compile.
 // `damper build` writes it beside the module.
-func ReadManifest(ctx context.Context, wasm []byte, cfg Config) (wire.Manifest, error) {
+func ReadManifest(ctx context.Context, wasm []byte, cfg Config) (Manifest, error) {
 	cfg = cfg.withDefaults()
-	eng, err := newEngine(ctx, wasm, cfg.cacheDir, cfg.logger)
+	eng, err := newEngine(ctx, wasm, cfg)
 	if err != nil {
-		return wire.Manifest{}, err
+		return Manifest{}, err
 	}
 	defer eng.close(ctx)
 	m, err := eng.manifest(ctx)
 	if err != nil {
-		return m, err
+		return manifestOf(m), err
 	}
 	// The module compiles a policy only at its agent's first request; a
 	// mistake in one is found here, at build time, instead.
-	noSecret := func(string) (string, bool) { return "", false }
-	if _, err := loadSecrets(m, nil, noSecret, cfg.logger); err != nil {
-		return m, err
-	}
-	return m, nil
+	return manifestOf(m), host.CheckManifest(m)
 }
 
 // Manifest returns the module's manifest.
-func (h *Host) Manifest() wire.Manifest { return h.manifest }
+func (h *Host) Manifest() Manifest { return manifestOf(h.manifest) }
 
 // Run runs agent for the agent instance id with payload (JSON; empty means
 // null) and waits for its result. Runs of one agent instance run one at a
 // time in arrival order.
 //
-// Every failure is a *wire.Error whose Status is the HTTP status to answer
+// Every failure is an *Error whose Status is the HTTP status to answer
 // with (docs/http.md): the guest's own errors (invalid_payload,
 // agent_error, …) and the host's (invalid_name, invalid_json, not_found,
 // busy, module_trap, internal).
@@ -166,16 +159,15 @@ func (h *Host) Run(ctx context.Context, agent, id string, payload json.RawMessag
 		opt(&o)
 	}
 	if !ValidName(agent) || !ValidName(id) {
-		return RunResult{}, &wire.Error{Type: errInvalidName, Status: 400,
-			Message: "agent and id are 1 to 128 of A-Z a-z 0-9 . _ -, and neither . nor .."}
+		return RunResult{}, newError(400, errInvalidName, "agent and id are 1 to 128 of A-Z a-z 0-9 . _ -, and neither . nor ..")
 	}
 	if !h.agents[agent] {
-		return RunResult{}, &wire.Error{Type: errNotFound, Status: 404, Message: fmt.Sprintf("no agent %q in this module", agent)}
+		return RunResult{}, newError(404, errNotFound, fmt.Sprintf("no agent %q in this module", agent))
 	}
 	if len(payload) == 0 {
 		payload = json.RawMessage("null")
 	} else if !json.Valid(payload) {
-		return RunResult{}, &wire.Error{Type: errInvalidJSON, Status: 400, Message: "the payload is not one JSON value"}
+		return RunResult{}, newError(400, errInvalidJSON, "the payload is not one JSON value")
 	}
 	req := &runRequest{
 		ctx:     ctx,
@@ -193,7 +185,7 @@ func (h *Host) Run(ctx context.Context, agent, id string, payload json.RawMessag
 	case <-ctx.Done():
 		// The worker sees the context too: it skips the run if it has not
 		// started, or cancels it in the guest.
-		return RunResult{}, canceledError(ctx)
+		return RunResult{}, errorOf(host.CanceledError(ctx))
 	}
 }
 
@@ -248,7 +240,7 @@ type runRequest struct {
 	ctx     context.Context
 	run     string
 	payload json.RawMessage
-	onEvent func(wire.Event)
+	onEvent func(Event)
 	done    chan runResponse // buffered: the worker never waits for the caller
 }
 
@@ -262,12 +254,16 @@ type runResponse struct {
 type agentInstance struct {
 	key    instanceKey
 	queue  chan *runRequest // runs waiting; the running one has left it
+	evict  chan struct{}    // asks an idle worker to retire, to make room
 	logger *slog.Logger
 	mi     *moduleInstance // nil until the first run, and after a trap
+	inst   *host.Instance
 
-	storeMu sync.Mutex
-	db      *store
-	dbPath  string
+	// Under Host.mu: whether it has a module instance, is running a run,
+	// and when its last run ended, for choosing whom to evict.
+	live     bool
+	running  bool
+	lastUsed time.Time
 }
 
 // enqueue queues req for its agent instance, starting the instance's worker
@@ -277,15 +273,16 @@ func (h *Host) enqueue(key instanceKey, req *runRequest) error {
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	if h.closed {
-		return &wire.Error{Type: errInternal, Status: 500, Message: "the host is shutting down"}
+		return newError(500, errInternal, "the host is shutting down")
 	}
 	ai, ok := h.instances[key]
 	if !ok {
 		ai = &agentInstance{
 			key:    key,
 			queue:  make(chan *runRequest, h.cfg.maxQueue),
+			evict:  make(chan struct{}, 1),
 			logger: h.cfg.logger.With("agent", key.agent, "id", key.id),
-			dbPath: dbPath(h.cfg.dataDir, key.agent, key.id),
+			inst:   h.core.NewInstance(key.agent, key.id, dbPath(h.cfg.dataDir, key.agent, key.id)),
 		}
 		h.instances[key] = ai
 		h.workers.Add(1)
@@ -295,12 +292,13 @@ func (h *Host) enqueue(key instanceKey, req *runRequest) error {
 	case ai.queue <- req:
 		return nil
 	default:
-		return &wire.Error{Type: errBusy, Status: 429, Message: fmt.Sprintf("agent instance %s/%s already has %d runs waiting", key.agent, key.id, cap(ai.queue))}
+		return newError(429, errBusy, fmt.Sprintf("agent instance %s/%s already has %d runs waiting", key.agent, key.id, cap(ai.queue)))
 	}
 }
 
 // work runs the agent instance's runs one by one, and retires it (module
-// instance and database closed) after the idle timeout or at Close.
+// instance and database closed) after the idle timeout, when evicted to
+// make room, or at Close.
 func (h *Host) work(ai *agentInstance) {
 	defer h.workers.Done()
 	defer ai.shutdown()
@@ -313,30 +311,82 @@ func (h *Host) work(ai *agentInstance) {
 				return
 			}
 			idle.Stop()
+			h.setRunning(ai, true)
 			result, err := h.execute(ai, req)
+			h.setRunning(ai, false)
 			req.done <- runResponse{result, err}
 			idle.Reset(h.cfg.idle)
 		case <-idle.C:
-			h.mu.Lock()
-			if len(ai.queue) > 0 || h.closed {
-				h.mu.Unlock()
-				idle.Reset(h.cfg.idle)
-				continue
+			if h.retire(ai) {
+				ai.logger.Debug("agent instance idle: module instance dropped")
+				return
 			}
-			delete(h.instances, ai.key)
-			h.mu.Unlock()
-			ai.logger.Debug("agent instance idle: module instance dropped")
-			return
+			idle.Reset(h.cfg.idle)
+		case <-ai.evict:
+			if h.retire(ai) {
+				ai.logger.Debug("agent instance evicted to make room for another module instance")
+				return
+			}
+		}
+	}
+}
+
+// retire removes ai from the host unless runs wait for it.
+func (h *Host) retire(ai *agentInstance) bool {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if len(ai.queue) > 0 || h.closed {
+		return false
+	}
+	delete(h.instances, ai.key)
+	ai.live = false
+	return true
+}
+
+func (h *Host) setRunning(ai *agentInstance, running bool) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	ai.running = running
+	if !running {
+		ai.lastUsed = time.Now()
+		ai.live = ai.mi != nil
+	}
+}
+
+// makeRoom is called before ai instantiates a module instance: when the
+// host already has its maximum live, the least recently used idle agent
+// instance is asked to retire. If every live one is running, the host goes
+// over its maximum for a while rather than fail the run.
+func (h *Host) makeRoom(ai *agentInstance) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	ai.live = true
+	live := 0
+	var lru *agentInstance
+	for _, o := range h.instances {
+		if !o.live {
+			continue
+		}
+		live++
+		if o != ai && !o.running && (lru == nil || o.lastUsed.Before(lru.lastUsed)) {
+			lru = o
+		}
+	}
+	if live > h.cfg.maxInstances && lru != nil {
+		lru.live = false // counted as gone from now: one eviction per new instance
+		select {
+		case lru.evict <- struct{}{}:
+		default:
 		}
 	}
 }
 
 func (h *Host) execute(ai *agentInstance, req *runRequest) (RunResult, error) {
 	if err := req.ctx.Err(); err != nil {
-		return RunResult{}, canceledError(req.ctx)
+		return RunResult{}, errorOf(host.CanceledError(req.ctx))
 	}
 	if h.ctx.Err() != nil {
-		return RunResult{}, &wire.Error{Type: errInternal, Status: 500, Message: "the host is shutting down"}
+		return RunResult{}, newError(500, errInternal, "the host is shutting down")
 	}
 	ctx, cancel := context.WithCancel(req.ctx)
 	defer cancel()
@@ -349,25 +399,34 @@ func (h *Host) execute(ai *agentInstance, req *runRequest) (RunResult, error) {
 	}
 
 	if ai.mi == nil {
+		h.makeRoom(ai)
 		mi, err := h.eng.instantiate(context.WithoutCancel(ctx), ai.logger)
 		if err != nil {
 			ai.logger.Error("instantiate", "err", err)
-			return RunResult{}, &wire.Error{Type: errModuleTrap, Status: 500, Message: err.Error()}
+			return RunResult{}, newError(500, errModuleTrap, err.Error())
 		}
 		ai.mi = mi
 	}
-	t := &task{
-		id:       ai.mi.newTaskID(),
-		agent:    ai.key.agent,
-		instance: ai.key.id,
-		run:      req.run,
-		store:    ai.store,
-		onEvent:  req.onEvent,
-		logger:   ai.logger,
-		counters: &h.counters,
-		secrets:  h.secrets[ai.key.agent],
+	t := h.core.NewTask(ai.mi.newTaskID(), req.run, ai.inst, ai.logger)
+	debug := ai.logger.Enabled(ctx, slog.LevelDebug)
+	if req.onEvent != nil || debug {
+		t.OnEvent = func(ev wire.Event) {
+			if debug {
+				ai.logger.Debug("event", "type", ev.Type, "run", ev.Run, "data", string(ev.Data))
+			}
+			if req.onEvent != nil {
+				req.onEvent(Event(ev))
+			}
+		}
 	}
-	out, err := h.runTask(ctx, ai.mi, t, req.payload)
+	out, err := h.core.RunTask(ctx, ai.mi, t, req.payload)
+	if err == nil && ai.mi.memorySize() > uint32(min(h.cfg.dropAbove, 1<<32-1)) {
+		// Linear memory never shrinks: a run that needed much would keep
+		// it allocated until the agent instance idles out.
+		ai.logger.Info("module instance dropped after its run: its memory grew past the limit", "bytes", ai.mi.memorySize(), "limit", h.cfg.dropAbove)
+		ai.mi.close(context.Background())
+		ai.mi = nil
+	}
 	if err != nil {
 		if isTrap(err) {
 			// Only this agent instance's module instance is lost; its state
@@ -375,17 +434,13 @@ func (h *Host) execute(ai *agentInstance, req *runRequest) (RunResult, error) {
 			ai.logger.Error("module instance trapped; dropped", "run", req.run, "err", err)
 			ai.mi.close(context.Background())
 			ai.mi = nil
-			return RunResult{}, &wire.Error{Type: errModuleTrap, Status: 500, Message: "the module instance trapped; it is recreated for the next run"}
+			return RunResult{}, newError(500, errModuleTrap, "the module instance trapped; it is recreated for the next run")
 		}
 		ai.logger.Error("run", "run", req.run, "err", err)
-		return RunResult{}, &wire.Error{Type: errInternal, Status: 500, Message: err.Error()}
+		return RunResult{}, newError(500, errInternal, err.Error())
 	}
 	if out.Error != nil {
-		e := *out.Error
-		if e.Status == 0 {
-			e.Status = 500
-		}
-		return RunResult{}, &e
+		return RunResult{}, errorOf(out.Error)
 	}
 	result := out.Result
 	if len(result) == 0 {
@@ -394,34 +449,13 @@ func (h *Host) execute(ai *agentInstance, req *runRequest) (RunResult, error) {
 	return RunResult{Run: req.run, Result: result}, nil
 }
 
-// store opens the agent instance's database on first use, so a run that
-// never reaches SQL (bad input, unknown agent) creates no file.
-func (ai *agentInstance) store(ctx context.Context) (*store, error) {
-	ai.storeMu.Lock()
-	defer ai.storeMu.Unlock()
-	if ai.db != nil {
-		return ai.db, nil
-	}
-	s, err := openStore(ctx, ai.dbPath)
-	if err != nil {
-		return nil, fmt.Errorf("open database of %s/%s: %w", ai.key.agent, ai.key.id, err)
-	}
-	ai.db = s
-	return s, nil
-}
-
 func (ai *agentInstance) shutdown() {
 	if ai.mi != nil {
 		ai.mi.close(context.Background())
 		ai.mi = nil
 	}
-	ai.storeMu.Lock()
-	defer ai.storeMu.Unlock()
-	if ai.db != nil {
-		if err := ai.db.close(); err != nil && !errors.Is(err, os.ErrClosed) {
-			ai.logger.Warn("close database", "err", err)
-		}
-		ai.db = nil
+	if err := ai.inst.Close(); err != nil && !errors.Is(err, os.ErrClosed) {
+		ai.logger.Warn("close database", "err", err)
 	}
 }
 

@@ -16,9 +16,6 @@ import (
 	"github.com/damperdev/damper/internal/wire"
 )
 
-// maxPayload is the largest request body (docs/http.md).
-const maxPayload = 1 << 20
-
 // Handler serves the HTTP API of docs/http.md: GET /health and
 // POST /agents/{agent}/{id}.
 func (h *Host) Handler() http.Handler {
@@ -53,11 +50,11 @@ func (s *handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	if !s.authorized(r) {
 		w.Header().Set("WWW-Authenticate", "Bearer")
-		writeError(w, &wire.Error{Type: errUnauthorized, Status: http.StatusUnauthorized, Message: "missing or wrong bearer token"})
+		writeError(w, newError(http.StatusUnauthorized, errUnauthorized, "missing or wrong bearer token"))
 		return
 	}
 	if len(segs) != 4 || segs[0] != "" || segs[1] != "agents" || segs[2] == "" || segs[3] == "" {
-		writeError(w, &wire.Error{Type: errNotFound, Status: http.StatusNotFound, Message: "no route for " + r.URL.EscapedPath()})
+		writeError(w, newError(http.StatusNotFound, errNotFound, "no route for "+r.URL.EscapedPath()))
 		return
 	}
 	if r.Method != http.MethodPost {
@@ -67,12 +64,11 @@ func (s *handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	agent, err1 := url.PathUnescape(segs[2])
 	id, err2 := url.PathUnescape(segs[3])
 	if err1 != nil || err2 != nil || !ValidName(agent) || !ValidName(id) {
-		writeError(w, &wire.Error{Type: errInvalidName, Status: http.StatusBadRequest,
-			Message: "agent and id are 1 to 128 of A-Z a-z 0-9 . _ -, and neither . nor .."})
+		writeError(w, newError(http.StatusBadRequest, errInvalidName, "agent and id are 1 to 128 of A-Z a-z 0-9 . _ -, and neither . nor .."))
 		return
 	}
 	if !s.h.agents[agent] {
-		writeError(w, &wire.Error{Type: errNotFound, Status: http.StatusNotFound, Message: "no agent named " + agent})
+		writeError(w, newError(http.StatusNotFound, errNotFound, "no agent named "+agent))
 		return
 	}
 	payload, werr := readPayload(w, r)
@@ -82,11 +78,11 @@ func (s *handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	res, err := s.h.Run(r.Context(), agent, id, payload)
 	if err != nil {
-		var we *wire.Error
-		if !errors.As(err, &we) {
-			we = &wire.Error{Type: errInternal, Status: http.StatusInternalServerError, Message: err.Error()}
+		var he *Error
+		if !errors.As(err, &he) {
+			he = newError(http.StatusInternalServerError, errInternal, err.Error())
 		}
-		writeError(w, we)
+		writeError(w, he)
 		return
 	}
 	writeJSON(w, http.StatusOK, res)
@@ -109,43 +105,39 @@ func (s *handler) authorized(r *http.Request) bool {
 
 // readPayload reads the body, no further than the limit, and checks it is
 // one JSON value (an empty body is null).
-func readPayload(w http.ResponseWriter, r *http.Request) (json.RawMessage, *wire.Error) {
-	tooLarge := &wire.Error{Type: errTooLarge, Status: http.StatusRequestEntityTooLarge, Message: "the body is over 1 MiB (1048576 bytes)"}
-	if r.ContentLength > maxPayload {
+func readPayload(w http.ResponseWriter, r *http.Request) (json.RawMessage, *Error) {
+	tooLarge := newError(http.StatusRequestEntityTooLarge, errTooLarge, "the body is over 1 MiB (1048576 bytes)")
+	if r.ContentLength > wire.MaxPayload {
 		return nil, tooLarge
 	}
-	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, maxPayload))
+	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, wire.MaxPayload))
 	if err != nil {
 		var mbe *http.MaxBytesError
 		if errors.As(err, &mbe) {
 			return nil, tooLarge
 		}
-		return nil, &wire.Error{Type: errInvalidJSON, Status: http.StatusBadRequest, Message: "reading the body: " + err.Error()}
+		return nil, newError(http.StatusBadRequest, errInvalidJSON, "reading the body: "+err.Error())
 	}
 	if len(body) == 0 {
 		return json.RawMessage("null"), nil
 	}
 	if !json.Valid(body) {
-		return nil, &wire.Error{Type: errInvalidJSON, Status: http.StatusBadRequest, Message: "the body is not one JSON value"}
+		return nil, newError(http.StatusBadRequest, errInvalidJSON, "the body is not one JSON value")
 	}
 	return bytes.TrimSpace(body), nil
 }
 
 func methodNotAllowed(w http.ResponseWriter, allow string) {
 	w.Header().Set("Allow", allow)
-	writeError(w, &wire.Error{Type: errMethod, Status: http.StatusMethodNotAllowed, Message: "use " + allow})
+	writeError(w, newError(http.StatusMethodNotAllowed, errMethod, "use "+allow))
 }
 
-func writeError(w http.ResponseWriter, e *wire.Error) {
+func writeError(w http.ResponseWriter, e *Error) {
 	status := e.Status
 	if status == 0 {
 		status = http.StatusInternalServerError
 	}
-	type body struct {
-		Type    string `json:"type"`
-		Message string `json:"message"`
-	}
-	writeJSON(w, status, map[string]body{"error": {Type: e.Type, Message: e.Message}})
+	writeJSON(w, status, map[string]*Error{"error": e})
 }
 
 func writeJSON(w http.ResponseWriter, status int, v any) {

@@ -108,7 +108,7 @@ func TestHTTPRunAndHealth(t *testing.T) {
 // Every row of docs/http.md's error table that the local host can answer.
 func TestHTTPErrors(t *testing.T) {
 	_, srv := newServer(t, testConfig(t).WithToken(testToken))
-	oversized := bytes.Repeat([]byte(" "), maxPayload+1)
+	oversized := bytes.Repeat([]byte(" "), wire.MaxPayload+1)
 	for _, tc := range []struct {
 		name   string
 		req    apiRequest
@@ -161,7 +161,7 @@ func TestHTTPErrors(t *testing.T) {
 	}
 
 	t.Run("a body of exactly 1 MiB is read", func(t *testing.T) {
-		body := append([]byte(`{"name":"x"}`), bytes.Repeat([]byte(" "), maxPayload-len(`{"name":"x"}`))...)
+		body := append([]byte(`{"name":"x"}`), bytes.Repeat([]byte(" "), wire.MaxPayload-len(`{"name":"x"}`))...)
 		r := do(t, srv, apiRequest{method: "POST", path: "/agents/hello/x", body: bytes.NewReader(body)})
 		assert.Equal(t, 200, r.status, "%v", r.body)
 	})
@@ -179,10 +179,10 @@ func TestHTTPErrors(t *testing.T) {
 		h, srv := newServer(t, cfg)
 		wg.Go(func() { h.Run(ctx, "probe.sleep", "busy", mustJSON(t, map[string]any{"ms": 3_600_000})) })
 		<-started
-		for range maxWaiting {
+		for range wire.MaxWaiting {
 			wg.Go(func() { h.Run(ctx, "probe.sleep", "busy", mustJSON(t, map[string]any{"ms": 1})) })
 		}
-		require.Eventually(t, func() bool { return h.waiting("probe.sleep", "busy") == maxWaiting },
+		require.Eventually(t, func() bool { return h.waiting("probe.sleep", "busy") == wire.MaxWaiting },
 			time.Minute, time.Millisecond, "all runs queued")
 		r := do(t, srv, apiRequest{method: "POST", path: "/agents/probe.sleep/busy", body: strings.NewReader(`{"ms":1}`)})
 		assert.Equal(t, 429, r.status)
@@ -221,7 +221,7 @@ func TestHTTPBadInputLeavesStateUnchanged(t *testing.T) {
 	require.Equal(t, 200, r.status, "%v", r.body)
 	before := snapshot(t, h.cfg.dataDir)
 
-	oversized := bytes.Repeat([]byte("x"), maxPayload+1)
+	oversized := bytes.Repeat([]byte("x"), wire.MaxPayload+1)
 	for _, req := range []apiRequest{
 		{method: "POST", path: "/agents/probe.state/s", body: strings.NewReader(`{"op":"set","key":"k","value":"v2"}`), token: strp("wrong")},
 		{method: "GET", path: "/agents/probe.state/s"},

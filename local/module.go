@@ -17,10 +17,6 @@ import (
 	"github.com/damperdev/damper/internal/wirejson"
 )
 
-// maxOutput caps what one export call may return. A guest that returns more
-// is broken; the host treats it like a trap rather than copying it.
-const maxOutput = 64 << 20
-
 // ErrNotDamperModule is returned for a wasm module without damper_manifest.
 var ErrNotDamperModule = errors.New("not a damper module (no " + wire.ExportManifest + " export)")
 
@@ -71,12 +67,15 @@ type engine struct {
 	logger   *slog.Logger
 }
 
-func newEngine(ctx context.Context, wasm []byte, cacheDir string, logger *slog.Logger) (*engine, error) {
-	cache, err := compilationCache(cacheDir)
+func newEngine(ctx context.Context, wasm []byte, cfg Config) (*engine, error) {
+	cache, err := compilationCache(cfg.cacheDir)
 	if err != nil {
 		return nil, err
 	}
-	rt := wazero.NewRuntimeWithConfig(ctx, wazero.NewRuntimeConfig().WithCompilationCache(cache))
+	pages := uint32(min(cfg.memoryLimit/65536, 65536))
+	rt := wazero.NewRuntimeWithConfig(ctx, wazero.NewRuntimeConfig().
+		WithCompilationCache(cache).
+		WithMemoryLimitPages(pages))
 	if _, err := wasi_snapshot_preview1.Instantiate(ctx, rt); err != nil {
 		rt.Close(ctx)
 		return nil, fmt.Errorf("instantiate WASI: %w", err)
@@ -101,7 +100,7 @@ func newEngine(ctx context.Context, wasm []byte, cacheDir string, logger *slog.L
 		rt.Close(ctx)
 		return nil, errors.New("module exports no memory")
 	}
-	return &engine{rt: rt, compiled: compiled, logger: logger}, nil
+	return &engine{rt: rt, compiled: compiled, logger: cfg.logger}, nil
 }
 
 func (e *engine) close(ctx context.Context) error {
@@ -148,14 +147,6 @@ type moduleInstance struct {
 	// call, not two.
 	inPtr, inCap uint32
 }
-
-// Input buffers: a small one is reused for every input that fits; a larger
-// input gets a buffer of its own size, which the next small input's
-// damper_alloc releases, so a large batch is not kept alive for good.
-const (
-	minInputBuffer  = 4 << 10
-	maxReusedBuffer = 64 << 10
-)
 
 // instantiate creates a module instance with nothing from the host in it: no
 // args, no environment, no file system. Only stdout/stderr (to the logger),
@@ -217,9 +208,9 @@ func (mi *moduleInstance) call(ctx context.Context, fn api.Function, input []byt
 func (mi *moduleInstance) callLocked(ctx context.Context, fn api.Function, input []byte) ([]byte, error) {
 	var params []uint64
 	if input != nil {
-		if mi.inCap == 0 || len(input) > int(mi.inCap) || (mi.inCap > maxReusedBuffer && len(input) <= maxReusedBuffer) {
-			size := max(len(input), minInputBuffer)
-			if len(input) > maxReusedBuffer {
+		if mi.inCap == 0 || len(input) > int(mi.inCap) || (mi.inCap > wire.MaxReusedBuffer && len(input) <= wire.MaxReusedBuffer) {
+			size := max(len(input), wire.MinInputBuffer)
+			if len(input) > wire.MaxReusedBuffer {
 				size = len(input)
 			}
 			res, err := mi.fnAlloc.Call(ctx, uint64(size))
@@ -238,8 +229,8 @@ func (mi *moduleInstance) callLocked(ctx context.Context, fn api.Function, input
 		return nil, fmt.Errorf("%s: %w", fn.Definition().ExportNames()[0], err)
 	}
 	ptr, n := uint32(res[0]>>32), uint32(res[0])
-	if n > maxOutput {
-		return nil, fmt.Errorf("%s returned %d bytes, over the %d limit", fn.Definition().ExportNames()[0], n, maxOutput)
+	if n > wire.MaxOutput {
+		return nil, fmt.Errorf("%s returned %d bytes, over the %d limit", fn.Definition().ExportNames()[0], n, wire.MaxOutput)
 	}
 	// The memory may have grown during the call: read through Memory() now.
 	view, ok := mi.mod.Memory().Read(ptr, n)
@@ -294,18 +285,6 @@ func (mi *moduleInstance) breakWith(err error) error {
 		mi.broken = &trapError{err}
 	}
 	return mi.broken
-}
-
-func (mi *moduleInstance) start(ctx context.Context, s wire.Start) (wire.Output, error) {
-	return mi.task(ctx, mi.fnStart, s.Task, s)
-}
-
-func (mi *moduleInstance) resume(ctx context.Context, r wire.Resume) (wire.Output, error) {
-	return mi.task(ctx, mi.fnResume, r.Task, &r)
-}
-
-func (mi *moduleInstance) cancel(ctx context.Context, task string) (wire.Output, error) {
-	return mi.task(ctx, mi.fnCancel, task, wire.Cancel{Task: task})
 }
 
 // memorySize is the instance's linear memory in bytes.

@@ -10,33 +10,32 @@ import (
 	"testing"
 	"time"
 
+	"github.com/damperdev/damper/internal/hosttest"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
-
-	"github.com/damperdev/damper/internal/wire"
 )
 
 // policyFakes are the loopback servers of probe.policy's services (api,
 // other) and a host no service has (evil).
 type policyFakes struct {
 	secret           string
-	api, other, evil *recorder
+	api, other, evil *hosttest.Recorder
 }
 
 func newPolicyFakes(t *testing.T) *policyFakes {
-	f := &policyFakes{secret: fakeSecret(t)}
-	f.evil = newRecorder(t, nil)
-	f.other = newRecorder(t, func(w http.ResponseWriter, r *http.Request) {
+	f := &policyFakes{secret: hosttest.FakeSecret(t)}
+	f.evil = hosttest.NewRecorder(t, nil)
+	f.other = hosttest.NewRecorder(t, func(w http.ResponseWriter, r *http.Request) {
 		fmt.Fprintf(w, "other %s auth=%q", r.URL.Path, r.Header.Get("Authorization"))
 	})
-	f.api = newRecorder(t, func(w http.ResponseWriter, r *http.Request) {
+	f.api = hosttest.NewRecorder(t, func(w http.ResponseWriter, r *http.Request) {
 		if r.Header.Get("Authorization") != "Bearer "+f.secret {
 			http.Error(w, "no credential", http.StatusUnauthorized)
 			return
 		}
 		switch r.URL.Path {
 		case "/allowed/echo":
-			echoSecret(f.secret, 5)(w, r)
+			hosttest.EchoSecret(f.secret, 5)(w, r)
 		case "/allowed/evil":
 			http.Redirect(w, r, f.evil.URL+"/steal", http.StatusFound)
 		case "/redirect-out":
@@ -63,18 +62,18 @@ func (f *policyFakes) config(t *testing.T) Config {
 // eventLog collects the events of runs.
 type eventLog struct {
 	mu     sync.Mutex
-	events []wire.Event
+	events []Event
 }
 
 func (l *eventLog) option() RunOption {
-	return OnEvent(func(e wire.Event) {
+	return OnEvent(func(e Event) {
 		l.mu.Lock()
 		defer l.mu.Unlock()
 		l.events = append(l.events, e)
 	})
 }
 
-func (l *eventLog) last() wire.Event {
+func (l *eventLog) last() Event {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	return l.events[len(l.events)-1]
@@ -101,7 +100,7 @@ func TestPolicyIsEnforcedOnTheLocalHost(t *testing.T) {
 		body   string
 		reason string
 		// the fake that must not have been reached
-		untouched *recorder
+		untouched *hosttest.Recorder
 		event     string
 	}{
 		{name: "allowed, with the credential injected", in: map[string]any{"url": f.api.URL + "/allowed/x"},
@@ -122,13 +121,13 @@ func TestPolicyIsEnforcedOnTheLocalHost(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			var before int
 			if tc.untouched != nil {
-				before = len(tc.untouched.requests())
+				before = len(tc.untouched.Requests())
 			}
 			out := runProbe(t, h, "probe.policy", "enforce", tc.in, log)
 			if tc.reason != "" {
 				assert.Equal(t, true, out["denied"], "%v", out)
 				assert.Equal(t, tc.reason, out["reason"])
-				assert.Len(t, tc.untouched.requests(), before, "the request never left")
+				assert.Len(t, tc.untouched.Requests(), before, "the request never left")
 			} else {
 				assert.Equal(t, false, out["denied"], "%v", out)
 				assert.EqualValues(t, tc.status, out["status"])
@@ -149,7 +148,7 @@ func TestPolicyIsEnforcedOnTheLocalHost(t *testing.T) {
 		raw, err := json.Marshal(out)
 		require.NoError(t, err)
 		require.EqualValues(t, 200, out["status"])
-		for _, e := range encodings(f.secret) {
+		for _, e := range hosttest.Encodings(f.secret) {
 			assert.NotContains(t, string(raw), e)
 		}
 		assert.Contains(t, out["body"], "[REDACTED:PROBE_API_TOKEN]")
@@ -161,7 +160,7 @@ func TestPolicyIsEnforcedOnTheLocalHost(t *testing.T) {
 		defer log.mu.Unlock()
 		require.NotEmpty(t, log.events)
 		for _, ev := range log.events {
-			for _, e := range encodings(f.secret) {
+			for _, e := range hosttest.Encodings(f.secret) {
 				assert.NotContains(t, string(ev.Data), e)
 			}
 		}
@@ -190,7 +189,7 @@ func TestPolicyLimitHoldsAcrossRunsAndRestarts(t *testing.T) {
 	assert.Equal(t, true, out["denied"])
 	assert.Equal(t, "limit", out["reason"])
 	assert.Equal(t, false, runProbe(t, h, "probe.policy", "other-instance", limited, log)["denied"])
-	assert.Len(t, f.api.requests(), 3)
+	assert.Len(t, f.api.Requests(), 3)
 }
 
 func TestReportModeSendsAndReportsTheWouldBeDenial(t *testing.T) {
@@ -200,8 +199,8 @@ func TestReportModeSendsAndReportsTheWouldBeDenial(t *testing.T) {
 	out := runProbe(t, h, "probe.report", "r", map[string]any{"method": "DELETE", "url": f.api.URL + "/allowed/x"}, log)
 	assert.Equal(t, false, out["denied"])
 	assert.EqualValues(t, 200, out["status"])
-	require.Len(t, f.api.requests(), 1, "sent")
-	assert.Equal(t, "Bearer "+f.secret, f.api.requests()[0].Header.Get("Authorization"))
+	require.Len(t, f.api.Requests(), 1, "sent")
+	assert.Equal(t, "Bearer "+f.secret, f.api.Requests()[0].Header.Get("Authorization"))
 
 	e := log.last()
 	assert.Equal(t, "policy.allow", e.Type)

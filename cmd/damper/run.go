@@ -12,7 +12,6 @@ import (
 	"syscall"
 	"time"
 
-	"github.com/damperdev/damper/internal/wire"
 	"github.com/damperdev/damper/local"
 )
 
@@ -68,15 +67,15 @@ func runCmd(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 	}()
 
 	events := json.NewEncoder(stderr)
-	res, err := host.Run(ctx, agent, *id, payload, local.OnEvent(func(ev wire.Event) {
+	res, err := host.Run(ctx, agent, *id, payload, local.OnEvent(func(ev local.Event) {
 		events.Encode(map[string]any{"event": ev})
 	}))
 	if err != nil {
-		var we *wire.Error
-		if !errors.As(err, &we) {
-			we = &wire.Error{Type: "internal", Message: err.Error()}
+		var he *local.Error
+		if !errors.As(err, &he) {
+			he = &local.Error{Type: "internal", Message: err.Error()}
 		}
-		printJSON(stdout, errorBody(we))
+		printJSON(stdout, map[string]*local.Error{"error": he})
 		return 1
 	}
 	printJSON(stdout, res)
@@ -105,15 +104,6 @@ func newLogger(w io.Writer, verbose bool) *slog.Logger {
 		level = slog.LevelDebug
 	}
 	return slog.New(slog.NewTextHandler(w, &slog.HandlerOptions{Level: level}))
-}
-
-// errorBody is the error JSON of docs/http.md, type first.
-func errorBody(e *wire.Error) any {
-	type body struct {
-		Type    string `json:"type"`
-		Message string `json:"message"`
-	}
-	return map[string]body{"error": {e.Type, e.Message}}
 }
 
 func printJSON(w io.Writer, v any) {

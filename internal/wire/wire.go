@@ -219,3 +219,32 @@ type LogArgs struct {
 type SleepArgs struct {
 	Ms int64 `json:"ms"`
 }
+
+// Limits both hosts enforce. worker/abi.js holds the same values for the
+// Workers host, generated from these (see abi_js_test.go).
+const (
+	// MaxPayload is the largest request body of a run (docs/http.md).
+	MaxPayload = 1 << 20
+	// MaxWaiting is how many runs of one agent instance may wait behind
+	// the running one before new runs are refused with 429 busy.
+	MaxWaiting = 256
+	// MaxWholeBody caps a fetch response body returned whole; a guest
+	// that needs more streams it.
+	MaxWholeBody = 32 << 20
+	// MaxBodiesInFlight caps the whole-body bytes one agent instance's
+	// tasks hold at once (see docs/architecture.md, "Memory").
+	MaxBodiesInFlight = 64 << 20
+	// DefaultRead is the chunk a read effect that names no max returns at
+	// most, and MaxRead the largest chunk any read returns.
+	DefaultRead = 64 << 10
+	MaxRead     = 16 << 20
+	// MaxOutput caps what one export call may return; a guest that
+	// returns more is treated as trapped.
+	MaxOutput = 64 << 20
+	// MinInputBuffer and MaxReusedBuffer size the input buffers hosts ask
+	// damper_alloc for: at least MinInputBuffer, reused while inputs fit,
+	// and an input over MaxReusedBuffer gets a buffer of its own size that
+	// the next smaller input releases.
+	MinInputBuffer  = 4 << 10
+	MaxReusedBuffer = 64 << 10
+)

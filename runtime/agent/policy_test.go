@@ -22,6 +22,7 @@ import (
 	"github.com/damperdev/damper/policy"
 	"github.com/damperdev/damper/runtime/agent"
 	"github.com/damperdev/damper/runtime/agent/agenttest"
+	"github.com/damperdev/damper/runtime/internal/guest"
 	"github.com/damperdev/damper/runtime/internal/store"
 )
 
@@ -547,10 +548,11 @@ func TestTargetsOverrideServices(t *testing.T) {
 	_, data := decisions(t, h.Events())
 	assert.Equal(t, "http://127.0.0.1:8080/allowed/x", data[0].URL, "the event names what was sent")
 
+	// As the hosts refuse to start with it, no run starts with an override
+	// that is not an origin.
 	h.Targets = map[string]string{"api": "ftp://nowhere"}
-	out := runPolicy(t, h, "test.policy", "t", policyIn{URL: "https://api.example/allowed/x"})
-	assert.False(t, out.Denied)
-	assert.Contains(t, out.Error, "target override")
+	_, err := h.Run(t.Context(), "test.policy", "t", policyIn{URL: "https://api.example/allowed/x"})
+	assert.ErrorContains(t, err, "target override api=ftp://nowhere")
 }
 
 func TestManifestCarriesPolicies(t *testing.T) {
@@ -575,11 +577,10 @@ func TestAnInvalidPolicy(t *testing.T) {
 		func() { agent.Register("test.oldpolicy", noop, agent.WithPolicy(policy.Policy{})) })
 
 	// The rest is found when the policy compiles: at the agent's first
-	// request here, when damper build reads the manifest in practice.
+	// request in a module, and before that by damper build and every host,
+	// which refuse such a module (internal/host's TestInvalidPolicyInTheManifest).
 	bad := policy.Policy{Version: policy.Version, Services: []policy.Service{{Name: "api", Target: "https://api.example/path", Level: policy.AllowAll}}}
-	agent.Register("test.badpolicy", sendPolicyRequest, agent.WithPolicy(bad))
-	h, web := newPolicyHost(t)
-	out := runPolicy(t, h, "test.badpolicy", "b", policyIn{URL: "https://api.example/x"})
-	assert.Contains(t, out.Error, `agent "test.badpolicy": invalid policy: policy: services[0] (api): target "https://api.example/path"`)
-	assert.Empty(t, web.seen)
+	a := &guest.Agent{Name: "test.badpolicy", Policy: &bad}
+	_, err := a.Engine(nil)
+	assert.ErrorContains(t, err, `agent "test.badpolicy": invalid policy: policy: services[0] (api): target "https://api.example/path"`)
 }

@@ -1,14 +1,14 @@
 //go:build !wasip1
 
 // Package agenttest runs registered agents natively, in the test's own
-// process, with a Host that answers their effects the way damper's hosts
-// do: fetches go to an http.Handler, with the secrets of Host.Secrets
-// filled in for the origins that own them and scrubbed from the answers,
-// state lives in an in-memory SQLite database per agent instance (held to
-// the Durable Object's rules), sleeps pass at once, and events (the
-// policy's decisions among them) and logs are recorded. The agents'
-// policies decide their requests as in a module; Host.Targets points
-// their services elsewhere, as DAMPER_TARGETS does.
+// process, with a Host that answers their effects with the same host core
+// as damper's Go host (internal/host): fetches go to an http.Handler, with
+// the secrets of Host.Secrets filled in for the origins that own them and
+// scrubbed from the answers, state lives in an in-memory SQLite database
+// per agent instance held to the Durable Object's rules, sleeps pass at
+// once, and events (the policy's decisions among them) and logs are
+// recorded. The agents' policies decide their requests as in a module;
+// Host.Targets points their services elsewhere, as DAMPER_TARGETS does.
 //
 // It drives the same entry points a wasm host calls (start, resume,
 // cancel, with the same JSON), so what passes here runs the same in the
@@ -29,15 +29,17 @@ package agenttest
 
 import (
 	"context"
-	"database/sql"
 	"encoding/json"
 	"errors"
 	"fmt"
+	"log/slog"
 	"net/http"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
 
+	"github.com/damperdev/damper/internal/host"
 	"github.com/damperdev/damper/internal/wire"
 	"github.com/damperdev/damper/runtime/internal/guest"
 	"github.com/damperdev/damper/runtime/internal/store"
@@ -72,13 +74,11 @@ type Host struct {
 	// performs it, in the order the run issued them.
 	OnBatch func(batch []Effect)
 
-	mu         sync.Mutex
-	dbs        map[string]*sql.DB // by "agent/instance"
-	streams    map[uint64]*stream
-	lastHandle uint64
-	events     []Event
-	logs       []Log
-	slept      time.Duration
+	mu        sync.Mutex
+	instances map[string]*host.Instance // by "agent/instance"
+	events    []Event
+	logs      []Log
+	slept     time.Duration
 }
 
 // Effect is one effect a run asked of the host: its type (fetch, sql, ...)
@@ -116,7 +116,7 @@ func (e *Error) Error() string {
 
 // New returns a Host with empty storage.
 func New() *Host {
-	return &Host{dbs: map[string]*sql.DB{}, streams: map[uint64]*stream{}}
+	return &Host{instances: map[string]*host.Instance{}}
 }
 
 // Close releases the Host's databases.
@@ -124,10 +124,10 @@ func (h *Host) Close() error {
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	var errs []error
-	for _, db := range h.dbs {
-		errs = append(errs, db.Close())
+	for _, i := range h.instances {
+		errs = append(errs, i.Close())
 	}
-	clear(h.dbs)
+	clear(h.instances)
 	return errors.Join(errs...)
 }
 
@@ -156,21 +156,23 @@ var (
 // JSON, or an *Error. When ctx is done between two batches, the run is
 // canceled.
 func (h *Host) Run(ctx context.Context, agent, instance string, payload any) (json.RawMessage, error) {
-	start := wire.Start{Kind: wire.KindRun, Agent: agent, Instance: instance, Targets: h.Targets}
-	n := taskSeq.Add(1)
-	start.Task, start.Run = fmt.Sprintf("t%d", n), fmt.Sprintf("r_%d", n)
+	core, err := h.hostCore()
+	if err != nil {
+		return nil, &Error{Type: "internal", Status: http.StatusInternalServerError, Message: err.Error()}
+	}
+	var raw []byte
 	if payload != nil {
-		b, err := json.Marshal(payload)
-		if err != nil {
+		if raw, err = json.Marshal(payload); err != nil {
 			return nil, fmt.Errorf("encode the payload: %w", err)
 		}
-		start.Payload = b
 	}
-	in, err := json.Marshal(start)
-	if err != nil {
-		return nil, fmt.Errorf("encode the start: %w", err)
+	n := taskSeq.Add(1)
+	t := core.NewTask(fmt.Sprintf("t%d", n), fmt.Sprintf("r_%d", n), h.instance(core, agent, instance), nil)
+	t.OnEvent = func(ev wire.Event) {
+		h.mu.Lock()
+		h.events = append(h.events, Event(ev))
+		h.mu.Unlock()
 	}
-	defer h.release(start.Task)
 
 	running.Lock()
 	defer running.Unlock()
@@ -178,28 +180,7 @@ func (h *Host) Run(ctx context.Context, agent, instance string, payload any) (js
 		lastHost = h
 		Restart()
 	}
-	out, err := decodeOutput(guest.Start(in))
-	for err == nil && !out.Done {
-		if ctx.Err() != nil {
-			out, err = decodeOutput(guest.Cancel(fmt.Appendf(nil, `{"task":%q}`, start.Task)))
-			break
-		}
-		if h.OnBatch != nil {
-			batch := make([]Effect, len(out.Effects))
-			for i, e := range out.Effects {
-				batch[i] = Effect{Type: e.Type, Args: e.Args}
-			}
-			h.OnBatch(batch)
-		}
-		resume := wire.Resume{Task: start.Task, Results: make([]wire.Result, len(out.Effects))}
-		for i, e := range out.Effects {
-			resume.Results[i] = h.perform(ctx, &start, e)
-		}
-		if in, err = json.Marshal(resume); err != nil {
-			return nil, fmt.Errorf("encode the results: %w", err)
-		}
-		out, err = decodeOutput(guest.Resume(in))
-	}
+	out, err := core.RunTask(ctx, inProcess{}, t, raw)
 	if err != nil {
 		return nil, err
 	}
@@ -213,6 +194,77 @@ func (h *Host) Run(ctx context.Context, agent, instance string, payload any) (js
 	return out.Result, nil
 }
 
+// hostCore builds the host core for a run, from the fields as they are
+// then: a test may change them between runs.
+func (h *Host) hostCore() (*host.Core, error) {
+	var m wire.Manifest
+	if err := json.Unmarshal(Manifest(), &m); err != nil {
+		return nil, fmt.Errorf("agenttest: decode the manifest: %w", err)
+	}
+	opts := host.Options{
+		Transport: handlerTransport{h.HTTP},
+		Secrets: func(name string) (string, bool) {
+			v, ok := h.Secrets[name]
+			return v, ok
+		},
+		Targets: h.Targets,
+		Logger:  slog.New(&recordLogs{h: h}),
+		Sleep: func(ctx context.Context, d time.Duration) error {
+			h.mu.Lock()
+			h.slept += d
+			h.mu.Unlock()
+			return ctx.Err()
+		},
+	}
+	if onBatch := h.OnBatch; onBatch != nil {
+		opts.OnBatch = func(_ *host.Task, effects []wire.Effect) {
+			batch := make([]Effect, len(effects))
+			for i, e := range effects {
+				batch[i] = Effect{Type: e.Type, Args: e.Args}
+			}
+			onBatch(batch)
+		}
+	}
+	return host.New(m, opts)
+}
+
+// instance returns the host state of (agent, id), with its database in
+// memory for as long as the Host.
+func (h *Host) instance(core *host.Core, agent, id string) *host.Instance {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	key := agent + "/" + id
+	i, ok := h.instances[key]
+	if !ok {
+		i = core.NewInstance(agent, id, "")
+		h.instances[key] = i
+	}
+	return i
+}
+
+// inProcess is the module instance the test process plays.
+type inProcess struct{}
+
+func (inProcess) Start(_ context.Context, s wire.Start) (wire.Output, error) {
+	in, err := json.Marshal(s)
+	if err != nil {
+		return wire.Output{}, fmt.Errorf("encode the start: %w", err)
+	}
+	return decodeOutput(guest.Start(in))
+}
+
+func (inProcess) Resume(_ context.Context, r *wire.Resume) (wire.Output, error) {
+	in, err := json.Marshal(r)
+	if err != nil {
+		return wire.Output{}, fmt.Errorf("encode the results: %w", err)
+	}
+	return decodeOutput(guest.Resume(in))
+}
+
+func (inProcess) Cancel(_ context.Context, task string) (wire.Output, error) {
+	return decodeOutput(guest.Cancel(fmt.Appendf(nil, `{"task":%q}`, task)))
+}
+
 func decodeOutput(b []byte) (wire.Output, error) {
 	var out wire.Output
 	if err := json.Unmarshal(b, &out); err != nil {
@@ -221,87 +273,45 @@ func decodeOutput(b []byte) (wire.Output, error) {
 	return out, nil
 }
 
-// perform answers one effect. Batches are performed one effect after the
-// other: a run cannot tell, since it sees results only once all are in.
-func (h *Host) perform(ctx context.Context, start *wire.Start, e wire.Effect) wire.Result {
-	value, err := h.answer(ctx, start, e)
-	if err != nil {
-		var we *wire.Error
-		if !errors.As(err, &we) {
-			we = &wire.Error{Type: wire.ErrBadEffect, Message: err.Error()}
-		}
-		return wire.Result{ID: e.ID, Error: we}
-	}
-	b, err := json.Marshal(value)
-	if err != nil {
-		return wire.Result{ID: e.ID, Error: &wire.Error{Type: wire.ErrBadEffect, Message: err.Error()}}
-	}
-	return wire.Result{ID: e.ID, Value: b}
+// recordLogs is the slog handler the host core logs a run's records to.
+type recordLogs struct {
+	h     *Host
+	attrs []slog.Attr
 }
 
-// answer performs e. An error that is not a *wire.Error is the effect's
-// arguments being malformed.
-func (h *Host) answer(ctx context.Context, start *wire.Start, e wire.Effect) (any, error) {
-	switch e.Type {
-	case wire.EffectFetch:
-		var args wire.FetchArgs
-		if err := json.Unmarshal(e.Args, &args); err != nil {
-			return nil, err
+func (r *recordLogs) Enabled(context.Context, slog.Level) bool { return true }
+
+func (r *recordLogs) Handle(_ context.Context, rec slog.Record) error {
+	// A log effect's record carries the run's id; the host's own records
+	// (target overrides) are not the runs' logs.
+	var l Log
+	isRun := false
+	rec.Attrs(func(a slog.Attr) bool {
+		if a.Key == "run" {
+			isRun = true
+			return true
 		}
-		return h.fetch(ctx, start, &args)
-	case wire.EffectRead:
-		var args wire.ReadArgs
-		if err := json.Unmarshal(e.Args, &args); err != nil {
-			return nil, err
+		if l.Attrs == nil {
+			l.Attrs = map[string]any{}
 		}
-		return h.read(args)
-	case wire.EffectClose:
-		var args wire.CloseArgs
-		if err := json.Unmarshal(e.Args, &args); err != nil {
-			return nil, err
-		}
-		h.mu.Lock()
-		delete(h.streams, args.Handle)
-		h.mu.Unlock()
-		return struct{}{}, nil
-	case wire.EffectSQL:
-		var args wire.SQLArgs
-		if err := unmarshalNumbers(e.Args, &args); err != nil {
-			return nil, err
-		}
-		return h.sql(ctx, start.Agent+"/"+start.Instance, args.Statements)
-	case wire.EffectEmit:
-		var args wire.EmitArgs
-		if err := json.Unmarshal(e.Args, &args); err != nil {
-			return nil, err
-		}
-		h.mu.Lock()
-		for _, ev := range args.Events {
-			h.events = append(h.events, Event(ev))
-		}
-		h.mu.Unlock()
-		return struct{}{}, nil
-	case wire.EffectLog:
-		var args wire.LogArgs
-		if err := json.Unmarshal(e.Args, &args); err != nil {
-			return nil, err
-		}
-		h.mu.Lock()
-		h.logs = append(h.logs, Log{Level: args.Level, Message: args.Message, Attrs: args.Attrs})
-		h.mu.Unlock()
-		return struct{}{}, nil
-	case wire.EffectSleep:
-		var args wire.SleepArgs
-		if err := json.Unmarshal(e.Args, &args); err != nil {
-			return nil, err
-		}
-		h.mu.Lock()
-		h.slept += time.Duration(args.Ms) * time.Millisecond
-		h.mu.Unlock()
-		return struct{}{}, nil
+		l.Attrs[a.Key] = a.Value.Any()
+		return true
+	})
+	if !isRun {
+		return nil
 	}
-	return nil, &wire.Error{Type: wire.ErrUnknownEffect, Message: fmt.Sprintf("agenttest does not perform %q effects", e.Type)}
+	l.Level, l.Message = strings.ToLower(rec.Level.String()), rec.Message
+	r.h.mu.Lock()
+	r.h.logs = append(r.h.logs, l)
+	r.h.mu.Unlock()
+	return nil
 }
+
+func (r *recordLogs) WithAttrs(as []slog.Attr) slog.Handler {
+	return &recordLogs{h: r.h, attrs: append(append([]slog.Attr(nil), r.attrs...), as...)}
+}
+
+func (r *recordLogs) WithGroup(string) slog.Handler { return r }
 
 // Events returns the events the runs emitted so far, in order.
 func (h *Host) Events() []Event {

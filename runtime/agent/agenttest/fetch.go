@@ -3,148 +3,156 @@
 package agenttest
 
 import (
-	"bytes"
-	"context"
-	"fmt"
+	"errors"
+	"io"
 	"net/http"
-	"net/http/httptest"
-	"sort"
-	"strings"
-
-	"github.com/damperdev/damper/internal/wire"
-	"github.com/damperdev/damper/policy"
-	"github.com/damperdev/damper/runtime/internal/guest"
+	"sync"
 )
 
-// maxBody is the hosts' cap on a whole (not streamed) response body.
-const maxBody = 32 << 20
+// handlerTransport answers requests with an http.Handler in the test's
+// process, as a server on the network would: a handler that returns
+// without flushing sends its whole body (with a known length, so the last
+// read of it also says EOF), and one that flushes streams it from the
+// first flush on, as an SSE endpoint does.
+type handlerTransport struct{ h http.Handler }
 
-// stream is a response body handed out by handle, read by read effects.
-type stream struct {
-	task string
-	body []byte
-}
-
-// fetch serves a fetch effect with h.HTTP, holding it to the hosts' rules
-// (docs/abi.md): a canonical URL, placeholders substituted only for an
-// origin that owns the secret, secrets scrubbed from the response.
-// Response header names are lowercase, as the Fetch API gives them to the
-// Workers host.
-func (h *Host) fetch(ctx context.Context, start *wire.Start, args *wire.FetchArgs) (*wire.FetchValue, error) {
-	task := start.Task
-	if h.HTTP == nil {
-		return nil, &wire.Error{Type: wire.ErrFetch, Message: "agenttest: Host.HTTP is nil"}
+func (t handlerTransport) RoundTrip(req *http.Request) (*http.Response, error) {
+	if t.h == nil {
+		return nil, errors.New("agenttest: Host.HTTP is nil")
 	}
-	if !policy.IsCanonical(args.URL) {
-		return nil, &wire.Error{Type: wire.ErrFetch, Message: fmt.Sprintf("fetch: %q is not a canonical URL: the policy decides and sends canonical URLs only", args.URL)}
-	}
-	owners, scrub, err := h.secrets(start.Agent)
-	if err != nil {
-		return nil, &wire.Error{Type: wire.ErrFetch, Message: err.Error()}
-	}
-	headers := make([]policy.Header, len(args.Headers))
-	for i, kv := range args.Headers {
-		headers[i] = policy.Header{Name: kv[0], Value: kv[1]}
-	}
-	headers, err = policy.Substitute(headers, policy.Origin(args.URL), owners, h.lookupSecret)
-	if err != nil {
-		return nil, &wire.Error{Type: wire.ErrFetch, Message: fmt.Sprintf("fetch %s %s: %v", args.Method, args.URL, err)}
-	}
-	req, err := http.NewRequestWithContext(ctx, args.Method, args.URL, bytes.NewReader(args.Body))
-	if err != nil {
-		return nil, err
-	}
-	for _, kv := range headers {
-		req.Header.Add(kv.Name, kv.Value)
-	}
+	req = req.Clone(req.Context())
 	req.RemoteAddr = "192.0.2.1:1234"
 	req.RequestURI = req.URL.RequestURI()
-	rec := httptest.NewRecorder()
-	h.HTTP.ServeHTTP(rec, req)
-	res := rec.Result()
-
-	v := &wire.FetchValue{Status: res.StatusCode}
-	names := make([]string, 0, len(res.Header))
-	for name := range res.Header {
-		names = append(names, name)
+	req.Host = req.URL.Host
+	if req.Body == nil {
+		req.Body = http.NoBody // as a server hands a handler
 	}
-	sort.Strings(names)
-	for _, name := range names {
-		for _, value := range res.Header[name] {
-			v.Headers = append(v.Headers, wire.Header{strings.ToLower(scrub.String(name)), scrub.String(value)})
+	pr, pw := io.Pipe()
+	w := &responseWriter{header: http.Header{}, pipe: pw, ready: make(chan struct{})}
+	go func() {
+		defer func() {
+			if r := recover(); r != nil && r != http.ErrAbortHandler {
+				pw.CloseWithError(errors.New("agenttest: the handler panicked"))
+			}
+			w.finish()
+		}()
+		t.h.ServeHTTP(w, req)
+	}()
+	select {
+	case <-w.ready:
+	case <-req.Context().Done():
+		pr.CloseWithError(req.Context().Err())
+		return nil, req.Context().Err()
+	}
+	resp := &http.Response{
+		Status:     http.StatusText(w.status),
+		StatusCode: w.status,
+		Proto:      "HTTP/1.1",
+		ProtoMajor: 1,
+		ProtoMinor: 1,
+		Header:     w.sent,
+		Request:    req,
+	}
+	if w.streaming {
+		resp.Body, resp.ContentLength = pr, -1
+	} else {
+		pr.Close()
+		resp.Body, resp.ContentLength = &wholeBody{b: w.buf}, int64(len(w.buf))
+	}
+	return resp, nil
+}
+
+// responseWriter is the handler's ResponseWriter. It holds the body until
+// the handler flushes or returns, as a server's buffer does.
+type responseWriter struct {
+	header http.Header
+	pipe   *io.PipeWriter
+
+	mu        sync.Mutex
+	ready     chan struct{} // closed when the response starts: at the first flush or the handler's end
+	started   bool
+	streaming bool
+	status    int
+	sent      http.Header
+	buf       []byte
+}
+
+func (w *responseWriter) Header() http.Header { return w.header }
+
+func (w *responseWriter) WriteHeader(status int) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	w.writeHeaderLocked(status)
+}
+
+func (w *responseWriter) writeHeaderLocked(status int) {
+	if w.sent == nil {
+		w.status, w.sent = status, w.header.Clone()
+	}
+}
+
+func (w *responseWriter) Write(p []byte) (int, error) {
+	w.mu.Lock()
+	if w.sent == nil {
+		if _, ok := w.header["Content-Type"]; !ok && len(p) > 0 {
+			// As net/http's server does for a handler that sets none.
+			w.header.Set("Content-Type", http.DetectContentType(p))
 		}
+		w.writeHeaderLocked(http.StatusOK)
 	}
-	// A streamed body is scrubbed whole too: the recorder holds all of it.
-	body := scrub.Bytes(rec.Body.Bytes())
-	if !args.Stream {
-		if len(body) > maxBody {
-			return nil, &wire.Error{Type: wire.ErrFetch, Message: fmt.Sprintf("the body is over %d bytes: stream it", maxBody)}
-		}
-		v.Body = body
-		return v, nil
+	if !w.streaming {
+		w.buf = append(w.buf, p...)
+		w.mu.Unlock()
+		return len(p), nil
 	}
-	h.mu.Lock()
-	defer h.mu.Unlock()
-	h.lastHandle++
-	v.Handle = h.lastHandle
-	h.streams[v.Handle] = &stream{task: task, body: body}
-	return v, nil
+	w.mu.Unlock()
+	return w.pipe.Write(p)
 }
 
-func (h *Host) read(args wire.ReadArgs) (*wire.ReadValue, error) {
-	h.mu.Lock()
-	defer h.mu.Unlock()
-	s := h.streams[args.Handle]
-	if s == nil {
-		return nil, &wire.Error{Type: wire.ErrFetch, Message: fmt.Sprintf("no open body with handle %d", args.Handle)}
+// Flush starts the response, and streams the body from then on.
+func (w *responseWriter) Flush() {
+	w.mu.Lock()
+	w.writeHeaderLocked(http.StatusOK)
+	if w.started {
+		w.mu.Unlock()
+		return
 	}
-	if args.Max <= 0 {
-		return nil, fmt.Errorf("read max %d: want at least 1", args.Max)
-	}
-	n := min(args.Max, len(s.body))
-	v := &wire.ReadValue{Body: s.body[:n]}
-	s.body = s.body[n:]
-	if len(s.body) == 0 {
-		v.EOF = true
-		delete(h.streams, args.Handle)
-	}
-	return v, nil
-}
-
-// secrets returns what substitutes and scrubs the secrets of agent's
-// policy: its engine with h.Targets applied (which origin owns which
-// secret), and a Scrubber of the values in h.Secrets.
-func (h *Host) secrets(agent string) (policy.Owners, *policy.Scrubber, error) {
-	a := guest.Lookup(agent)
-	if a == nil {
-		return nil, nil, fmt.Errorf("agenttest: no agent %q", agent)
-	}
-	e, err := a.Engine(h.Targets)
-	if err != nil {
-		return nil, nil, err
-	}
-	if e == nil { // no policy: no origin owns a secret
-		return noOwners{}, policy.NewScrubber(), nil
-	}
-	return e, e.Scrubber(h.lookupSecret), nil
-}
-
-func (h *Host) lookupSecret(name string) (string, bool) {
-	v, ok := h.Secrets[name]
-	return v, ok
-}
-
-type noOwners struct{}
-
-func (noOwners) Owns(string, string) bool { return false }
-
-// release drops what a task held, as hosts do when a task ends.
-func (h *Host) release(task string) {
-	h.mu.Lock()
-	defer h.mu.Unlock()
-	for handle, s := range h.streams {
-		if s.task == task {
-			delete(h.streams, handle)
-		}
+	w.started, w.streaming = true, true
+	held := w.buf
+	w.buf = nil
+	close(w.ready)
+	w.mu.Unlock()
+	if len(held) > 0 {
+		w.pipe.Write(held)
 	}
 }
+
+// finish ends the response when the handler returns.
+func (w *responseWriter) finish() {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	w.writeHeaderLocked(http.StatusOK)
+	if !w.started {
+		w.started = true
+		close(w.ready)
+	}
+	w.pipe.Close()
+}
+
+// wholeBody is a body of known length: its last read says EOF too, as a
+// client's read of a Content-Length body does.
+type wholeBody struct{ b []byte }
+
+func (r *wholeBody) Read(p []byte) (int, error) {
+	if len(r.b) == 0 {
+		return 0, io.EOF
+	}
+	n := copy(p, r.b)
+	r.b = r.b[n:]
+	if len(r.b) == 0 {
+		return n, io.EOF
+	}
+	return n, nil
+}
+
+func (r *wholeBody) Close() error { return nil }

@@ -1,12 +1,14 @@
-package local
+package host
 
 import (
 	"bytes"
 	"context"
 	"encoding/json"
 	"io"
+	"log/slog"
 	"net/http"
 	"net/http/httptest"
+	"path/filepath"
 	"strings"
 	"testing"
 
@@ -16,22 +18,41 @@ import (
 	"github.com/damperdev/damper/internal/wire"
 )
 
-func performerTask(t *testing.T) (*performer, *task) {
-	p := &performer{fetcher: NewFetcher(nil)}
-	tk := &task{id: "t1", agent: "a", instance: "i", run: "r_1", logger: testLogger(t), counters: &counters{}}
-	t.Cleanup(func() {
-		tk.release()
-		assert.Zero(t, tk.counters.streams.Load(), "every handle released")
-	})
-	return p, tk
+// testLogger logs to the test's output.
+func testLogger(tb testing.TB) *slog.Logger {
+	return slog.New(slog.NewTextHandler(testWriter{tb}, &slog.HandlerOptions{Level: slog.LevelDebug}))
 }
 
-func perform(t *testing.T, p *performer, tk *task, typ string, args any) (json.RawMessage, *wire.Error) {
+type testWriter struct{ tb testing.TB }
+
+func (w testWriter) Write(p []byte) (int, error) {
+	w.tb.Logf("%s", p)
+	return len(p), nil
+}
+
+// performerTask returns a core for an agent "a" without a policy and a task
+// of it, whose instance keeps its database in the test's directory.
+func performerTask(t *testing.T) (*Core, *Task) {
+	c, err := New(wire.Manifest{ABI: wire.Version, Agents: []wire.AgentEntry{{Name: "a"}}}, Options{Logger: testLogger(t)})
+	require.NoError(t, err)
+	inst := c.NewInstance("a", "i", filepath.Join(t.TempDir(), "a", "i.sqlite"))
+	tk := c.NewTask("t1", "r_1", inst, testLogger(t))
+	t.Cleanup(func() {
+		tk.Release()
+		inst.Close()
+		assert.Zero(t, c.Counters().Streams.Load(), "every handle released")
+		assert.Zero(t, inst.InFlight(), "every body given back")
+	})
+	return c, tk
+}
+
+func perform(t *testing.T, c *Core, tk *Task, typ string, args any) (json.RawMessage, *wire.Error) {
 	t.Helper()
 	raw, err := json.Marshal(args)
 	require.NoError(t, err)
-	r := p.perform(context.Background(), tk, wire.Effect{ID: 7, Type: typ, Args: raw})
+	r := c.Perform(context.Background(), tk, wire.Effect{ID: 7, Type: typ, Args: raw})
 	require.EqualValues(t, 7, r.ID)
+	tk.releaseBodies() // as resuming the guest with the result does
 	return r.Value, r.Error
 }
 
@@ -93,9 +114,9 @@ func TestFetchSendsMethodHeadersBody(t *testing.T) {
 }
 
 func TestFetchBodyCap(t *testing.T) {
-	big := bytes.Repeat([]byte("x"), maxBody+1)
+	big := bytes.Repeat([]byte("x"), wire.MaxWholeBody+1)
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		w.Write(big[:maxBody+len(r.URL.Query().Get("extra"))])
+		w.Write(big[:wire.MaxWholeBody+len(r.URL.Query().Get("extra"))])
 	}))
 	defer srv.Close()
 	p, tk := performerTask(t)
@@ -103,7 +124,7 @@ func TestFetchBodyCap(t *testing.T) {
 	require.Nil(t, werr, "exactly 32 MiB is allowed")
 	var v wire.FetchValue
 	require.NoError(t, json.Unmarshal(raw, &v))
-	assert.Len(t, v.Body, maxBody)
+	assert.Len(t, v.Body, wire.MaxWholeBody)
 
 	_, werr = perform(t, p, tk, wire.EffectFetch, wire.FetchArgs{URL: srv.URL + "/?extra=1"})
 	require.NotNil(t, werr)
@@ -143,7 +164,7 @@ func TestFetchStreamReadClose(t *testing.T) {
 		require.NotEmpty(t, v.Body, "a read returns at least one byte unless eof")
 	}
 	assert.Equal(t, body, string(got))
-	assert.Zero(t, tk.counters.streams.Load(), "released at EOF")
+	assert.Zero(t, p.Counters().Streams.Load(), "released at EOF")
 	_, werr := perform(t, p, tk, wire.EffectRead, wire.ReadArgs{Handle: h, Max: 10})
 	require.NotNil(t, werr)
 	assert.Equal(t, wire.ErrBadEffect, werr.Type)
@@ -151,13 +172,13 @@ func TestFetchStreamReadClose(t *testing.T) {
 	h = open()
 	_, werr = perform(t, p, tk, wire.EffectClose, wire.CloseArgs{Handle: h})
 	require.Nil(t, werr)
-	assert.Zero(t, tk.counters.streams.Load(), "released by close")
+	assert.Zero(t, p.Counters().Streams.Load(), "released by close")
 
 	open()
 	open()
-	assert.EqualValues(t, 2, tk.counters.streams.Load())
-	tk.release()
-	assert.Zero(t, tk.counters.streams.Load(), "released at task end")
+	assert.EqualValues(t, 2, p.Counters().Streams.Load())
+	tk.Release()
+	assert.Zero(t, p.Counters().Streams.Load(), "released at task end")
 }
 
 func TestEffectErrorsNeverTrap(t *testing.T) {
@@ -179,7 +200,7 @@ func TestEffectErrorsNeverTrap(t *testing.T) {
 		{wire.EffectLog, ``, wire.ErrBadEffect},
 	} {
 		t.Run(tc.typ+" "+tc.args, func(t *testing.T) {
-			r := p.perform(context.Background(), tk, wire.Effect{ID: 1, Type: tc.typ, Args: json.RawMessage(tc.args)})
+			r := p.Perform(context.Background(), tk, wire.Effect{ID: 1, Type: tc.typ, Args: json.RawMessage(tc.args)})
 			require.NotNil(t, r.Error)
 			assert.Equal(t, tc.want, r.Error.Type)
 			assert.Nil(t, r.Value)
@@ -190,7 +211,7 @@ func TestEffectErrorsNeverTrap(t *testing.T) {
 func TestEmitAndSleep(t *testing.T) {
 	p, tk := performerTask(t)
 	var got []wire.Event
-	tk.onEvent = func(e wire.Event) { got = append(got, e) }
+	tk.OnEvent = func(e wire.Event) { got = append(got, e) }
 	_, werr := perform(t, p, tk, wire.EffectEmit, wire.EmitArgs{Events: []wire.Event{
 		{Type: "a", Run: "r_1", Data: json.RawMessage(`{"n":1}`)},
 		{Type: "b", Run: "r_1"},
@@ -207,7 +228,7 @@ func TestEmitAndSleep(t *testing.T) {
 
 	ctx, cancel := context.WithCancel(context.Background())
 	cancel()
-	r := p.perform(ctx, tk, wire.Effect{ID: 1, Type: wire.EffectSleep, Args: json.RawMessage(`{"ms":3600000}`)})
+	r := p.Perform(ctx, tk, wire.Effect{ID: 1, Type: wire.EffectSleep, Args: json.RawMessage(`{"ms":3600000}`)})
 	require.NotNil(t, r.Error)
 	assert.Equal(t, wire.ErrCanceled, r.Error.Type)
 }

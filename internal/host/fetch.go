@@ -1,4 +1,4 @@
-package local
+package host
 
 import (
 	"bytes"
@@ -12,59 +12,20 @@ import (
 	"strings"
 
 	"github.com/damperdev/damper/internal/wire"
+	"github.com/damperdev/damper/internal/wirejson"
 	"github.com/damperdev/damper/policy"
 )
 
-// Fetcher performs the HTTP request of a fetch effect and returns the
-// response with its body unread; the host reads or streams the body and
-// closes it. A Fetcher must send exactly req.URL and must not follow
-// redirects: a 3xx goes back to the guest, which decides the next hop.
-//
-// The host calls it with secrets already filled in (req holds their
-// values: a Fetcher must not log it), and scrubs them from the response
-// and from the error it returns.
-type Fetcher interface {
-	Fetch(ctx context.Context, req wire.FetchArgs) (*http.Response, error)
-}
-
-// FetcherFunc adapts a function to Fetcher.
-type FetcherFunc func(ctx context.Context, req wire.FetchArgs) (*http.Response, error)
-
-// Fetch calls f.
-func (f FetcherFunc) Fetch(ctx context.Context, req wire.FetchArgs) (*http.Response, error) {
-	return f(ctx, req)
-}
-
-// maxBody caps a fetch body that is returned whole (docs/abi.md); a guest
-// that needs more streams it.
-const maxBody = 32 << 20
-
-// NewFetcher returns the default Fetcher, sending requests with a copy of
-// client (nil: a client with no proxy) that never follows redirects.
-func NewFetcher(client *http.Client) Fetcher {
-	var c http.Client
-	if client != nil {
-		c = *client
-	} else {
-		t := http.DefaultTransport.(*http.Transport).Clone()
-		// The URL the guest decided on is the one contacted: no proxy from
-		// the environment in between.
-		t.Proxy = nil
-		c.Transport = t
+// NewTransport returns the default transport of fetch effects: a clone of
+// base (nil: http.DefaultTransport) that takes no proxy from the
+// environment, so the URL the guest decided on is the one contacted.
+func NewTransport(base *http.Transport) http.RoundTripper {
+	if base == nil {
+		base = http.DefaultTransport.(*http.Transport)
 	}
-	c.CheckRedirect = func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }
-	c.Jar = nil
-	return &httpFetcher{client: &c}
-}
-
-type httpFetcher struct{ client *http.Client }
-
-func (f *httpFetcher) Fetch(ctx context.Context, a wire.FetchArgs) (*http.Response, error) {
-	req, err := newRequest(ctx, a)
-	if err != nil {
-		return nil, err
-	}
-	return f.client.Do(req)
+	t := base.Clone()
+	t.Proxy = nil
+	return t
 }
 
 // badEffectError marks an error caused by the effect's arguments.
@@ -72,7 +33,8 @@ type badEffectError struct{ msg string }
 
 func (e *badEffectError) Error() string { return e.msg }
 
-func newRequest(ctx context.Context, a wire.FetchArgs) (*http.Request, error) {
+// NewRequest builds the HTTP request a fetch effect sends.
+func NewRequest(ctx context.Context, a wire.FetchArgs) (*http.Request, error) {
 	u, err := url.Parse(a.URL)
 	if err != nil {
 		return nil, &badEffectError{fmt.Sprintf("fetch: bad url: %v", err)}
@@ -133,14 +95,19 @@ func responseHeaders(h http.Header) []wire.Header {
 }
 
 // performFetch sends the request; with Stream the body stays open under a
-// handle of the task, otherwise it is read whole, up to maxBody.
+// handle of the task, otherwise it is read whole, up to the limit.
 //
-// Around the Fetcher it holds the request to the contract of docs/abi.md:
-// it sends only a canonical URL (the one the guest's policy decided on),
-// fills in secret placeholders only for an origin of a service that owns
-// the secret in the task's agent's policy, and scrubs the agent's secrets,
-// raw and encoded, from the response's headers and body and from errors.
-func (p *performer) performFetch(ctx context.Context, t *task, a wire.FetchArgs) (any, *wire.Error) {
+// Around the transport it holds the request to the contract of
+// docs/abi.md: it sends only a canonical URL (the one the guest's policy
+// decided on), fills in secret placeholders only for an origin of a
+// service that owns the secret in the task's agent's policy, and scrubs
+// the agent's secrets, raw and encoded, from the response's headers and
+// body and from errors.
+func performFetch(ctx context.Context, c *Core, t *Task, args []byte) (any, *wire.Error) {
+	var a wire.FetchArgs
+	if err := decodeArgsWith(wire.EffectFetch, args, &a, wirejson.DecodeFetchArgs); err != nil {
+		return nil, err
+	}
 	if !policy.IsCanonical(a.URL) {
 		return nil, &wire.Error{Type: wire.ErrFetch, Message: fmt.Sprintf("fetch: %q is not a canonical URL: the host sends only URLs the policy engine decided on", a.URL)}
 	}
@@ -153,20 +120,24 @@ func (p *performer) performFetch(ctx context.Context, t *task, a wire.FetchArgs)
 			return nil, &wire.Error{Type: wire.ErrFetch, Message: fmt.Sprintf("fetch %s %s: the %q header is set by the host, never by a request", a.Method, a.URL, h[0])}
 		}
 	}
-	s := t.agentSecrets()
+	s := t.secrets
 	if err := s.substitute(&a); err != nil {
 		return nil, &wire.Error{Type: wire.ErrFetch, Message: fmt.Sprintf("fetch %s %s: %v", a.Method, a.URL, s.scrubError(err))}
 	}
-	resp, err := p.fetcher.Fetch(ctx, a)
+	req, err := NewRequest(ctx, a)
+	if err != nil {
+		return nil, fetchError(ctx, s.scrubError(err))
+	}
+	resp, err := c.transport.RoundTrip(req)
 	if err != nil {
 		return nil, fetchError(ctx, s.scrubError(err))
 	}
 	if enc := contentEncoding(resp.Header); enc != "" {
 		resp.Body.Close()
-		return nil, &wire.Error{Type: wire.ErrFetch, Message: s.scrub.String(fmt.Sprintf("fetch %s %s: refusing a response with Content-Encoding %q: the host cannot scrub secrets from an encoded body", a.Method, a.URL, enc))}
+		return nil, &wire.Error{Type: wire.ErrFetch, Message: fmt.Sprintf("fetch %s %s: refusing a response with Content-Encoding %q: the host cannot scrub secrets from an encoded body", a.Method, a.URL, enc)}
 	}
 	headers := responseHeaders(resp.Header)
-	if s.scrub.MaxLen() > 0 {
+	if s.any() {
 		for i, h := range headers {
 			headers[i] = wire.Header{s.scrub.String(h[0]), s.scrub.String(h[1])}
 		}
@@ -177,18 +148,68 @@ func (p *performer) performFetch(ctx context.Context, t *task, a wire.FetchArgs)
 		return v, nil
 	}
 	defer resp.Body.Close()
-	body, err := io.ReadAll(io.LimitReader(resp.Body, maxBody+1))
-	if err != nil {
-		return nil, fetchError(ctx, s.scrubError(fmt.Errorf("read body: %w", err)))
+	body, werr := readWhole(ctx, t, resp, c.limits.WholeBody)
+	if werr != nil {
+		return nil, werr
 	}
-	if len(body) > maxBody {
-		return nil, &wire.Error{Type: wire.ErrFetch, Message: fmt.Sprintf("response body exceeds %d bytes; fetch it with stream", maxBody)}
-	}
-	if s.scrub.MaxLen() > 0 {
+	if s.any() {
 		body = s.scrub.Bytes(body)
 	}
 	v.Body = body
 	return v, nil
+}
+
+// readWhole reads a whole body, no further than limit, taking what it reads
+// from the instance's budget of bodies in flight: all of a declared
+// Content-Length up front, so that of several large bodies in one batch the
+// first ones are read and the rest fail at once, rather than all of them
+// failing halfway. A body that fails gives its bytes back at once.
+func readWhole(ctx context.Context, t *Task, resp *http.Response, limit int64) (body []byte, werr *wire.Error) {
+	tooLarge := &wire.Error{Type: wire.ErrFetch, Message: fmt.Sprintf("the response body exceeds %d bytes; fetch it with stream", limit)}
+	if resp.ContentLength > limit {
+		return nil, tooLarge
+	}
+	var held int64
+	hold := func(n int64) *wire.Error {
+		if !t.holdBody(n) {
+			return &wire.Error{Type: wire.ErrFetch, Message: fmt.Sprintf("the agent instance's whole response bodies in flight would exceed %d bytes; fetch large bodies with stream", t.Inst.bodies.limit)}
+		}
+		held += n
+		return nil
+	}
+	defer func() {
+		if werr != nil {
+			t.unholdBody(held)
+		}
+	}()
+	var buf bytes.Buffer
+	if resp.ContentLength > 0 {
+		if err := hold(resp.ContentLength); err != nil {
+			return nil, err
+		}
+		buf.Grow(int(resp.ContentLength))
+	}
+	chunk := make([]byte, 32<<10)
+	for {
+		n, err := resp.Body.Read(chunk)
+		if n > 0 {
+			if int64(buf.Len()+n) > limit {
+				return nil, tooLarge
+			}
+			if over := int64(buf.Len()+n) - held; over > 0 {
+				if err := hold(over); err != nil {
+					return nil, err
+				}
+			}
+			buf.Write(chunk[:n])
+		}
+		if err == io.EOF {
+			return buf.Bytes(), nil
+		}
+		if err != nil {
+			return nil, fetchError(ctx, t.secrets.scrubError(fmt.Errorf("read body: %w", err)))
+		}
+	}
 }
 
 func fetchError(ctx context.Context, err error) *wire.Error {
@@ -197,21 +218,18 @@ func fetchError(ctx context.Context, err error) *wire.Error {
 	case errors.As(err, &bad):
 		return &wire.Error{Type: wire.ErrBadEffect, Message: bad.msg}
 	case ctx.Err() != nil:
-		return canceledError(ctx)
+		return CanceledError(ctx)
 	}
 	return &wire.Error{Type: wire.ErrFetch, Message: err.Error()}
 }
 
-// defaultRead is the chunk size of a read effect that names no max, and
-// maxRead the largest chunk a read returns.
-const (
-	defaultRead = 64 << 10
-	maxRead     = 16 << 20
-)
-
 // performRead returns the next chunk of a streamed body: at least one byte,
 // or eof. The handle is released at EOF or on error.
-func (p *performer) performRead(ctx context.Context, t *task, a wire.ReadArgs) (any, *wire.Error) {
+func performRead(ctx context.Context, _ *Core, t *Task, args []byte) (any, *wire.Error) {
+	var a wire.ReadArgs
+	if err := DecodeArgs(wire.EffectRead, args, &a); err != nil {
+		return nil, err
+	}
 	s := t.stream(a.Handle)
 	if s == nil {
 		return nil, &wire.Error{Type: wire.ErrBadEffect, Message: fmt.Sprintf("read: unknown or released handle %d", a.Handle)}
@@ -220,9 +238,9 @@ func (p *performer) performRead(ctx context.Context, t *task, a wire.ReadArgs) (
 	defer s.mu.Unlock()
 	n := a.Max
 	if n <= 0 {
-		n = defaultRead
+		n = wire.DefaultRead
 	}
-	n = min(n, maxRead)
+	n = min(n, wire.MaxRead)
 	buf := make([]byte, n)
 	for {
 		k, err := s.body.Read(buf)
@@ -234,7 +252,7 @@ func (p *performer) performRead(ctx context.Context, t *task, a wire.ReadArgs) (
 		}
 		if err != nil {
 			t.releaseStream(a.Handle)
-			return nil, fetchError(ctx, t.agentSecrets().scrubError(fmt.Errorf("read body: %w", err)))
+			return nil, fetchError(ctx, t.secrets.scrubError(fmt.Errorf("read body: %w", err)))
 		}
 		if k > 0 {
 			return wire.ReadValue{Body: buf[:k]}, nil
@@ -242,7 +260,11 @@ func (p *performer) performRead(ctx context.Context, t *task, a wire.ReadArgs) (
 	}
 }
 
-func (p *performer) performClose(t *task, a wire.CloseArgs) (any, *wire.Error) {
+func performClose(_ context.Context, _ *Core, t *Task, args []byte) (any, *wire.Error) {
+	var a wire.CloseArgs
+	if err := DecodeArgs(wire.EffectClose, args, &a); err != nil {
+		return nil, err
+	}
 	t.releaseStream(a.Handle)
 	return struct{}{}, nil
 }

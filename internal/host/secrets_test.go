@@ -1,85 +1,22 @@
-package local
+package host
 
 import (
-	"bytes"
-	"context"
-	"crypto/rand"
 	"encoding/base64"
-	"encoding/hex"
 	"encoding/json"
 	"fmt"
 	"io"
-	"log/slog"
-	"net/http"
-	"net/http/httptest"
-	"net/url"
 	"os"
 	"strings"
-	"sync"
 	"testing"
 	"testing/iotest"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	"github.com/damperdev/damper/internal/hosttest"
 	"github.com/damperdev/damper/internal/wire"
 	"github.com/damperdev/damper/policy"
 )
-
-// fakeSecret returns a made-up secret value, different in every test, with
-// characters that percent-encoding and JSON escape.
-func fakeSecret(t *testing.T) string {
-	t.Helper()
-	b := make([]byte, 8)
-	_, err := rand.Read(b)
-	require.NoError(t, err)
-	return "fake-" + hex.EncodeToString(b) + `/+&= "<`
-}
-
-// encodings are the forms of secret a response may hold: raw, percent-
-// encoded, JSON-escaped, base64, and Basic credentials of each user.
-func encodings(secret string, basicUsers ...string) []string {
-	js, _ := json.Marshal(secret)
-	out := []string{
-		secret,
-		url.QueryEscape(secret),
-		url.PathEscape(secret),
-		string(js[1 : len(js)-1]),
-		base64.StdEncoding.EncodeToString([]byte(secret)),
-	}
-	for _, u := range basicUsers {
-		out = append(out, base64.StdEncoding.EncodeToString([]byte(u+":"+secret)))
-	}
-	return out
-}
-
-// recorder is a loopback server that records the requests it gets and
-// answers with respond.
-type recorder struct {
-	*httptest.Server
-	mu   sync.Mutex
-	reqs []*http.Request
-}
-
-func newRecorder(t *testing.T, respond http.HandlerFunc) *recorder {
-	r := &recorder{}
-	r.Server = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, req *http.Request) {
-		r.mu.Lock()
-		r.reqs = append(r.reqs, req.Clone(context.Background()))
-		r.mu.Unlock()
-		if respond != nil {
-			respond(w, req)
-		}
-	}))
-	t.Cleanup(r.Close)
-	return r
-}
-
-func (r *recorder) requests() []*http.Request {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	return append([]*http.Request(nil), r.reqs...)
-}
 
 // secretsFor compiles a manifest with one agent "a" of policy p, as
 // loadSecrets does for a Host.
@@ -94,8 +31,8 @@ func secretsFor(t *testing.T, p policy.Policy, targets map[string]string, env ma
 }
 
 func TestFetchSubstitutesSecretsOnlyForTheirOwners(t *testing.T) {
-	secret, other := fakeSecret(t), fakeSecret(t)
-	api, elsewhere, basic := newRecorder(t, nil), newRecorder(t, nil), newRecorder(t, nil)
+	secret, other := hosttest.FakeSecret(t), hosttest.FakeSecret(t)
+	api, elsewhere, basic := hosttest.NewRecorder(t, nil), hosttest.NewRecorder(t, nil), hosttest.NewRecorder(t, nil)
 	p, err := policy.New(
 		policy.NewService("api", "https://api.example").Credential("Authorization", "Bearer ${secret:API_TOKEN}").Secrets("UNSET"),
 		policy.NewService("elsewhere", "https://elsewhere.example").Secrets("OTHER_TOKEN"),
@@ -110,7 +47,7 @@ func TestFetchSubstitutesSecretsOnlyForTheirOwners(t *testing.T) {
 
 	for _, tc := range []struct {
 		name    string
-		srv     *recorder
+		srv     *hosttest.Recorder
 		secrets *agentSecrets
 		url     string
 		header  string
@@ -122,15 +59,15 @@ func TestFetchSubstitutesSecretsOnlyForTheirOwners(t *testing.T) {
 		{"owned by another service", elsewhere, s, elsewhere.URL + "/x", "Bearer ${secret:API_TOKEN}", "", "secret API_TOKEN for " + elsewhere.URL},
 		{"owned, not set", api, s, api.URL + "/x", "${secret:UNSET}", "", "secret UNSET is not configured"},
 		{"in no policy", api, s, api.URL + "/x", "${secret:NOT_IN_POLICY}", "", "NOT_IN_POLICY"},
-		{"agent without a policy", api, nil, api.URL + "/x", "${secret:API_TOKEN}", "", "API_TOKEN"},
+		{"agent without a policy", api, noSecrets, api.URL + "/x", "${secret:API_TOKEN}", "", "API_TOKEN"},
 		{"not canonical", api, s, api.URL + "/a/../x", "Bearer ${secret:API_TOKEN}", "", "not a canonical URL"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			before := len(tc.srv.requests())
+			before := len(tc.srv.Requests())
 			p, tk := performerTask(t)
 			tk.secrets = tc.secrets
 			_, werr := perform(t, p, tk, wire.EffectFetch, wire.FetchArgs{Method: "GET", URL: tc.url, Headers: []wire.Header{{"Authorization", tc.header}}})
-			reqs := tc.srv.requests()
+			reqs := tc.srv.Requests()
 			if tc.sent != "" {
 				require.Nil(t, werr)
 				require.Len(t, reqs, before+1)
@@ -148,35 +85,14 @@ func TestFetchSubstitutesSecretsOnlyForTheirOwners(t *testing.T) {
 	}
 }
 
-// echoSecret answers with secret in every encoding (for basicUsers), in a
-// header and in a body written in pieces of piece bytes (flushed), so that
-// a value lands across reads.
-func echoSecret(secret string, piece int, basicUsers ...string) http.HandlerFunc {
-	return func(w http.ResponseWriter, r *http.Request) {
-		w.Header().Set("X-Echo", r.Header.Get("Authorization"))
-		w.Header().Set("X-Token-"+url.PathEscape(secret), "in a name")
-		var body bytes.Buffer
-		for i, e := range encodings(secret, basicUsers...) {
-			fmt.Fprintf(&body, "%d:%s;", i, e)
-		}
-		b := body.Bytes()
-		for len(b) > 0 {
-			n := min(piece, len(b))
-			w.Write(b[:n])
-			w.(http.Flusher).Flush()
-			b = b[n:]
-		}
-	}
-}
-
 func TestResponsesAreScrubbed(t *testing.T) {
-	secret := fakeSecret(t)
+	secret := hosttest.FakeSecret(t)
 	p, err := policy.New(policy.NewService("api", "https://api.example").
 		Level(policy.AllowAll).
 		Credential("Authorization", "${basic:bot:API_TOKEN}"))
 	require.NoError(t, err)
 	for _, piece := range []int{1, 7, 13, 64, 1 << 20} {
-		srv := newRecorder(t, echoSecret(secret, piece, "bot"))
+		srv := hosttest.NewRecorder(t, hosttest.EchoSecret(secret, piece, "bot"))
 		s := secretsFor(t, p, map[string]string{"api": srv.URL}, map[string]string{"API_TOKEN": secret})
 		for _, max := range []int{1, 5, 16, 4096} {
 			t.Run(fmt.Sprintf("piece=%d/read=%d", piece, max), func(t *testing.T) {
@@ -207,7 +123,7 @@ func TestResponsesAreScrubbed(t *testing.T) {
 				require.NoError(t, json.Unmarshal(raw, &whole))
 
 				for _, out := range []string{string(got), string(whole.Body), fmt.Sprint(v.Headers), fmt.Sprint(whole.Headers)} {
-					for _, e := range encodings(secret, "bot") {
+					for _, e := range hosttest.Encodings(secret, "bot") {
 						assert.NotContains(t, out, e)
 					}
 					assert.Contains(t, out, "[REDACTED:API_TOKEN]")
@@ -220,9 +136,9 @@ func TestResponsesAreScrubbed(t *testing.T) {
 
 // The scrubbing reader finds a value wherever the reads cut it.
 func TestScrubReaderAcrossReads(t *testing.T) {
-	secret := fakeSecret(t)
+	secret := hosttest.FakeSecret(t)
 	sc := policy.NewScrubber(policy.Secret{Name: "S", Value: secret, BasicUsers: []string{"bot"}})
-	text := "head " + strings.Join(encodings(secret, "bot"), " | ") + " tail"
+	text := "head " + strings.Join(hosttest.Encodings(secret, "bot"), " | ") + " tail"
 	want := sc.String(text)
 	require.NotContains(t, want, secret)
 	for _, tc := range []struct {
@@ -301,18 +217,4 @@ func TestParseTargets(t *testing.T) {
 			assert.Equal(t, tc.want, got)
 		})
 	}
-}
-
-// Each override is logged once when the host starts; one that names no
-// service of the module's agents is a warning.
-func TestTargetOverridesAreLogged(t *testing.T) {
-	var logs bytes.Buffer
-	logger := slog.New(slog.NewTextHandler(&logs, nil))
-	cfg := testConfig(t).WithLogger(logger).WithTargets(map[string]string{"api": "http://127.0.0.1:1234/", "typo": "http://127.0.0.1:1"})
-	newHost(t, cfg)
-	assert.Equal(t, 1, strings.Count(logs.String(), "level=INFO msg=\"target override\" service=api target=http://127.0.0.1:1234\n"), logs.String())
-	assert.Contains(t, logs.String(), `level=WARN msg="target override names no service of this module's agents" service=typo`)
-
-	_, err := New(context.Background(), nil, cfg.WithTargets(map[string]string{"api": "ftp://x"}))
-	assert.Error(t, err)
 }

@@ -1,10 +1,9 @@
-package local
+package host
 
 import (
 	"context"
 	"encoding/json"
 	"path/filepath"
-	"strings"
 	"testing"
 
 	"github.com/stretchr/testify/assert"
@@ -13,30 +12,30 @@ import (
 	"github.com/damperdev/damper/internal/wire"
 )
 
-func openTestStore(t *testing.T) *store {
+func openTestStore(t *testing.T) *Store {
 	t.Helper()
-	s, err := openStore(context.Background(), filepath.Join(t.TempDir(), "agent", "id.sqlite"))
+	s, err := OpenStore(context.Background(), filepath.Join(t.TempDir(), "agent", "id.sqlite"))
 	require.NoError(t, err)
-	t.Cleanup(func() { s.close() })
+	t.Cleanup(func() { s.Close() })
 	return s
 }
 
 // sqlBatch decodes args JSON as the sql effect does, and runs it.
-func sqlBatch(t *testing.T, s *store, args string) (wire.SQLValue, *wire.Error) {
+func sqlBatch(t *testing.T, s *Store, args string) (wire.SQLValue, *wire.Error) {
 	t.Helper()
 	a, werr := decodeSQLArgs(json.RawMessage(args))
 	require.Nil(t, werr)
-	return s.batch(context.Background(), a)
+	return s.Batch(context.Background(), a)
 }
 
-func mustBatch(t *testing.T, s *store, args string) wire.SQLValue {
+func mustBatch(t *testing.T, s *Store, args string) wire.SQLValue {
 	t.Helper()
 	v, werr := sqlBatch(t, s, args)
 	require.Nil(t, werr)
 	return v
 }
 
-func count(t *testing.T, s *store) any {
+func count(t *testing.T, s *Store) any {
 	t.Helper()
 	v := mustBatch(t, s, `{"statements":[{"sql":"SELECT count(*) FROM t"}]}`)
 	return v.Results[0].Rows[0][0]
@@ -207,19 +206,4 @@ func TestTransactionKeyword(t *testing.T) {
 	} {
 		assert.Equal(t, want, transactionKeyword(sql), "%q", sql)
 	}
-}
-
-func TestDBPathsNeverCollideWithoutCase(t *testing.T) {
-	names := []string{"foo", "Foo", "FOO", "fOo", "_foo", "__foo", "_Foo", "f_oo", "f__oo", "F_oo", "a.b-c", "A.B-C", "_", "__", "x_y", "x_Y"}
-	seen := map[string]string{}
-	for _, n := range names {
-		require.True(t, ValidName(n), n)
-		p := strings.ToLower(dbPath("/data", "agent", n))
-		if other, dup := seen[p]; dup {
-			t.Fatalf("%q and %q share %s on a case-insensitive file system", n, other, p)
-		}
-		seen[p] = n
-	}
-	assert.Equal(t, filepath.Join("/data", "hello", "default.sqlite"), dbPath("/data", "hello", "default"), "lower-case names are unchanged")
-	assert.Equal(t, filepath.Join("/data", "_my__agent", "_foo.sqlite"), dbPath("/data", "My_agent", "Foo"))
 }

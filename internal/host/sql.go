@@ -1,4 +1,4 @@
-package local
+package host
 
 import (
 	"context"
@@ -24,10 +24,11 @@ import (
 // JS number); both hosts refuse results beyond it.
 const maxSafeInteger = 1<<53 - 1
 
-// store is one agent instance's SQLite database, held to the Durable
-// Object's rules: a batch is one transaction, and no statement may open,
-// end or nest one.
-type store struct {
+// Store is one agent instance's SQLite database, held to the Durable
+// Object's rules: a batch is one transaction, no statement may open, end
+// or nest one, or reach another database, numbers bind as REAL and no
+// integer beyond ±(2^53-1) comes back.
+type Store struct {
 	mu    sync.Mutex // one batch at a time
 	db    *sql.DB
 	conn  *sql.Conn // pinned: the authorizer is installed on this connection
@@ -36,20 +37,25 @@ type store struct {
 	denied atomic.Pointer[string]
 }
 
-// openStore opens (creating) the database at path in WAL mode.
-func openStore(ctx context.Context, path string) (*store, error) {
-	if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
-		return nil, err
+// OpenStore opens (creating) the database at path in WAL mode, or one in
+// memory when path is "", which lives until Close.
+func OpenStore(ctx context.Context, path string) (*Store, error) {
+	// _txlock=immediate makes BeginTx issue BEGIN IMMEDIATE: a batch takes
+	// the write lock up front.
+	dsn := "file::memory:?_txlock=immediate"
+	if path != "" {
+		if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
+			return nil, err
+		}
+		abs, err := filepath.Abs(path)
+		if err != nil {
+			return nil, err
+		}
+		// A file: URI, escaped, so no character of the data directory's
+		// path is taken for the start of the query.
+		dsn = "file:" + (&url.URL{Path: filepath.ToSlash(abs)}).EscapedPath() +
+			"?_pragma=journal_mode(WAL)&_pragma=busy_timeout(5000)&_pragma=synchronous(NORMAL)&_txlock=immediate"
 	}
-	abs, err := filepath.Abs(path)
-	if err != nil {
-		return nil, err
-	}
-	// A file: URI, escaped, so no character of the data directory's path is
-	// taken for the start of the query. _txlock=immediate makes BeginTx
-	// issue BEGIN IMMEDIATE: a batch takes the write lock up front.
-	dsn := "file:" + (&url.URL{Path: filepath.ToSlash(abs)}).EscapedPath() +
-		"?_pragma=journal_mode(WAL)&_pragma=busy_timeout(5000)&_pragma=synchronous(NORMAL)&_txlock=immediate"
 	db, err := sql.Open("sqlite", dsn)
 	if err != nil {
 		return nil, err
@@ -61,7 +67,7 @@ func openStore(ctx context.Context, path string) (*store, error) {
 		db.Close()
 		return nil, err
 	}
-	s := &store{db: db, conn: conn}
+	s := &Store{db: db, conn: conn}
 	// The lexical check in batch gives the clear error; the authorizer is
 	// the guarantee, since SQLite itself classifies every statement it
 	// compiles (including the second of "SELECT 1; COMMIT").
@@ -73,7 +79,7 @@ func openStore(ctx context.Context, path string) (*store, error) {
 		return r.RegisterAuthorizer(s.authorize)
 	})
 	if err != nil {
-		s.close()
+		s.Close()
 		return nil, err
 	}
 	return s, nil
@@ -81,7 +87,7 @@ func openStore(ctx context.Context, path string) (*store, error) {
 
 // authorize refuses, in the guest's statements only, what a Durable Object
 // refuses: transactions, savepoints, and other databases.
-func (s *store) authorize(action sqlite.AuthorizerActionCode, _, _, _, _ string) sqlite.AuthorizerReturnCode {
+func (s *Store) authorize(action sqlite.AuthorizerActionCode, _, _, _, _ string) sqlite.AuthorizerReturnCode {
 	if !s.guest.Load() {
 		return sqlite.AuthorizerOK
 	}
@@ -98,14 +104,15 @@ func (s *store) authorize(action sqlite.AuthorizerActionCode, _, _, _, _ string)
 	return sqlite.AuthorizerDeny
 }
 
-func (s *store) close() error {
+// Close closes the database.
+func (s *Store) Close() error {
 	s.conn.Close()
 	return s.db.Close()
 }
 
-// batch runs the statements in one BEGIN IMMEDIATE … COMMIT. Any failure
+// Batch runs the statements in one BEGIN IMMEDIATE … COMMIT. Any failure
 // rolls the whole batch back and names the failing statement's index.
-func (s *store) batch(ctx context.Context, a wire.SQLArgs) (wire.SQLValue, *wire.Error) {
+func (s *Store) Batch(ctx context.Context, a wire.SQLArgs) (wire.SQLValue, *wire.Error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	for i, st := range a.Statements {

@@ -1,0 +1,81 @@
+package host
+
+import (
+	"fmt"
+	"io"
+	"net/http"
+	"strings"
+	"sync/atomic"
+	"testing"
+
+	"github.com/damperdev/damper/internal/hosttest"
+	"github.com/damperdev/damper/internal/wire"
+	"github.com/damperdev/damper/policy"
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+)
+
+// roundTripFunc adapts a function to http.RoundTripper.
+type roundTripFunc func(*http.Request) (*http.Response, error)
+
+func (f roundTripFunc) RoundTrip(r *http.Request) (*http.Response, error) { return f(r) }
+
+// closeCounter is a response body that counts its Close calls.
+type closeCounter struct {
+	io.Reader
+	closed atomic.Int32
+}
+
+func (c *closeCounter) Close() error { c.closed.Add(1); return nil }
+
+func TestEncodedResponseBodyIsClosed(t *testing.T) {
+	for _, stream := range []bool{false, true} {
+		t.Run(fmt.Sprintf("stream=%v", stream), func(t *testing.T) {
+			body := &closeCounter{Reader: strings.NewReader("compressed")}
+			p, tk := performerTask(t)
+			p.transport = roundTripFunc(func(*http.Request) (*http.Response, error) {
+				h := http.Header{}
+				h.Add("Content-Encoding", "identity")
+				h.Add("Content-Encoding", "zstd")
+				return &http.Response{StatusCode: 200, Header: h, Body: body}, nil
+			})
+			_, werr := perform(t, p, tk, wire.EffectFetch, wire.FetchArgs{Method: "GET", URL: "https://api.example/", Stream: stream})
+			require.NotNil(t, werr)
+			assert.Equal(t, wire.ErrFetch, werr.Type)
+			assert.Contains(t, werr.Message, `Content-Encoding "identity, zstd"`)
+			assert.EqualValues(t, 1, body.closed.Load())
+			assert.Zero(t, p.Counters().Streams.Load(), "no handle for a refused body")
+		})
+	}
+}
+
+// The engine never passes a host-owned header, but a module that bypassed
+// it must not get one sent either: a Host header would address the server
+// as another host than the one the secret was substituted for.
+func TestHostOwnedHeadersAreRefused(t *testing.T) {
+	srv := hosttest.NewRecorder(t, nil)
+	pol, err := policy.New(policy.NewService("api", "https://api.example").Credential("Authorization", "Bearer ${secret:API_TOKEN}"))
+	require.NoError(t, err)
+	s := secretsFor(t, pol, map[string]string{"api": srv.URL}, map[string]string{"API_TOKEN": hosttest.FakeSecret(t)})
+	for _, h := range []wire.Header{
+		{"Host", "elsewhere.example"},
+		{"host", "elsewhere.example"},
+		{"Accept-Encoding", "gzip"},
+		{"Transfer-Encoding", "chunked"},
+		{"Content-Length", "0"},
+		{"Connection", "close"},
+		{"Proxy-Authorization", "Basic x"},
+		{"X-Forwarded-Host", "elsewhere.example"},
+	} {
+		t.Run(h[0], func(t *testing.T) {
+			p, tk := performerTask(t)
+			tk.secrets = s
+			headers := []wire.Header{{"Authorization", "Bearer ${secret:API_TOKEN}"}, h}
+			_, werr := perform(t, p, tk, wire.EffectFetch, wire.FetchArgs{Method: "GET", URL: srv.URL + "/", Headers: headers})
+			require.NotNil(t, werr)
+			assert.Equal(t, wire.ErrFetch, werr.Type)
+			assert.Contains(t, werr.Message, fmt.Sprintf("%q header is set by the host", h[0]))
+			assert.Empty(t, srv.Requests(), "never sent")
+		})
+	}
+}
