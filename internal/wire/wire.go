@@ -221,7 +221,7 @@ type SleepArgs struct {
 }
 
 // Limits both hosts enforce. worker/abi.js holds the same values for the
-// Workers host, generated from these (see abi_js_test.go).
+// Workers host, generated from these (see workerabi_test.go).
 const (
 	// MaxPayload is the largest request body of a run (docs/http.md).
 	MaxPayload = 1 << 20

@@ -82,6 +82,65 @@ func init() {
 	agent.Register("probe.roundtrip", roundtrip, fake)
 	agent.Register("probe.policy", policyProbe, agent.WithPolicy(PolicyPolicy))
 	agent.Register("probe.report", policyProbe, agent.WithPolicy(ReportPolicy))
+	agent.Register("probe.effects", effects, agent.WithPolicy(EffectsPolicy))
+}
+
+// EffectsPolicy is probe.effects': service "echo" (the secret
+// ECHO_TOKEN as a Bearer token, any request) and "plain" (no secret,
+// any request); the targets are placeholders the tests override.
+var EffectsPolicy = must(policy.New(
+	policy.NewService("echo", "http://127.0.0.1:11").
+		Level(policy.AllowAll).
+		Credential("Authorization", "Bearer ${secret:ECHO_TOKEN}"),
+	policy.NewService("plain", "http://127.0.0.1:12").Level(policy.AllowAll),
+))
+
+// EffectsIn lists raw effects for probe.effects to issue, one after the
+// other, with args exactly as given: the hosts' shared table of effect
+// cases (tests/effectcases) drives every host through it.
+type EffectsIn struct {
+	Effects []RawEffect `json:"effects"`
+}
+
+// RawEffect is an effect's type and its args JSON.
+type RawEffect struct {
+	Type string          `json:"type"`
+	Args json.RawMessage `json:"args"`
+}
+
+// EffectsOut holds each effect's value or error, in order.
+type EffectsOut struct {
+	Results []EffectResult `json:"results"`
+}
+
+// EffectResult is one effect's answer: its value, or its error's type and
+// message.
+type EffectResult struct {
+	Value     json.RawMessage `json:"value,omitempty"`
+	ErrorType string          `json:"error_type,omitempty"`
+	Message   string          `json:"message,omitempty"`
+}
+
+func effects(ctx *agent.Context, in EffectsIn) (EffectsOut, error) {
+	out := EffectsOut{Results: make([]EffectResult, len(in.Effects))}
+	for i, e := range in.Effects {
+		var v json.RawMessage
+		var args any
+		if len(e.Args) > 0 {
+			args = e.Args
+		}
+		err := abi.Perform(ctx, e.Type, args, &v)
+		var ee *abi.EffectError
+		switch {
+		case errors.As(err, &ee):
+			out.Results[i] = EffectResult{ErrorType: ee.Type, Message: ee.Message}
+		case err != nil:
+			return out, err
+		default:
+			out.Results[i] = EffectResult{Value: v}
+		}
+	}
+	return out, nil
 }
 
 // StateIn asks for one state operation: get, set or del of key.

@@ -17,7 +17,8 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/damperdev/damper/runtime/agent/agenttest"
-	_ "github.com/damperdev/damper/tests/agents"
+	"github.com/damperdev/damper/tests/agents"
+	"github.com/damperdev/damper/tests/effectcases"
 )
 
 // The probes' contracts, as the hosts' tests rely on them. probe.crash is
@@ -237,4 +238,20 @@ func TestPolicyProbe(t *testing.T) {
 			}
 		})
 	}
+}
+
+// The hosts' shared table of effect cases, under agenttest: what passes
+// here is what both hosts answer (tests/e2e_test.go runs it on them).
+func TestEffectCases(t *testing.T) {
+	f := effectcases.NewFakes(t)
+	h := agenttest.New()
+	h.HTTP = f.Handler()
+	h.Targets = f.Targets()
+	h.Secrets = map[string]string{"ECHO_TOKEN": effectcases.Secret}
+	t.Cleanup(func() { require.NoError(t, h.Close()) })
+	effectcases.Run(t, f, func(t *testing.T, id string, in agents.EffectsIn) []byte {
+		out, err := h.Run(t.Context(), "probe.effects", id, in)
+		require.NoError(t, err)
+		return out
+	})
 }
