@@ -46,10 +46,13 @@ var (
 // body's, so a body can only be trusted when the URL carries none.
 var graphqlURLParams = []string{"query", "operationName", "variables", "extensions"}
 
+// hasGraphQLURLParams splits the query on ';' as well as '&', as some
+// servers do: a parameter hidden behind a ';' under one reading is a
+// parameter under the other.
 func hasGraphQLURLParams(query string) bool {
 	for query != "" {
 		pair := query
-		if i := strings.IndexByte(query, '&'); i >= 0 {
+		if i := strings.IndexAny(query, "&;"); i >= 0 {
 			pair, query = query[:i], query[i+1:]
 		} else {
 			query = ""

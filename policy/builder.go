@@ -185,7 +185,9 @@ func (r *RuleBuilder) Host(glob string) *RuleBuilder {
 }
 
 // Query requires the parameter key, each of whose values must be one of
-// oneOf when oneOf is given.
+// oneOf when oneOf is given. In a deny rule one value is enough. Query
+// constraints hold for the query split on '&' and split on '&' and ';'
+// (see the package documentation).
 func (r *RuleBuilder) Query(key string, oneOf ...string) *RuleBuilder {
 	r.r.Query = append(r.r.Query, QueryMatch{Key: key, OneOf: oneOf})
 	return r

@@ -97,6 +97,15 @@ var table = []row{
 	deny(dLevel, "DELETE", gh+"/repos/octo/hello"),
 	deny(dLevel, "delete", gh+"/repos/octo/hello"),
 	deny(dLevel, "PROPFIND", gh+"/repos/octo/hello"),
+	// allow-read allows reads without a body only.
+	deny(dLevel, "GET", gh+"/repos/octo/hello", jsonBody(`{"state":"closed"}`)),
+	deny(dLevel, "GET", gh+"/repos/octo/hello", rawBody("x")),
+	deny(dLevel, "get", gh+"/repos/octo/hello", rawBody("x")),
+	deny(dLevel, "HEAD", gh+"/repos/octo/hello", rawBody("x")),
+	deny(dLevel, "OPTIONS", gh+"/repos/octo/hello", rawBody("x")),
+	deny(dLevel, "GET", gh+"/search/issues?q=x", hdr("Content-Type", "application/x-www-form-urlencoded"), rawBody("q=y")),
+	allow(rLevel, "GET", gh+"/repos/octo/hello", hdr("Content-Type", "application/json")),
+	allow(rLevel, "GET", gh+"/search/issues?q=x"),
 	deny(dMethod, "CONNECT", gh+"/"),
 	deny(dMethod, "TRACE", gh+"/"),
 	deny(dMethod, "GET ", gh+"/"),
@@ -229,6 +238,14 @@ var table = []row{
 	deny(dLevel, "POST", gh+"/graphql?%71uery=mutation%7Bb%7D", jsonBody(gql("query { a }"))),
 	deny(dLevel, "POST", gh+"/graphql?operationName=B", jsonBody(gql("query A { a } query B { b }"))),
 	allow(rAllow, "POST", gh+"/graphql?trace=1", jsonBody(gql("query { a }"))),
+	deny(dLevel, "POST", gh+"/graphql?trace=1;query=mutation%7Bb%7D", jsonBody(gql("query { a }"))),
+	deny(dLevel, "POST", gh+"/graphql?trace=1;%71uery=mutation%7Bb%7D", jsonBody(gql("query { a }"))),
+	deny(dLevel, "POST", gh+"/graphql?trace=1;operationName=B", jsonBody(gql("query A { a } query B { b }"))),
+	deny(dLevel, "POST", gh+"/graphql?trace=1;variables=%7B%7D", jsonBody(gql("query { a }"))),
+	deny(dLevel, "POST", gh+"/graphql?query=query%7Ba%7D;query=mutation%7Bb%7D", jsonBody(gql("query { a }"))),
+	allow(rAllow, "POST", gh+"/graphql?trace=1;x=2", jsonBody(gql("query { a }"))),
+	allow(rAllow, "POST", gh+"/graphql?trace=a%3Bquery", jsonBody(gql("query { a }"))),
+	deny(dRule, "GET", gh+"/graphql?query=query%7Ba%7D;query=mutation%7Bb%7D", rule("github-graphql-get")),
 	deny(dRule, "GET", gh+"/graphql?query=mutation%7Bb%7D", rule("github-graphql-get")),
 	deny(dRule, "GET", gh+"/graphql/?query=mutation%7Bb%7D"),
 	deny(dRule, "GET", gh+"/GraphQL?query=mutation%7Bb%7D"),
@@ -249,10 +266,14 @@ var table = []row{
 	deny(dRule, "GET", git+"/octo/hello.git/info/refs?%73ervice=git-receive-pack"),
 	deny(dRule, "GET", git+"/octo/hello.git/info/refs?service=git-%72eceive-pack"),
 	deny(dRule, "GET", git+"/octo/hello.git/info/refs?service=git-receive-pack#?service=git-upload-pack"),
-	deny(dLevel, "GET", git+"/octo/hello.git/info/refs?service=git-upload-pack&service=git-receive-pack"),
-	deny(dLevel, "GET", git+"/octo/hello.git/info/refs?service=git-receive-pack&service=git-upload-pack"),
+	deny(dRule, "GET", git+"/octo/hello.git/info/refs?service=git-upload-pack&service=git-receive-pack"),
+	deny(dRule, "GET", git+"/octo/hello.git/info/refs?service=git-receive-pack&service=git-upload-pack"),
 	deny(dLevel, "GET", git+"/octo/hello.git/info/refs?service=git-upload-pack%26service%3Dgit-receive-pack"),
-	deny(dLevel, "GET", git+"/octo/hello.git/info/refs?service=git-upload-pack;service=git-receive-pack"),
+	deny(dRule, "GET", git+"/octo/hello.git/info/refs?service=git-upload-pack;service=git-receive-pack"),
+	deny(dRule, "GET", git+"/octo/hello.git/info/refs?x=1;service=git-receive-pack"),
+	deny(dRule, "GET", git+"/octo/hello.git/info/refs?service=git-upload-pack&x=1;service=git-receive-pack"),
+	allow(rAllow, "GET", git+"/octo/hello.git/info/refs?service=git-upload-pack&x=1;service=git-upload-pack"),
+	allow(rAllow, "GET", git+"/octo/hello.git/info/refs?service=git-upload-pack&x=1"),
 	deny(dLevel, "GET", git+"/octo/hello.git/info/refs?service=git-upload-pack+"),
 	deny(dLevel, "GET", git+"/octo/hello.git/info/refs?service=GIT-UPLOAD-PACK"),
 	deny(dLevel, "GET", git+"/octo/hello.git/info/refs?service="),
@@ -322,6 +343,11 @@ var table = []row{
 	allow(rAllow, "POST", shop+"/v1//orders", jsonBody(`{"kind":"book"}`), canon(shop+"/v1/orders")),
 	allow(rAllow, "POST", shop+"/v1/Orders", jsonBody(`{"kind":"book"}`)),
 	allow(rAllow, "POST", shop+"/v1/orders/7/cancel", hdr("X-HTTP-Method-Override", "DELETE"), rule("shop-cancel")),
+	allow(rAllow, "GET", shop+"/v1/search", jsonBody(`{"q":"pens"}`), rule("shop-search-body")),
+	allow(rLevel, "GET", shop+"/v1/search"),
+	deny(dLevel, "GET", shop+"/v1/search", jsonBody(`{"query":"pens"}`)),
+	deny(dLevel, "GET", shop+"/v1/search", hdr("Content-Type", "text/plain"), rawBody(`{"q":"pens"}`)),
+	deny(dLevel, "GET", shop+"/v1/items", jsonBody(`{"q":"pens"}`)),
 	deny(dRule, "GET", shop+"/admin/users", rule("shop-admin")),
 	deny(dRule, "GET", shop+"/admin"),
 	deny(dRule, "GET", shop+"/admin/"),
@@ -481,6 +507,53 @@ var table = []row{
 	deny(dNoSvc, "GET", "http://bucket.storage.example.test/key"),
 	deny(dNoSvc, "GET", "https://bucket.storage.example.test:8443/key"),
 
+	// Query constraints under both readings of a query: split on '&' only,
+	// and on '&' and ';' (older Java, Rails and Python parsers). An allow
+	// rule must hold under both; a deny rule matches under either.
+	allow(rAllow, "GET", "https://search.example.test/search?q=foo", rule("search-q")),
+	allow(rAllow, "GET", "https://search.example.test/search?q=foo&x=1"),
+	allow(rAllow, "GET", "https://search.example.test/search?q=foo&note=a;b"),
+	allow(rAllow, "GET", "https://search.example.test/search?x=1;y=2&q=f%6Fo", canon("https://search.example.test/search?x=1;y=2&q=foo")),
+	deny(dLevel, "GET", "https://search.example.test/search?q=foo;x=1"),
+	deny(dLevel, "GET", "https://search.example.test/search?q=foo;q=bar"),
+	deny(dLevel, "GET", "https://search.example.test/search?q=bar;q=foo"),
+	deny(dLevel, "GET", "https://search.example.test/search?q=foo&x=1;q=evil"),
+	deny(dLevel, "GET", "https://search.example.test/search?x=1;q=evil&q=foo"),
+	deny(dLevel, "GET", "https://search.example.test/search?q=foo&x=1;%71=evil"),
+	deny(dLevel, "GET", "https://search.example.test/search?q=foo%3Bq%3Dbar"),
+	deny(dLevel, "GET", "https://search.example.test/search?x=1;q=foo"),
+	allow(rAllow, "GET", "https://search.example.test/items?id=7", rule("search-items")),
+	allow(rAllow, "GET", "https://search.example.test/items?page=2;x=1&id=7"),
+	deny(dLevel, "GET", "https://search.example.test/items?id=7;page=2"),
+	deny(dLevel, "GET", "https://search.example.test/items?id=7;id=x"),
+	deny(dLevel, "GET", "https://search.example.test/items?id=7&x=;id=..%2F"),
+	deny(dLevel, "GET", "https://search.example.test/items?id=7%3B"),
+	allow(rAllow, "GET", "https://search.example.test/list?page=2", rule("search-list")),
+	allow(rAllow, "GET", "https://search.example.test/list?page=2;x=1"),
+	allow(rAllow, "GET", "https://search.example.test/list?note=admin;x"),
+	deny(dLevel, "GET", "https://search.example.test/list?page=2;admin=1"),
+	deny(dLevel, "GET", "https://search.example.test/list?page=2&admin=1"),
+	deny(dLevel, "GET", "https://search.example.test/list?page=2;admin"),
+	allow(rLevel, "GET", "https://reports.example.test/export?format=json"),
+	allow(rLevel, "GET", "https://reports.example.test/export?format=json;x=1"),
+	allow(rLevel, "GET", "https://reports.example.test/export?note=format%3Dcsv"),
+	deny(dRule, "GET", "https://reports.example.test/export?format=csv", rule("reports-no-csv")),
+	deny(dRule, "GET", "https://reports.example.test/export?format=json&format=csv"),
+	deny(dRule, "GET", "https://reports.example.test/export?format=csv&format=json"),
+	deny(dRule, "GET", "https://reports.example.test/export?format=json;format=csv"),
+	deny(dRule, "GET", "https://reports.example.test/export?x=1;format=csv"),
+	deny(dRule, "GET", "https://reports.example.test/export?%66ormat=csv"),
+	allow(rLevel, "GET", "https://reports.example.test/any?x=1;nodebug=1"),
+	deny(dRule, "GET", "https://reports.example.test/any?debug", rule("reports-no-debug")),
+	deny(dRule, "GET", "https://reports.example.test/any?x=1;debug=1"),
+	deny(dRule, "GET", "https://reports.example.test/any?x=1;debug"),
+	allow(rLevel, "GET", "https://reports.example.test/safe?token=t"),
+	allow(rLevel, "GET", "https://reports.example.test/safe?page=1&token=t"),
+	allow(rLevel, "GET", "https://reports.example.test/safe?page=1&token=t;x=1"),
+	deny(dRule, "GET", "https://reports.example.test/safe?page=1", rule("reports-need-token")),
+	deny(dRule, "GET", "https://reports.example.test/safe?page=1;token=t"),
+	deny(dRule, "GET", "https://reports.example.test/safe?x=token"),
+
 	// Redirects: each hop is decided again.
 	allow(rLevel, "GET", "/repos/octo/hello2", redirectFrom(gh+"/repos/octo/hello"), canon(gh+"/repos/octo/hello2")),
 	allow(rLevel, "GET", "hello2", redirectFrom(gh+"/repos/octo/hello"), canon(gh+"/repos/octo/hello2")),
@@ -568,4 +641,73 @@ func TestBypassTable(t *testing.T) {
 	}
 	require.GreaterOrEqual(t, denied, 150, "bypass attempts")
 	require.GreaterOrEqual(t, allowed, 50, "legitimate requests")
+}
+
+// TestBypassTargetOverride: a target override (DAMPER_TARGETS, --target)
+// moves exactly the declared origin. The service's host globs stay on the
+// declared scheme and port, so a credential goes over plain http only to
+// the origin the operator named.
+func TestBypassTargetOverride(t *testing.T) {
+	p, err := policy.New(policy.NewService("bucket", "https://s3.example.test").
+		Hosts("*.s3.example.test").
+		Level(policy.AllowRead).
+		Credential("Authorization", "Bearer ${secret:BUCKET_TOKEN}"))
+	require.NoError(t, err)
+	plain, tls := p, p
+	require.NoError(t, plain.SetTarget("bucket", "http://127.0.0.1:9000"))
+	require.NoError(t, tls.SetTarget("bucket", "https://127.0.0.1:8443"))
+
+	cases := []struct {
+		policy policy.Policy
+		url    string
+		allow  bool
+		reason policy.Reason
+		sent   string // the URL sent, with the credential
+	}{
+		// The declared origin moves, spelled any way.
+		{plain, "https://s3.example.test/k", true, rLevel, "http://127.0.0.1:9000/k"},
+		{plain, "HTTPS://S3.Example.Test.:443/k", true, rLevel, "http://127.0.0.1:9000/k"},
+		{plain, "http://127.0.0.1:9000/k", true, rLevel, "http://127.0.0.1:9000/k"},
+		{tls, "https://s3.example.test/k", true, rLevel, "https://127.0.0.1:8443/k"},
+		// Host globs keep the declared scheme and port, and carry the
+		// credential there (over https, to hosts the policy names).
+		{plain, "https://eu.s3.example.test/k", true, rLevel, "https://eu.s3.example.test/k"},
+		{tls, "https://eu.s3.example.test/k", true, rLevel, "https://eu.s3.example.test/k"},
+		// ... and never the override's.
+		{plain, "http://eu.s3.example.test:9000/k", false, dNoSvc, ""},
+		{plain, "http://eu.s3.example.test/k", false, dNoSvc, ""},
+		{plain, "https://eu.s3.example.test:9000/k", false, dNoSvc, ""},
+		{tls, "https://eu.s3.example.test:8443/k", false, dNoSvc, ""},
+		{tls, "http://eu.s3.example.test:8443/k", false, dNoSvc, ""},
+		// The override names one address, on one scheme and port.
+		{plain, "http://s3.example.test/k", false, dNoSvc, ""},
+		{plain, "http://s3.example.test:9000/k", false, dNoSvc, ""},
+		{plain, "https://127.0.0.1:9000/k", false, dIP, ""},
+		{plain, "http://127.0.0.2:9000/k", false, dIP, ""},
+		{plain, "http://localhost:9000/k", false, dNoSvc, ""},
+		{tls, "http://127.0.0.1:8443/k", false, dIP, ""},
+	}
+	for _, c := range cases {
+		t.Run(c.policy.Services[0].Target+"_"+strings.ReplaceAll(c.url, "/", "|"), func(t *testing.T) {
+			e, err := policy.Compile(c.policy)
+			require.NoError(t, err)
+			d := e.Evaluate(&policy.Request{Method: "GET", URL: c.url}, nil)
+			require.Equal(t, c.allow, d.Allow, "decision %+v", d)
+			require.Equal(t, c.reason, d.Reason, "decision %+v", d)
+			if !c.allow {
+				require.Empty(t, d.Headers)
+				return
+			}
+			require.Equal(t, c.sent, d.URL)
+			require.Contains(t, d.Headers, policy.Header{Name: "Authorization", Value: "Bearer ${secret:BUCKET_TOKEN}"})
+			origin := policy.Origin(d.URL)
+			require.True(t, e.Owns(origin, "BUCKET_TOKEN"), "the host fills the credential in at %s", origin)
+		})
+	}
+
+	e, err := policy.Compile(plain)
+	require.NoError(t, err)
+	for _, origin := range []string{"http://eu.s3.example.test:9000", "http://eu.s3.example.test", "https://s3.example.test", "http://s3.example.test:9000"} {
+		require.False(t, e.Owns(origin, "BUCKET_TOKEN"), origin)
+	}
 }

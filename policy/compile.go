@@ -43,6 +43,12 @@ type service struct {
 	credNames   []string
 	basicUsers  map[string][]string
 	deny, allow []*rule
+
+	// globHTTPS and globPort are the scheme and port hostGlobs match on:
+	// those of the target the policy declares, whatever an override says,
+	// so an override moves exactly one origin.
+	globHTTPS bool
+	globPort  string
 }
 
 type rule struct {
@@ -159,6 +165,14 @@ func compileService(sp *Service, policyMode Mode, ids map[string]string) (*servi
 		opaqueSlash: sp.OpaqueEncodedSlash,
 		basicUsers:  map[string][]string{},
 	}
+	s.globHTTPS, s.globPort = s.https, s.port
+	if sp.declared != "" {
+		d, err := canonicalTarget(sp.declared)
+		if err != nil {
+			return nil, fmt.Errorf("declared target: %w", err)
+		}
+		s.globHTTPS, s.globPort = d.https, d.port()
+	}
 	for i, h := range sp.Hosts {
 		g, err := compileHostGlob(h)
 		if err != nil {
@@ -174,6 +188,12 @@ func compileService(sp *Service, policyMode Mode, ids map[string]string) (*servi
 			return nil, fmt.Errorf("secrets[%d]: %q is listed twice", i, n)
 		}
 		s.secrets = append(s.secrets, n)
+	}
+	if len(s.hostGlobs) > 0 && !s.globHTTPS && len(s.secrets) > 0 {
+		// Only the exact target is named by whoever wrote the policy or
+		// the configuration; a glob over plain http would send a
+		// credential, in the clear, to any host DNS makes of it.
+		return nil, errors.New("hosts: a service whose target is http cannot span hosts and own secrets: a credential goes over plain http only to the exact target")
 	}
 	switch sp.Level {
 	case AllowRead, AllowAll, DenyAll:

@@ -45,7 +45,8 @@ type Decision struct {
 	// mode; Reason and Rule then say what would have denied it.
 	Report bool   `json:"report,omitempty"`
 	Reason Reason `json:"reason"`
-	// Detail explains ReasonBadURL and ReasonNoService in words.
+	// Detail explains ReasonBadURL, ReasonNoService and a read with a body
+	// that level allow-read denies, in words.
 	Detail string `json:"detail,omitempty"`
 	// Service is the service the origin belongs to, if any.
 	Service string `json:"service,omitempty"`

@@ -11,18 +11,20 @@
 // body matcher has to read the body.
 //
 // A request belongs to the service whose target origin it addresses (or
-// whose Hosts globs match its host, on the target's scheme and port). Within
-// the service, deny rules are checked first and any match denies; then allow
-// rules in order, where the first match allows unless its limit is used up;
-// then the level: allow-read (GET, HEAD, OPTIONS), allow-all or deny-all. A
-// request to an origin no service owns is denied.
+// whose Hosts globs match its host, on the scheme and port of the target
+// the policy declares). Within the service, deny rules are checked first
+// and any match denies; then allow rules in order, where the first match
+// allows unless its limit is used up; then the level: allow-read (GET,
+// HEAD and OPTIONS without a body), allow-all or deny-all. A request to an
+// origin no service owns is denied. A read that carries a body is allowed
+// only by an allow rule: servers that read a GET body would act on input
+// the level never looked at.
 //
 // Rules match on methods, a host glob, a path glob ("*" one segment, "**"
 // any number, "*" inside a segment any run of characters; a trailing slash
 // is not significant, since most servers route "/a/" as "/a"; without case
-// when the service says so), query constraints (compared after decoding; every
-// value of a repeated key must satisfy), JSON pointer matchers and a GraphQL
-// matcher. Body matchers fail closed: a body that cannot be read the way
+// when the service says so), query constraints, JSON pointer matchers and a
+// GraphQL matcher. Body matchers fail closed: a body that cannot be read the way
 // every server would read it (not JSON, a Content-Type other than JSON,
 // duplicate keys, a byte order mark, a GraphQL syntax error, a persisted
 // query without a document, GraphQL parameters in the URL as well) makes a
@@ -30,6 +32,27 @@
 // operation of every document in the request must fit, whatever
 // operationName claims, and a batched array counts every element; in a deny
 // rule one fitting operation is enough.
+//
+// # Queries
+//
+// Query constraints compare keys and values after decoding (percent escapes,
+// and '+' as a space). Servers disagree on how to read a query, so a
+// constraint is checked under each reading and fails closed: servers read
+// the first, the last or every value of a repeated key, and some (older
+// Java servlet containers, Rails, Python's cgi) split parameters on ';' as
+// well as '&'. The engine therefore reads the canonical query twice, split
+// on '&' alone and split on '&' and ';' (an encoded %3B separates nothing
+// under either). In an allow rule a constraint must hold under both: the key
+// is present (or, when optional, every value that appears fits), and every
+// one of its values fits, so "q=foo;q=bar" and "q=foo&x=1;q=evil" do not
+// pass a rule for q=foo, and neither does "q=foo;x=1" (whose '&' reading of
+// q is "foo;x=1"; write '&' between parameters). In a deny rule a
+// constraint holds when one value fits under either reading, so a
+// repeated key or a ';' cannot hide the value it denies; an Absent
+// constraint holds when the key is missing under either reading. The
+// GraphQL URL parameters (query, operationName, variables, extensions)
+// are looked for under both readings: a body is trusted only when no
+// reading finds one.
 //
 // A method-override header (X-HTTP-Method-Override, X-HTTP-Method,
 // X-Method-Override) denies the request unless the deciding allow rule names
@@ -90,6 +113,17 @@
 // secret values, raw and encoded, from everything it hands back, including
 // from inside a longer base64 text such as an echoed Authorization header
 // (Scrubber).
+//
+// # Target overrides
+//
+// Configuration may point a service elsewhere (Policy.SetTarget; tests point
+// presets at loopback fakes). An override moves exactly the declared
+// origin: requests to it are decided and sent at the new target, and the
+// service's Hosts globs keep matching on the declared target's scheme and
+// port, never the override's. A service whose target is http cannot both
+// span hosts and own secrets (Compile refuses it), so a credential goes
+// over plain http only to an exact target that the policy or the operator
+// named.
 //
 // # Limits
 //

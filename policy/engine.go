@@ -101,6 +101,9 @@ func (e *Engine) EvaluateInto(d *Decision, req *Request, counters Counters) {
 
 	r, reason := svc.decide(method, &u, req.Body, hs, counters)
 	d.Reason = reason
+	if reason == ReasonDenyLevel && svc.level == AllowRead && readMethod(method) {
+		d.Detail = "allow-read allows GET, HEAD and OPTIONS only without a body; an allow rule may allow this request"
+	}
 	if r != nil {
 		d.Rule = r.id
 		if reason == ReasonAllowRule && r.limit > 0 {
@@ -132,13 +135,13 @@ func (s *service) decide(method string, u *urlParts, body []byte, hs headerScan,
 	host, path, query := u.host(), u.path(), u.query()
 	rb := requestBody{raw: body, contentType: hs.contentType, urlQuery: query}
 	for _, r := range s.deny {
-		if r.matchHead(method, host, path, query) && r.matchBody(&rb, true) {
+		if r.matchHead(method, host, path, query, true) && r.matchBody(&rb, true) {
 			return r, ReasonDenyRule
 		}
 	}
 	var match *rule
 	for _, r := range s.allow {
-		if r.matchHead(method, host, path, query) && r.matchBody(&rb, false) {
+		if r.matchHead(method, host, path, query, false) && r.matchBody(&rb, false) {
 			match = r
 			break
 		}
@@ -159,14 +162,23 @@ func (s *service) decide(method string, u *urlParts, body []byte, hs headerScan,
 	case AllowAll:
 		return nil, ReasonAllowLevel
 	case AllowRead:
-		if method == "GET" || method == "HEAD" || method == "OPTIONS" {
+		// A read carries no body. Servers that read a GET body (search
+		// APIs, GraphQL over GET, request smuggling through a proxy that
+		// forwards it) would act on input the level never looked at; an
+		// allow rule can still let such a request through.
+		if readMethod(method) && len(body) == 0 {
 			return nil, ReasonAllowLevel
 		}
 	}
 	return nil, ReasonDenyLevel
 }
 
-func (r *rule) matchHead(method, host, path, query string) bool {
+// readMethod reports whether level allow-read may allow method.
+func readMethod(m string) bool { return m == "GET" || m == "HEAD" || m == "OPTIONS" }
+
+// matchHead matches everything but the body. deny says which way query
+// constraints fail closed (queryMatcher.match).
+func (r *rule) matchHead(method, host, path, query string, deny bool) bool {
 	if !r.methods.has(method) {
 		return false
 	}
@@ -177,7 +189,7 @@ func (r *rule) matchHead(method, host, path, query string) bool {
 		return false
 	}
 	for i := range r.query {
-		if !r.query[i].match(query) {
+		if !r.query[i].match(query, deny) {
 			return false
 		}
 	}
@@ -246,7 +258,7 @@ func (e *Engine) lookup(u *urlParts) *service {
 	}
 	host, port := u.host(), u.port()
 	for _, s := range e.spanning {
-		if s.https != u.https || s.port != port {
+		if s.globHTTPS != u.https || s.globPort != port {
 			continue
 		}
 		for _, g := range s.hostGlobs {

@@ -11,7 +11,7 @@ import (
 
 // fixturePolicy is the presets plus hand-written services that exercise
 // what the presets do not: deny rules on paths, JSON body rules, opaque
-// encoded slashes, IP targets and services that span hosts.
+// encoded slashes, IP targets, services that span hosts and query rules.
 func fixturePolicy(t testing.TB) policy.Policy {
 	t.Helper()
 	p, err := policy.New(
@@ -30,6 +30,7 @@ func fixturePolicy(t testing.TB) policy.Policy {
 			Allow(
 				policy.On("/v1/orders", "POST").JSON("/kind", "book", "pen").JSONAbsent("/gift").ID("shop-order"),
 				policy.On("/v1/orders/*/cancel", "POST").Headers("X-HTTP-Method-Override").ID("shop-cancel"),
+				policy.On("/v1/search", "GET").JSON("/q").ID("shop-search-body"),
 			),
 		policy.NewService("gitlab", "https://gitlab.example.test").
 			OpaqueEncodedSlash().
@@ -41,7 +42,23 @@ func fixturePolicy(t testing.TB) policy.Policy {
 		policy.NewService("fake6", "http://[::1]:9090").Level(policy.AllowAll),
 		policy.NewService("storage", "https://storage.example.test").
 			Hosts("*.storage.example.test").
+			Credential("Authorization", "Bearer ${secret:STORAGE_TOKEN}").
 			Allow(policy.On("/**", "GET").Host("*.storage.example.test").ID("storage-read")),
+		// Query constraints in allow rules (every reading of the query must
+		// pass) and in deny rules (one reading is enough).
+		policy.NewService("search", "https://search.example.test").
+			Allow(
+				policy.On("/search", "GET").Query("q", "foo").ID("search-q"),
+				policy.On("/items", "GET").QueryPattern("id", "[0-9]+").ID("search-items"),
+				policy.On("/list", "GET").QueryAbsent("admin").ID("search-list"),
+			),
+		policy.NewService("reports", "https://reports.example.test").
+			Level(policy.AllowAll).
+			Deny(
+				policy.On("/export").Query("format", "csv").ID("reports-no-csv"),
+				policy.On("/**").Query("debug").ID("reports-no-debug"),
+				policy.On("/safe").QueryAbsent("token").ID("reports-need-token"),
+			),
 	)
 	require.NoError(t, err)
 	return p

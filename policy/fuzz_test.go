@@ -256,3 +256,93 @@ func FuzzGraphQL(f *testing.F) {
 		}
 	})
 }
+
+// queryReadings are the ways servers split a query into parameters: on '&'
+// alone, and on '&' and ';'. Each reading maps a decoded key to its decoded
+// values, as url.QueryUnescape reads them, independently of the engine.
+func queryReadings(t *testing.T, query string) []map[string][]string {
+	var out []map[string][]string
+	for _, seps := range []string{"&", "&;"} {
+		r := map[string][]string{}
+		for _, pair := range strings.FieldsFunc(query, func(c rune) bool { return strings.ContainsRune(seps, c) }) {
+			k, v, _ := strings.Cut(pair, "=")
+			dk, err1 := url.QueryUnescape(k)
+			dv, err2 := url.QueryUnescape(v)
+			if err1 != nil || err2 != nil {
+				t.Fatalf("canonical query %q does not decode: %v %v", query, err1, err2)
+			}
+			r[dk] = append(r[dk], dv)
+		}
+		out = append(out, r)
+	}
+	return out
+}
+
+// FuzzQuery checks query constraints against every reading of the query: an
+// allow rule for q=foo allows only when every reading has q and every value
+// of q is foo; a deny rule for format=csv lets a request through only when
+// no reading has format=csv; a GraphQL body is trusted only when no reading
+// has a GraphQL parameter in the URL.
+func FuzzQuery(f *testing.F) {
+	for _, s := range []string{
+		"q=foo", "q=foo&x=1", "q=foo;q=bar", "q=foo&x=1;q=evil", "x=1;q=foo", "x=1;y=2&q=f%6Fo",
+		"q=foo%3Bq%3Dbar", "q=foo&q=foo", "Q=foo", "q=fo+o", "q", "q=",
+		"format=json;format=csv", "x=1;format=csv", "%66ormat=csv", "format=csv&format=json",
+		"trace=1;query=mutation%7Bb%7D", "query=a;query=b", "a%3Bquery=x", ";;&&;=",
+	} {
+		f.Add(s)
+	}
+	compileOne := func(s Service) *Engine {
+		e, err := Compile(Policy{Version: Version, Services: []Service{s}})
+		if err != nil {
+			f.Fatal(err)
+		}
+		return e
+	}
+	allowQ := compileOne(Service{Name: "a", Target: "https://q.test", Level: DenyAll,
+		Allow: []Rule{{Path: "/**", Query: []QueryMatch{{Key: "q", OneOf: []string{"foo"}}}}}})
+	denyCSV := compileOne(Service{Name: "d", Target: "https://q.test", Level: AllowAll,
+		Deny: []Rule{{Path: "/**", Query: []QueryMatch{{Key: "format", OneOf: []string{"csv"}}}}}})
+	gql := compileOne(Service{Name: "g", Target: "https://q.test", Level: DenyAll,
+		Allow: []Rule{{Path: "/**", GraphQL: &GraphQLMatch{Operations: []string{"query"}}}}})
+	f.Fuzz(func(t *testing.T, query string) {
+		req := &Request{URL: "https://q.test/x?" + query}
+		a := allowQ.Evaluate(req, nil)
+		if a.URL == "" {
+			return // no canonical form: denied before any rule
+		}
+		_, canonQuery, _ := strings.Cut(a.URL, "?")
+		readings := queryReadings(t, canonQuery)
+		if a.Allow {
+			for _, r := range readings {
+				if len(r["q"]) == 0 {
+					t.Fatalf("allowed %q: a reading has no q: %v", a.URL, r)
+				}
+				for _, v := range r["q"] {
+					if v != "foo" {
+						t.Fatalf("allowed %q: a reading has q=%q", a.URL, v)
+					}
+				}
+			}
+		}
+		if denyCSV.Evaluate(req, nil).Allow {
+			for _, r := range readings {
+				for _, v := range r["format"] {
+					if v == "csv" {
+						t.Fatalf("let %q through: a reading has format=csv", a.URL)
+					}
+				}
+			}
+		}
+		body := &Request{Method: "POST", URL: req.URL, Body: []byte(`{"query":"query { a }"}`)}
+		if gql.Evaluate(body, nil).Allow {
+			for _, r := range readings {
+				for _, p := range graphqlURLParams {
+					if _, ok := r[p]; ok {
+						t.Fatalf("trusted the body of %q: a reading has %s in the URL", a.URL, p)
+					}
+				}
+			}
+		}
+	})
+}

@@ -57,8 +57,11 @@ type Service struct {
 	// form: https, or http for loopback fakes in tests. Configuration may
 	// point it elsewhere (see Policy.SetTarget).
 	Target string `json:"target"`
-	// Hosts are more host globs the service spans, on the target's scheme
-	// and port ("*.s3.example.com"). They never match an IP address.
+	// Hosts are more host globs the service spans, on the scheme and port
+	// of Target as the policy declares it ("*.s3.example.com"), even when
+	// configuration overrides the target. They never match an IP address.
+	// A service with an http target cannot both span hosts and own
+	// secrets.
 	Hosts []string `json:"hosts,omitempty"`
 	// Secrets names the secrets the service owns: the host substitutes a
 	// secret only into requests to an origin of a service that owns it.
@@ -131,7 +134,10 @@ type Rule struct {
 }
 
 // QueryMatch constrains one query parameter, compared after decoding. With
-// neither OneOf nor Pattern, the key only has to be present.
+// neither OneOf nor Pattern, the key only has to be present. In an allow
+// rule every value of the key must satisfy the constraint, with the query
+// split on '&' and with it split on '&' and ';'; in a deny rule one value
+// under either splitting is enough.
 type QueryMatch struct {
 	Key string `json:"key"`
 	// OneOf lists the accepted values.
@@ -212,8 +218,10 @@ func (p *Policy) UnmarshalJSON(data []byte) error {
 // fakes). The target must be "scheme://host[:port]". The agent's code stays
 // as it is: a request to the origin the policy was written with is decided
 // and sent as a request to the new target, same path and query
-// (Decision.URL names the new origin). The service's Hosts globs are not
-// changed: they name hosts beside the target.
+// (Decision.URL names the new origin). Only that origin moves: the
+// service's Hosts globs keep matching the hosts they name on the declared
+// target's scheme and port, never the new target's, so an override to
+// plain http sends a credential over http only to the exact new target.
 func (p *Policy) SetTarget(service, target string) error {
 	u, err := canonicalTarget(target)
 	if err != nil {

@@ -109,6 +109,9 @@ func TestCompileRejects(t *testing.T) {
 			s.Allow = []policy.Rule{{Path: "/a"}, {Path: "/a"}}
 		}), "identical rules derive the same id"},
 		{"bad host glob", base(func(s *policy.Service) { s.Hosts = []string{"*.exämple.test"} }), "punycode"},
+		{"http host globs with secrets", base(func(s *policy.Service) {
+			s.Target, s.Hosts, s.Secrets = "http://127.0.0.1:8080", []string{"*.local.test"}, []string{"TOKEN"}
+		}), "cannot span hosts and own secrets"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			_, err := policy.Compile(tc.p)
@@ -131,6 +134,37 @@ func TestCompileRejects(t *testing.T) {
 			policy.NewService("b", "https://y.test").Allow(policy.On("/").ID("same")))
 		require.ErrorContains(t, err, `id "same" is already used by a rule of a allow`)
 	})
+}
+
+// A service spans hosts over http only without secrets; over https, or
+// with only its exact target on http, it may own them.
+func TestHTTPHostGlobs(t *testing.T) {
+	for _, tc := range []struct {
+		name      string
+		service   *policy.ServiceBuilder
+		url       string
+		allow     bool
+		withCreds bool
+	}{
+		{"http globs without secrets", policy.NewService("a", "http://127.0.0.1:8080").Hosts("*.local.test").Level(policy.AllowAll),
+			"http://x.local.test:8080/", true, false},
+		{"https globs with secrets", policy.NewService("a", "https://api.example.test").Hosts("*.example.test").Level(policy.AllowAll).Credential("Authorization", "Bearer ${secret:T}"),
+			"https://x.example.test/", true, true},
+		{"http target with secrets", policy.NewService("a", "http://127.0.0.1:8080").Level(policy.AllowAll).Credential("Authorization", "Bearer ${secret:T}"),
+			"http://127.0.0.1:8080/", true, true},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			p, err := policy.New(tc.service)
+			require.NoError(t, err)
+			e, err := policy.Compile(p)
+			require.NoError(t, err)
+			d := e.Evaluate(&policy.Request{URL: tc.url}, nil)
+			require.Equal(t, tc.allow, d.Allow, "%+v", d)
+			require.Equal(t, tc.withCreds, len(d.Headers) > 0, "%+v", d)
+		})
+	}
+	_, err := policy.New(policy.NewService("a", "http://127.0.0.1:8080").Hosts("*.local.test").Credential("Authorization", "Bearer ${secret:T}"))
+	require.ErrorContains(t, err, "a credential goes over plain http only to the exact target")
 }
 
 func TestSetTarget(t *testing.T) {

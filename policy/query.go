@@ -17,14 +17,30 @@ type queryMatcher struct {
 	optional bool
 }
 
-// match checks one constraint against a canonical query string. Every value
-// of a repeated key must satisfy it, since servers differ on which one they
-// read.
-func (m *queryMatcher) match(query string) bool {
+// match checks one constraint against a canonical query string, under every
+// way a server may read it. Servers differ on which value of a repeated key
+// they read, and some (older Java, Rails and Python parsers) split the query
+// on ';' as well as '&'. An allow rule's constraint must hold under every
+// reading: every value of the key satisfies it, whether the query is split
+// on '&' alone or on '&' and ';'. A deny rule's constraint holds when it
+// holds under some reading: one satisfying value is enough.
+func (m *queryMatcher) match(query string, deny bool) bool {
+	semi := strings.IndexByte(query, ';') >= 0
+	if deny {
+		return m.matchSplit(query, "&", true) || semi && m.matchSplit(query, "&;", true)
+	}
+	return m.matchSplit(query, "&", false) && (!semi || m.matchSplit(query, "&;", false))
+}
+
+// matchSplit checks the constraint with the query split on the bytes of
+// seps. For an allow rule (some false) every value of the key must satisfy
+// it; for a deny rule one value must, or, when the key may or must be
+// missing, its absence.
+func (m *queryMatcher) matchSplit(query, seps string, some bool) bool {
 	seen := false
 	for query != "" {
 		pair := query
-		if i := strings.IndexByte(query, '&'); i >= 0 {
+		if i := strings.IndexAny(query, seps); i >= 0 {
 			pair, query = query[:i], query[i+1:]
 		} else {
 			query = ""
@@ -40,11 +56,20 @@ func (m *queryMatcher) match(query string) bool {
 			return false
 		}
 		seen = true
-		if !m.matchValue(val) {
+		ok := m.matchValue(val)
+		if some && ok {
+			return true
+		}
+		if !some && !ok {
 			return false
 		}
 	}
-	return seen || m.absent || m.optional
+	if !seen {
+		return m.absent || m.optional
+	}
+	// Every value was checked: for an allow rule all satisfied the
+	// constraint; for a deny rule none did.
+	return !some
 }
 
 func (m *queryMatcher) matchValue(enc string) bool {

@@ -224,7 +224,12 @@ func diffCases() []diffCase {
 			return c
 		}(),
 		func() diffCase {
-			c := sub("target override keeps host globs on the new scheme and port", "http://eu.api.example.test:9999/", auth)
+			c := sub("target override leaves host globs off the new scheme and port", "http://eu.api.example.test:9999/", auth)
+			c.Targets = map[string]string{"api": "http://localhost:9999"}
+			return c
+		}(),
+		func() diffCase {
+			c := sub("target override leaves host globs on the declared scheme and port", "https://eu.api.example.test/", auth)
 			c.Targets = map[string]string{"api": "http://localhost:9999"}
 			return c
 		}(),

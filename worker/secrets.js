@@ -302,7 +302,7 @@ export class Owners {
    * @param {Map<string, string>} [targets] service name to origin overrides
    */
   constructor(policy, targets = new Map()) {
-    /** @type {{name: string, origin: string, https: boolean, port: string, globs: HostGlob[], secrets: string[]}[]} */
+    /** @type {{name: string, origin: string, https: boolean, port: string, globs: HostGlob[], secrets: string[]}[]} https and port: where the globs match */
     this.services = [];
     /** @type {Map<string, string[]>} secret name to Basic user names */
     this.basicUsers = new Map();
@@ -330,7 +330,9 @@ export class Owners {
         throw new Error(`${where} (${s.name}): target ${origin} is already the target of ${byOrigin.get(origin)}`);
       }
       byOrigin.set(origin, s.name);
-      const u = new URL(origin);
+      // Host globs match on the declared target's scheme and port, not an
+      // override's: an override moves exactly one origin.
+      const declared = new URL(canonicalTarget(String(s.target)));
       const secrets = s.secrets ?? [];
       if (!Array.isArray(secrets) || !secrets.every((n) => typeof n === "string" && SECRET_NAME.test(n))) {
         throw new Error(`${where} (${s.name}): bad secrets`);
@@ -338,11 +340,14 @@ export class Owners {
       const svc = {
         name: s.name,
         origin,
-        https: u.protocol === "https:",
-        port: u.port,
+        https: declared.protocol === "https:",
+        port: declared.port,
         globs: (s.hosts ?? []).map((h) => new HostGlob(h)),
         secrets: [...new Set(secrets)],
       };
+      if (svc.globs.length > 0 && !svc.https && svc.secrets.length > 0) {
+        throw new Error(`${where} (${s.name}): hosts: a service whose target is http cannot span hosts and own secrets`);
+      }
       for (const c of s.credentials ?? []) {
         parsePlaceholders(String(c?.value), (p) => {
           if (!svc.secrets.includes(p.name)) throw new Error(`${where} (${s.name}): secret ${p.name} is not in the service's secrets`);
@@ -360,7 +365,7 @@ export class Owners {
    * Whether a request to `origin` may carry secret `name`: the origin
    * belongs to a service that owns it (Engine.Owns). The origin is the
    * service's target origin, or a host matching one of its host globs on the
-   * target's scheme and port; the first service that claims the origin
+   * declared target's scheme and port; the first service that claims the origin
    * decides, as in Go.
    * @param {string} origin "scheme://host[:port]", canonical
    * @param {string} name
