@@ -89,9 +89,6 @@ func (c Config) withDefaults() Config {
 	if c.dropAbove == 0 {
 		c.dropAbove = DefaultDropAbove
 	}
-	if c.transport == nil {
-		c.transport = host.NewTransport(nil)
-	}
 	if c.secrets == nil {
 		c.secrets = os.LookupEnv
 	}
@@ -145,7 +142,10 @@ func (c Config) WithToken(token string) Config { c.token = token; return c }
 
 // WithTransport sets what sends the requests of fetch effects (default:
 // the real network, through a clone of http.DefaultTransport that takes no
-// proxy from the environment). The host does the rest around it: it
+// proxy from the environment and connects only to public addresses, and to
+// the origins the agents' policies and the target overrides name, whatever
+// their addresses: a public name that resolves to loopback or a private
+// range is refused). The host does the rest around it: it
 // refuses a URL that is not canonical, fills in secret placeholders before
 // calling it (the request holds their values: it must not log them), and
 // scrubs secrets from what it returns. A RoundTripper never follows

@@ -18,6 +18,9 @@ import (
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+
+	"github.com/damperdev/damper/tests/agents"
+	"github.com/damperdev/damper/tests/effectcases"
 )
 
 const token = "e2e-token-not-a-secret"
@@ -31,10 +34,13 @@ func TestE2E(t *testing.T) {
 	fake := newFakeAPI(t)
 	apis := newPolicyFakes(t)
 	gh := newGitHubFake(t)
+	cases := effectcases.NewFakes(t)
 	env := map[string]string{
-		"DAMPER_TARGETS":  "fake=" + fake.URL + ",api=" + apis.api.URL + ",other=" + apis.other.URL + ",github=" + gh.URL,
+		"DAMPER_TARGETS": "fake=" + fake.URL + ",api=" + apis.api.URL + ",other=" + apis.other.URL + ",github=" + gh.URL +
+			",echo=" + cases.Echo.URL + ",plain=" + cases.Plain.URL,
 		"PROBE_API_TOKEN": apis.secret,
 		"GITHUB_TOKEN":    gh.token,
+		"ECHO_TOKEN":      effectcases.Secret,
 	}
 	forEachHost(t, token, env, func(t *testing.T, h host) {
 		c := &client{h: h, token: token}
@@ -48,6 +54,17 @@ func TestE2E(t *testing.T) {
 		t.Run("policy", func(t *testing.T) { testPolicy(t, c, apis) })
 		t.Run("preset_with_target_override", func(t *testing.T) { testPreset(t, c, gh) })
 		t.Run("trap_fails_alone", func(t *testing.T) { testTrap(t, c) })
+		t.Run("effect_cases", func(t *testing.T) {
+			effectcases.Run(t, cases, func(t *testing.T, id string, in agents.EffectsIn) []byte {
+				payload, err := json.Marshal(in)
+				require.NoError(t, err)
+				r := c.post(t, "probe.effects", id, string(payload))
+				require.Equal(t, http.StatusOK, r.status, "%s", r.body)
+				var out struct{ Result json.RawMessage }
+				require.NoError(t, json.Unmarshal(r.body, &out))
+				return out.Result
+			})
+		})
 		// Last: it restarts the host.
 		t.Run("state_survives_restart", func(t *testing.T) { testRestart(t, c, h, apis) })
 	})

@@ -172,8 +172,8 @@ export async function performFetch(args, task) {
     throw new EffectError("fetch_error", `refusing to send ${JSON.stringify(args.url)}: not a valid URL`);
   }
   if (parsed !== args.url) {
-    throw new EffectError("fetch_error", `refusing to send ${JSON.stringify(args.url)}: ` +
-      `it is not a fixed point of WHATWG URL parsing (it would be sent as ${JSON.stringify(parsed)})`);
+    throw new EffectError("fetch_error", `fetch: ${JSON.stringify(args.url)} is not a canonical URL: ` +
+      `the host sends only URLs the policy engine decided on (WHATWG parsing would send ${JSON.stringify(parsed)})`);
   }
   // The engine never lets these through; a module that bypassed it must not
   // address the request to another host than the URL's, or frame it.

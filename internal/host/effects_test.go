@@ -33,7 +33,10 @@ func (w testWriter) Write(p []byte) (int, error) {
 // performerTask returns a core for an agent "a" without a policy and a task
 // of it, whose instance keeps its database in the test's directory.
 func performerTask(t *testing.T) (*Core, *Task) {
-	c, err := New(wire.Manifest{ABI: wire.Version, Agents: []wire.AgentEntry{{Name: "a"}}}, Options{Logger: testLogger(t)})
+	// Any address: these tests fetch from loopback servers no policy names
+	// (TestDefaultTransportDialsOnlyTargetsAndPublicAddresses is the rule).
+	plain := http.DefaultTransport.(*http.Transport).Clone()
+	c, err := New(wire.Manifest{ABI: wire.Version, Agents: []wire.AgentEntry{{Name: "a"}}}, Options{Logger: testLogger(t), Transport: plain})
 	require.NoError(t, err)
 	inst := c.NewInstance("a", "i", filepath.Join(t.TempDir(), "a", "i.sqlite"))
 	tk := c.NewTask("t1", "r_1", inst, testLogger(t))

@@ -16,18 +16,6 @@ import (
 	"github.com/damperdev/damper/policy"
 )
 
-// NewTransport returns the default transport of fetch effects: a clone of
-// base (nil: http.DefaultTransport) that takes no proxy from the
-// environment, so the URL the guest decided on is the one contacted.
-func NewTransport(base *http.Transport) http.RoundTripper {
-	if base == nil {
-		base = http.DefaultTransport.(*http.Transport)
-	}
-	t := base.Clone()
-	t.Proxy = nil
-	return t
-}
-
 // badEffectError marks an error caused by the effect's arguments.
 type badEffectError struct{ msg string }
 

@@ -25,14 +25,18 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/damperdev/damper/internal/safedial"
 	"github.com/damperdev/damper/internal/wire"
 )
 
-// Options configure a Core. The zero value is usable: the real network
-// (NewTransport), secrets from nowhere, no target override, no logs, real
+// Options configure a Core. The zero value is usable: the real network,
+// public addresses only but for the policies' targets (safedial), secrets
+// from nowhere, no target override, no logs, real
 // sleeps and the default limits.
 type Options struct {
-	// Transport sends the requests of fetch effects. It must send exactly
+	// Transport sends the requests of fetch effects; nil connects only to
+	// public addresses and to the origins of the policies' services (with
+	// the overrides applied), whatever their addresses. It must send exactly
 	// the request's URL; a RoundTripper never follows redirects. The core
 	// fills in secrets before calling it (the request holds their values:
 	// it must not log them) and scrubs them from what it returns.
@@ -116,9 +120,6 @@ func New(m wire.Manifest, o Options) (*Core, error) {
 	if o.Secrets == nil {
 		o.Secrets = func(string) (string, bool) { return "", false }
 	}
-	if o.Transport == nil {
-		o.Transport = NewTransport(nil)
-	}
 	targets := make(map[string]string, len(o.Targets))
 	for name, t := range o.Targets {
 		c, err := CanonicalTarget(name, t)
@@ -127,9 +128,16 @@ func New(m wire.Manifest, o Options) (*Core, error) {
 		}
 		targets[name] = c
 	}
-	secrets, err := loadSecrets(m, targets, o.Secrets, o.Logger)
+	secrets, origins, err := loadSecrets(m, targets, o.Secrets, o.Logger)
 	if err != nil {
 		return nil, err
+	}
+	if o.Transport == nil {
+		d, err := safedial.New(origins)
+		if err != nil {
+			return nil, err
+		}
+		o.Transport = d.Transport()
 	}
 	c := &Core{
 		transport: o.Transport,
@@ -154,7 +162,7 @@ func New(m wire.Manifest, o Options) (*Core, error) {
 // policy must compile. damper build runs it, so a broken policy fails the
 // build rather than the agent's first request.
 func CheckManifest(m wire.Manifest) error {
-	_, err := loadSecrets(m, nil, func(string) (string, bool) { return "", false }, slog.New(slog.NewTextHandler(io.Discard, nil)))
+	_, _, err := loadSecrets(m, nil, func(string) (string, bool) { return "", false }, slog.New(slog.NewTextHandler(io.Discard, nil)))
 	return err
 }
 

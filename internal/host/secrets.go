@@ -35,7 +35,10 @@ func (ownsNothing) Owns(string, string) bool { return false }
 // once: a secret that changes in the environment later is not seen.
 // It logs each override once, and warns of one that names no service of
 // any agent (a typo would otherwise go unnoticed).
-func loadSecrets(m wire.Manifest, targets map[string]string, lookup func(string) (string, bool), logger *slog.Logger) (map[string]*agentSecrets, error) {
+//
+// It also returns the origins the policies' services are at, with the
+// overrides applied: the local host dials them whatever their addresses.
+func loadSecrets(m wire.Manifest, targets map[string]string, lookup func(string) (string, bool), logger *slog.Logger) (map[string]*agentSecrets, []string, error) {
 	names := make([]string, 0, len(targets))
 	for name := range targets {
 		names = append(names, name)
@@ -43,6 +46,7 @@ func loadSecrets(m wire.Manifest, targets map[string]string, lookup func(string)
 	sort.Strings(names)
 	used := map[string]bool{}
 	out := map[string]*agentSecrets{}
+	var origins []string
 	for _, a := range m.Agents {
 		if len(a.Policy) == 0 {
 			out[a.Name] = noSecrets
@@ -50,7 +54,7 @@ func loadSecrets(m wire.Manifest, targets map[string]string, lookup func(string)
 		}
 		var p policy.Policy
 		if err := p.UnmarshalJSON(a.Policy); err != nil {
-			return nil, fmt.Errorf("agent %s: the manifest's policy: %w", a.Name, err)
+			return nil, nil, fmt.Errorf("agent %s: the manifest's policy: %w", a.Name, err)
 		}
 		owned := map[string]bool{}
 		for _, s := range p.Services {
@@ -60,13 +64,16 @@ func loadSecrets(m wire.Manifest, targets map[string]string, lookup func(string)
 			if t, ok := targets[s.Name]; ok {
 				used[s.Name] = true
 				if err := p.SetTarget(s.Name, t); err != nil {
-					return nil, fmt.Errorf("agent %s: %w", a.Name, err)
+					return nil, nil, fmt.Errorf("agent %s: %w", a.Name, err)
 				}
 			}
 		}
 		e, err := policy.Compile(p)
 		if err != nil {
-			return nil, fmt.Errorf("agent %s: invalid policy: %w", a.Name, err)
+			return nil, nil, fmt.Errorf("agent %s: invalid policy: %w", a.Name, err)
+		}
+		for _, s := range p.Services {
+			origins = append(origins, s.Target)
 		}
 		as := &agentSecrets{owners: e, values: map[string]string{}}
 		for n := range owned {
@@ -84,7 +91,7 @@ func loadSecrets(m wire.Manifest, targets map[string]string, lookup func(string)
 			logger.Warn("target override names no service of this module's agents", "service", name, "target", targets[name])
 		}
 	}
-	return out, nil
+	return out, origins, nil
 }
 
 // any reports whether the agent has a secret set: something to scrub.

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"net/http"
 	"os"
 	"strings"
 	"testing"
@@ -25,7 +26,7 @@ func secretsFor(t *testing.T, p policy.Policy, targets map[string]string, env ma
 	raw, err := json.Marshal(p)
 	require.NoError(t, err)
 	lookup := func(name string) (string, bool) { v, ok := env[name]; return v, ok }
-	all, err := loadSecrets(wire.Manifest{Agents: []wire.AgentEntry{{Name: "a", Policy: raw}}}, targets, lookup, testLogger(t))
+	all, _, err := loadSecrets(wire.Manifest{Agents: []wire.AgentEntry{{Name: "a", Policy: raw}}}, targets, lookup, testLogger(t))
 	require.NoError(t, err)
 	return all["a"]
 }
@@ -186,7 +187,7 @@ func TestInvalidPolicyInTheManifest(t *testing.T) {
 		{`{"version":2,"services":[]}`, `agent a: the manifest's policy`},
 	} {
 		m := wire.Manifest{Agents: []wire.AgentEntry{{Name: "a", Policy: json.RawMessage(tc.policy)}}}
-		_, err := loadSecrets(m, nil, os.LookupEnv, testLogger(t))
+		_, _, err := loadSecrets(m, nil, os.LookupEnv, testLogger(t))
 		assert.ErrorContains(t, err, tc.want)
 	}
 }
@@ -217,4 +218,43 @@ func TestParseTargets(t *testing.T) {
 			assert.Equal(t, tc.want, got)
 		})
 	}
+}
+
+// Without a transport of its own, the core dials the origins of the
+// policies' services, with the overrides applied, whatever their address,
+// and otherwise only public addresses: a name that leads to loopback is
+// refused before anything is sent.
+func TestDefaultTransportDialsOnlyTargetsAndPublicAddresses(t *testing.T) {
+	srv := hosttest.NewRecorder(t, func(w http.ResponseWriter, r *http.Request) { io.WriteString(w, "reached") })
+	port := srv.URL[strings.LastIndex(srv.URL, ":")+1:]
+	p, err := policy.New(policy.NewService("api", "https://api.example").Level(policy.AllowAll))
+	require.NoError(t, err)
+	raw, err := json.Marshal(p)
+	require.NoError(t, err)
+	c, err := New(wire.Manifest{ABI: wire.Version, Agents: []wire.AgentEntry{{Name: "a", Policy: raw}}},
+		Options{Logger: testLogger(t), Targets: map[string]string{"api": srv.URL}})
+	require.NoError(t, err)
+	inst := c.NewInstance("a", "i", "")
+	t.Cleanup(func() { inst.Close() })
+	for _, tc := range []struct {
+		url, refused string
+	}{
+		{srv.URL + "/", ""},
+		{"http://localhost:" + port + "/", "loopback"},
+		{"http://[::ffff:7f00:1]:" + port + "/", "loopback"},
+	} {
+		tk := c.NewTask("t", "r", inst, testLogger(t))
+		v, werr := perform(t, c, tk, wire.EffectFetch, wire.FetchArgs{Method: "GET", URL: tc.url})
+		tk.Release()
+		if tc.refused == "" {
+			require.Nil(t, werr, tc.url)
+			assert.Contains(t, string(v), base64.StdEncoding.EncodeToString([]byte("reached")))
+			continue
+		}
+		require.NotNil(t, werr, tc.url)
+		assert.Equal(t, wire.ErrFetch, werr.Type)
+		assert.Contains(t, werr.Message, tc.refused)
+		assert.Contains(t, werr.Message, "DAMPER_TARGETS")
+	}
+	assert.Len(t, srv.Requests(), 1, "only the target was reached")
 }
