@@ -12,6 +12,7 @@ import (
 	"net/http"
 	"net/url"
 	"strings"
+	"time"
 
 	"github.com/damperdev/damper/internal/wire"
 )
@@ -140,7 +141,13 @@ func writeError(w http.ResponseWriter, e *Error) {
 	writeJSON(w, status, map[string]*Error{"error": e})
 }
 
+// responseWriteTimeout bounds writing a response once it is ready: a client
+// that stops reading cannot hold the connection.
+const responseWriteTimeout = 30 * time.Second
+
 func writeJSON(w http.ResponseWriter, status int, v any) {
+	// Not every ResponseWriter has a deadline (httptest's has none).
+	_ = http.NewResponseController(w).SetWriteDeadline(time.Now().Add(responseWriteTimeout))
 	b, err := json.Marshal(v)
 	if err != nil {
 		status = http.StatusInternalServerError

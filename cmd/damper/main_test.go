@@ -5,8 +5,10 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"flag"
 	"io"
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"os"
@@ -282,4 +284,44 @@ func TestRunWithTargetAndSecret(t *testing.T) {
 	code, _, errOut = damper(t, "", "run", "--module", testmodule.Path(t), "--target", "api=ftp://x", "hello")
 	assert.Equal(t, 2, code)
 	assert.Contains(t, errOut, "--target")
+}
+
+// A client that sends its request head slowly, or sends nothing on an open
+// connection, is disconnected; a client that sends a huge head is refused.
+func TestServeCutsOffSlowClients(t *testing.T) {
+	defer func(h, r, i time.Duration) { readHeaderTimeout, readTimeout, idleTimeout = h, r, i }(readHeaderTimeout, readTimeout, idleTimeout)
+	readHeaderTimeout, readTimeout, idleTimeout = 200*time.Millisecond, 400*time.Millisecond, 200*time.Millisecond
+	srv := httptest.NewUnstartedServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { io.ReadAll(r.Body) }))
+	srv.Config = newServer(srv.Config.Handler)
+	srv.Start()
+	defer srv.Close()
+
+	for name, send := range map[string]string{
+		"a head that never ends": "POST /agents/hello/x HTTP/1.1\r\nHost: x\r\n",
+		"a body that never ends": "POST /agents/hello/x HTTP/1.1\r\nHost: x\r\nContent-Length: 100\r\n\r\n{",
+		"nothing at all":         "",
+	} {
+		t.Run(name, func(t *testing.T) {
+			conn, err := net.Dial("tcp", srv.Listener.Addr().String())
+			require.NoError(t, err)
+			defer conn.Close()
+			_, err = io.WriteString(conn, send)
+			require.NoError(t, err)
+			// The server closes the connection: the read ends (EOF or a
+			// reset) instead of blocking for good. The deadline only keeps a
+			// broken server from hanging the test.
+			conn.SetReadDeadline(time.Now().Add(time.Minute))
+			_, err = io.ReadAll(conn)
+			var ne net.Error
+			require.False(t, errors.As(err, &ne) && ne.Timeout(), "the server kept the connection open")
+		})
+	}
+
+	req, err := http.NewRequest("GET", srv.URL+"/health", nil)
+	require.NoError(t, err)
+	req.Header.Set("X-Big", strings.Repeat("a", 2*maxHeaderBytes))
+	resp, err := http.DefaultClient.Do(req)
+	require.NoError(t, err)
+	resp.Body.Close()
+	assert.Equal(t, http.StatusRequestHeaderFieldsTooLarge, resp.StatusCode)
 }

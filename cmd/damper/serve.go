@@ -80,10 +80,7 @@ func serve(ctx context.Context, o serveOptions, stderr io.Writer) error {
 		host.Close(context.Background())
 		return err
 	}
-	srv := &http.Server{
-		Handler:           host.Handler(),
-		ReadHeaderTimeout: 10 * time.Second,
-	}
+	srv := newServer(host.Handler())
 	errc := make(chan error, 1)
 	go func() { errc <- srv.Serve(ln) }()
 	auth := "no token"
@@ -112,6 +109,28 @@ func serve(ctx context.Context, o serveOptions, stderr io.Writer) error {
 		err = nil
 	}
 	return err
+}
+
+// Limits of the HTTP server: a client, authenticated or not, can hold a
+// connection only as long as these allow. The response of a run is written
+// under its own deadline (local's handler), so a run may take as long as
+// its timeout allows and a slow reader is still cut off.
+var (
+	readHeaderTimeout = 10 * time.Second
+	readTimeout       = 60 * time.Second // the header and a body of up to 1 MiB
+	idleTimeout       = 120 * time.Second
+)
+
+const maxHeaderBytes = 64 << 10
+
+func newServer(h http.Handler) *http.Server {
+	return &http.Server{
+		Handler:           h,
+		ReadHeaderTimeout: readHeaderTimeout,
+		ReadTimeout:       readTimeout,
+		IdleTimeout:       idleTimeout,
+		MaxHeaderBytes:    maxHeaderBytes,
+	}
 }
 
 // readToken returns the bearer token from file, or from $DAMPER_TOKEN.
