@@ -11,6 +11,7 @@ import (
 
 	"github.com/tetratelabs/wazero"
 	"github.com/tetratelabs/wazero/api"
+	"github.com/tetratelabs/wazero/experimental"
 	"github.com/tetratelabs/wazero/imports/wasi_snapshot_preview1"
 
 	"github.com/damperdev/damper/internal/wire"
@@ -114,7 +115,7 @@ func (e *engine) manifest(ctx context.Context) (wire.Manifest, error) {
 		return wire.Manifest{}, err
 	}
 	defer mi.close(ctx)
-	out, err := mi.call(ctx, mi.fnManifest, nil)
+	out, err := mi.call(ctx, mi.fnManifest, -1, nil)
 	if err != nil {
 		return wire.Manifest{}, fmt.Errorf("%s: %w", wire.ExportManifest, err)
 	}
@@ -161,7 +162,7 @@ func (e *engine) instantiate(ctx context.Context, logger *slog.Logger) (*moduleI
 		WithSysWalltime().
 		WithSysNanotime().
 		WithSysNanosleep()
-	mod, err := e.rt.InstantiateModule(ctx, e.compiled, cfg)
+	mod, err := e.rt.InstantiateModule(experimental.WithMemoryAllocator(ctx, memoryAllocator()), e.compiled, cfg)
 	if err != nil {
 		return nil, fmt.Errorf("instantiate module: %w", err)
 	}
@@ -189,15 +190,16 @@ func (mi *moduleInstance) newTaskID() string {
 	return fmt.Sprintf("t%d", mi.nextTask)
 }
 
-// call writes input (if fn takes one) into guest memory, calls fn and copies
-// the packed output out. Every failure is a trap and breaks the instance.
-func (mi *moduleInstance) call(ctx context.Context, fn api.Function, input []byte) ([]byte, error) {
+// call writes fn's input (see callWith) into guest memory, calls fn and
+// copies the packed output out. Every failure is a trap and breaks the
+// instance.
+func (mi *moduleInstance) call(ctx context.Context, fn api.Function, size int, write func(dst []byte) []byte) ([]byte, error) {
 	mi.mu.Lock()
 	defer mi.mu.Unlock()
 	if mi.broken != nil {
 		return nil, mi.broken
 	}
-	out, err := mi.callLocked(ctx, fn, input)
+	out, err := mi.callWith(ctx, fn, size, write)
 	if err != nil {
 		mi.broken = &trapError{err}
 		return nil, mi.broken
@@ -205,24 +207,32 @@ func (mi *moduleInstance) call(ctx context.Context, fn api.Function, input []byt
 	return out, nil
 }
 
-func (mi *moduleInstance) callLocked(ctx context.Context, fn api.Function, input []byte) ([]byte, error) {
+// callWith calls fn with an input that write appends to dst: written
+// straight into the guest's input buffer (sized for about size bytes), so
+// a large input, a batch of whole bodies, is never held twice by the host.
+// size < 0 calls fn with no input.
+func (mi *moduleInstance) callWith(ctx context.Context, fn api.Function, size int, write func(dst []byte) []byte) ([]byte, error) {
 	var params []uint64
-	if input != nil {
-		if mi.inCap == 0 || len(input) > int(mi.inCap) || (mi.inCap > wire.MaxReusedBuffer && len(input) <= wire.MaxReusedBuffer) {
-			size := max(len(input), wire.MinInputBuffer)
-			if len(input) > wire.MaxReusedBuffer {
-				size = len(input)
-			}
-			res, err := mi.fnAlloc.Call(ctx, uint64(size))
-			if err != nil {
-				return nil, fmt.Errorf("%s: %w", wire.ExportAlloc, err)
-			}
-			mi.inPtr, mi.inCap = uint32(res[0]), uint32(size)
+	if size >= 0 {
+		if err := mi.ensureInput(ctx, size); err != nil {
+			return nil, err
 		}
-		if !mi.mod.Memory().Write(mi.inPtr, input) {
-			return nil, fmt.Errorf("%s returned %#x, outside memory for %d bytes", wire.ExportAlloc, mi.inPtr, len(input))
+		view, ok := mi.mod.Memory().Read(mi.inPtr, mi.inCap)
+		if !ok {
+			return nil, fmt.Errorf("%s returned %#x, outside memory for %d bytes", wire.ExportAlloc, mi.inPtr, mi.inCap)
 		}
-		params = []uint64{uint64(mi.inPtr), uint64(len(input))}
+		in := write(view[:0])
+		if len(in) > 0 && &in[0] != &view[0] {
+			// It outgrew the buffer (more escaping than the size guessed):
+			// a buffer of its size, and one copy.
+			if err := mi.ensureInput(ctx, len(in)); err != nil {
+				return nil, err
+			}
+			if !mi.mod.Memory().Write(mi.inPtr, in) {
+				return nil, fmt.Errorf("%s returned %#x, outside memory for %d bytes", wire.ExportAlloc, mi.inPtr, len(in))
+			}
+		}
+		params = []uint64{uint64(mi.inPtr), uint64(len(in))}
 	}
 	res, err := fn.Call(ctx, params...)
 	if err != nil {
@@ -240,20 +250,44 @@ func (mi *moduleInstance) callLocked(ctx context.Context, fn api.Function, input
 	return append([]byte(nil), view...), nil
 }
 
+// ensureInput makes the guest's input buffer fit n bytes, asking
+// damper_alloc for a new one when it does not, or when a large buffer can
+// give way to a small one (docs/abi.md).
+func (mi *moduleInstance) ensureInput(ctx context.Context, n int) error {
+	if mi.inCap != 0 && n <= int(mi.inCap) && (mi.inCap <= wire.MaxReusedBuffer || n > wire.MaxReusedBuffer) {
+		return nil
+	}
+	size := max(n, wire.MinInputBuffer)
+	if n > wire.MaxReusedBuffer {
+		size = n
+	}
+	res, err := mi.fnAlloc.Call(ctx, uint64(size))
+	if err != nil {
+		return fmt.Errorf("%s: %w", wire.ExportAlloc, err)
+	}
+	mi.inPtr, mi.inCap = uint32(res[0]), uint32(size)
+	return nil
+}
+
 // task calls start, resume or cancel with in and decodes the output. A
 // malformed output or one for another task is a broken guest: a trap.
 func (mi *moduleInstance) task(ctx context.Context, fn api.Function, task string, in any) (wire.Output, error) {
-	var input []byte
+	var (
+		size  int
+		write func([]byte) []byte
+	)
 	if r, ok := in.(*wire.Resume); ok {
-		// Every round trip's input: by hand (see wirejson.AppendResume).
-		input = wirejson.AppendResume(make([]byte, 0, wirejson.ResumeSize(r)), r)
+		// Every round trip's input: by hand (see wirejson.AppendResume),
+		// straight into the guest's memory.
+		size, write = wirejson.ResumeSize(r), func(dst []byte) []byte { return wirejson.AppendResume(dst, r) }
 	} else {
-		var err error
-		if input, err = json.Marshal(in); err != nil {
+		input, err := json.Marshal(in)
+		if err != nil {
 			return wire.Output{}, fmt.Errorf("encode input of task %s: %w", task, err)
 		}
+		size, write = len(input), func(dst []byte) []byte { return append(dst, input...) }
 	}
-	raw, err := mi.call(ctx, fn, input)
+	raw, err := mi.call(ctx, fn, size, write)
 	if err != nil {
 		return wire.Output{}, err
 	}

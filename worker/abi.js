@@ -17,7 +17,7 @@ export const MAX_WAITING = 256;
 /** A fetch response body returned whole is capped; larger bodies need stream. */
 export const MAX_WHOLE_BODY = 33554432;
 /** Whole-body bytes one agent instance's tasks may hold at once. */
-export const MAX_BODIES_IN_FLIGHT = 67108864;
+export const MAX_BODIES_IN_FLIGHT = 33554432;
 /** A read effect that names no max returns at most this much. */
 export const DEFAULT_READ = 65536;
 /** No read effect returns more. */

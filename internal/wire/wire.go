@@ -233,7 +233,7 @@ const (
 	MaxWholeBody = 32 << 20
 	// MaxBodiesInFlight caps the whole-body bytes one agent instance's
 	// tasks hold at once (see docs/architecture.md, "Memory").
-	MaxBodiesInFlight = 64 << 20
+	MaxBodiesInFlight = 32 << 20
 	// DefaultRead is the chunk a read effect that names no max returns at
 	// most, and MaxRead the largest chunk any read returns.
 	DefaultRead = 64 << 10

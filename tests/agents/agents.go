@@ -183,6 +183,8 @@ func state(ctx *agent.Context, in StateIn) (StateOut, error) {
 // BatchIn lists URLs to fetch concurrently.
 type BatchIn struct {
 	URLs []string `json:"urls"`
+	// Sizes answers each body's length in Bytes instead of the body.
+	Sizes bool `json:"sizes,omitempty"`
 }
 
 // BatchOut has one response per URL, in input order.
@@ -194,6 +196,7 @@ type BatchOut struct {
 type BatchResponse struct {
 	Status int    `json:"status"`
 	Body   string `json:"body"`
+	Bytes  int    `json:"bytes,omitempty"`
 	Error  string `json:"error"`
 }
 
@@ -220,7 +223,12 @@ func batch(ctx *agent.Context, in BatchIn) (BatchOut, error) {
 			if err != nil {
 				r.Error = err.Error()
 			}
-			r.Status, r.Body = resp.StatusCode, string(body)
+			r.Status = resp.StatusCode
+			if in.Sizes {
+				r.Bytes = len(body)
+			} else {
+				r.Body = string(body)
+			}
 			return nil
 		})
 	}
