@@ -187,7 +187,7 @@ type engine struct {
 	emitted int  // source bytes before this are accounted for in out
 	settled int  // every span beginning before this has been decided
 	lastSec int  // the secret of the redaction out ends with, or -1
- 	cands   []cand
+	cands   []cand
 	ready   []cand
 	late    int // spans reported after their start was settled (none, or a bug)
 	ops     int // bytes stepped through an automaton: the work done

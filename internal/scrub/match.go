@@ -166,7 +166,6 @@ func (m *symMatcher) put(e *engine, b byte, s, end int) {
 		}
 	case c == symPad && m.inRun && m.gap == 0 && m.nt > 0:
 		m.inRun = false
-		m.pads = 1
 		m.extend(end)
 	default:
 		m.endRun(e)

@@ -8,11 +8,11 @@ import "unicode/utf8"
 // the source. A view decodes one family of escapes and leaves every other
 // byte as it is; a malformed escape is left as it is too.
 const (
-	viewRaw      = iota // the text itself
-	viewPercent         // %XX in either case
-	viewForm            // %XX, and '+' for a space
-	viewJSON            // \" \\ \/ \b \f \n \r \t \uXXXX (surrogate pairs joined)
-	viewHTML            // &#DDD; &#xHH; and named references
+	viewRaw     = iota // the text itself
+	viewPercent        // %XX in either case
+	viewForm           // %XX, and '+' for a space
+	viewJSON           // \" \\ \/ \b \f \n \r \t \uXXXX (surrogate pairs joined)
+	viewHTML           // &#DDD; &#xHH; and named references
 	numViews
 )
 
@@ -61,9 +61,9 @@ type tokenizer struct {
 	buf   [16]byte
 	val   uint32
 	// A JSON high surrogate waiting for its low half.
-	hasHi      bool
-	hi         uint32
-	hiS, hiE   int
+	hasHi    bool
+	hi       uint32
+	hiS, hiE int
 }
 
 func (t *tokenizer) idle() bool { return t.st == 0 && !t.hasHi }
