@@ -53,6 +53,49 @@ type view struct {
 	spawns []int // spans [s, e) of escapes decoded by the last byte
 	spawnS int   // the start of the last escape recorded
 	free   []*alt
+	// An escape view sleeps through text it reads as it is (see
+	// engine.write); lastEsc is where it last read an escape byte.
+	asleep  bool
+	lastEsc int
+}
+
+// plain reports whether the view reads b as itself, outside an escape.
+func (v *view) plain(b byte) bool {
+	switch v.tok.kind {
+	case viewPercent:
+		return b != '%'
+	case viewForm:
+		return b != '%' && b != '+'
+	case viewJSON:
+		return b != '\\'
+	case viewHTML:
+		return b != '&'
+	}
+	return true
+}
+
+// wake readies a sleeping view to read the escape at pos: it reads again,
+// from a fresh state, the replay bytes before it, enough for any match
+// that may hold the escape to begin there. What it finds in them the raw
+// view found already.
+func (v *view) wake(pos int) {
+	e := v.e
+	v.asleep = false
+	v.tok = tokenizer{kind: v.tok.kind}
+	v.text.st, v.text.n = 0, 0
+	v.b64.reset()
+	e.replaying = true
+	for q := max(pos-e.sc.replay, e.srcBase, 0); q < pos; q++ {
+		v.feed(e.src[q-e.srcBase], q)
+	}
+	e.replaying = false
+}
+
+// maySleep reports whether the view has read only plain bytes long enough
+// that all it may find from now on, until its next escape, the raw view
+// finds too.
+func (v *view) maySleep(pos int) bool {
+	return pos-v.lastEsc > v.e.sc.replay && v.tok.idle() && len(v.alts) == 0 && v.b64.nt == 0 && v.b64.pads == 0
 }
 
 func (v *view) put(b byte, s, end int) {
@@ -131,6 +174,9 @@ func (v *view) sweep() {
 }
 
 func (v *view) finish(end int) {
+	if v.asleep {
+		return
+	}
 	v.tok.finish(end, v)
 	for _, a := range v.alts {
 		if !a.synced && !a.dead {
@@ -154,13 +200,14 @@ func (v *view) finish(end int) {
 	}
 	v.b64.finish(e)
 	v.sweep()
-	for _, a := range v.alts {
-		v.free = append(v.free, a)
-	}
+	v.free = append(v.free, v.alts...)
 	v.alts = v.alts[:0]
 }
 
 func (v *view) live() int {
+	if v.asleep {
+		return -1 // the raw view's matches cover what it may begin
+	}
 	at := v.tok.pending()
 	for _, a := range v.alts {
 		at = minLive(at, a.start)
@@ -190,6 +237,9 @@ type engine struct {
 	cands   []cand
 	ready   []cand
 	late    int // spans reported after their start was settled (none, or a bug)
+	// replaying drops what a waking view finds (see view.wake).
+	replaying bool
+	noSleep   bool // for tests: every view reads every byte
 	ops     int // bytes stepped through an automaton: the work done
 }
 
@@ -222,9 +272,8 @@ func (e *engine) reset() {
 			v.hex.reset()
 		}
 		v.spawns, v.spawnS = v.spawns[:0], -1
-		for _, a := range v.alts {
-			v.free = append(v.free, a)
-		}
+		v.asleep, v.lastEsc = false, 0
+		v.free = append(v.free, v.alts...)
 		v.alts = v.alts[:0]
 	}
 	e.pos, e.srcBase, e.emitted, e.settled, e.lastSec = 0, 0, 0, 0, -1
@@ -233,6 +282,9 @@ func (e *engine) reset() {
 }
 
 func (e *engine) report(start, end, sec int) {
+	if e.replaying {
+		return
+	}
 	if start < e.settled {
 		e.late++
 		return
@@ -244,8 +296,26 @@ func (e *engine) report(start, end, sec int) {
 func (e *engine) write(p []byte) {
 	for _, b := range p {
 		pos := e.pos
-		for k := range e.views {
-			e.views[k].feed(b, pos)
+		e.views[viewRaw].feed(b, pos)
+		// An escape view that has long read only bytes it takes as they are
+		// finds nothing the raw view does not: it sleeps until its next
+		// escape byte, and then reads again the bytes a match holding the
+		// escape could begin with. That costs at most one byte read again
+		// per byte slept through.
+		for k := viewRaw + 1; k < numViews; k++ {
+			v := &e.views[k]
+			if !v.plain(b) {
+				if v.asleep {
+					v.wake(pos)
+				}
+				v.lastEsc = pos
+			} else if v.asleep {
+				continue
+			}
+			v.feed(b, pos)
+			if !e.noSleep && v.maySleep(pos) {
+				v.asleep = true
+			}
 		}
 		e.pos++
 		if e.pos%passEvery == 0 {
@@ -320,7 +390,7 @@ func (e *engine) pass(upTo int) {
 	}
 	e.settled = max(e.settled, upTo)
 	if !e.lazy {
-		keep := min(e.emitted, e.settled) - e.srcBase
+		keep := min(e.emitted, e.settled, e.pos-e.sc.replay) - e.srcBase
 		if keep > passEvery && keep > len(e.src)/2 {
 			n := copy(e.src, e.src[keep:])
 			e.src = e.src[:n]

@@ -75,6 +75,7 @@ func FuzzScrub(f *testing.F) {
 		forms := needles(secret)
 		in := []byte(prefix + forms[int(which)%len(forms)] + suffix)
 		whole := s.Bytes(in)
+		require.Equal(t, string(whole), string(awake(s, in)), "with every view awake")
 		left := bytes.ReplaceAll(whole, []byte("[REDACTED:T]"), []byte{0})
 		for _, n := range forms {
 			require.NotContains(t, string(left), n, "in %q", in)

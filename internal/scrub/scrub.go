@@ -24,6 +24,7 @@ type Scrubber struct {
 	text, b64, hex *family
 	redactions     [][]byte
 	holdBack       int
+	replay         int // see view.wake
 	engines        sync.Pool
 }
 
@@ -62,6 +63,10 @@ func New(secrets ...Secret) *Scrubber {
 	}
 	sc.text, sc.b64, sc.hex = newFamily(text, textSec), newFamily(b64, b64Sec), newFamily(hex, hexSec)
 	sc.holdBack = holdBack(sc.text.maxLen, sc.b64.maxLen, sc.hex.maxLen)
+	// The longest span a match takes in plain text, with what a view reads
+	// ahead to end it, and more than a whole run of a short text takes.
+	syms := (8*sc.b64.maxLen+4+5)/6 + 1
+	sc.replay = max(sc.text.maxLen+2, syms*(1+maxGap)+2+maxGap+1, 4*MinEncodedLen*(1+maxGap)) + 16
 	sc.engines.New = func() any { return newEngine(sc) }
 	return sc
 }

@@ -45,12 +45,21 @@ func streamed(t testing.TB, s *Scrubber, in []byte, sizes ...int) []byte {
 	return out
 }
 
+// awake scrubs in with no view ever sleeping.
+func awake(s *Scrubber, in []byte) []byte {
+	e := newEngine(s)
+	e.noSleep = true
+	out := append([]byte(nil), e.push(in)...)
+	return append(out, e.flush()...)
+}
+
 // check scrubs in whole and streamed in several ways, requires the same
 // output every way, and returns it.
 func check(t testing.TB, s *Scrubber, in string) string {
 	t.Helper()
 	want := s.String(in)
 	require.Equal(t, want, string(s.Bytes([]byte(in))))
+	require.Equal(t, want, string(awake(s, []byte(in))), "with every view awake")
 	for _, sizes := range [][]int{{1}, {2}, {7}, {3, 1, 4, 1, 5}, {len(in) + 1}} {
 		require.Equal(t, want, string(streamed(t, s, []byte(in), sizes...)), "chunks of %v", sizes)
 	}
