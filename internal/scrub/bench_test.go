@@ -146,3 +146,20 @@ func TestAdversarialBodiesCostLinearWork(t *testing.T) {
 		})
 	}
 }
+
+// BenchmarkBytes64KModelText scrubs 64 KiB of a model's streamed answer as
+// JSON: a "\n" escape per line, no '%', '&' or '+', so three of the four
+// escape views sleep.
+func BenchmarkBytes64KModelText(b *testing.B) {
+	s := New(benchSecrets...)
+	var body bytes.Buffer
+	line := `The scrubber reads every byte through each view, and the views that see no escape sleep.\n`
+	for body.Len() < 64<<10 {
+		body.WriteString(line)
+	}
+	b.SetBytes(int64(body.Len()))
+	b.ReportAllocs()
+	for b.Loop() {
+		s.Bytes(body.Bytes())
+	}
+}

@@ -240,7 +240,7 @@ type engine struct {
 	// replaying drops what a waking view finds (see view.wake).
 	replaying bool
 	noSleep   bool // for tests: every view reads every byte
-	ops     int // bytes stepped through an automaton: the work done
+	ops       int  // bytes stepped through an automaton: the work done
 }
 
 // passEvery is how often, in source bytes, the engine decides what it can
