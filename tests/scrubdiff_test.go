@@ -3,34 +3,43 @@ package tests
 import (
 	"bytes"
 	"encoding/base64"
+	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
+	"html"
+	"io"
 	"net/url"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
+	"slices"
 	"strings"
 	"testing"
+	"testing/iotest"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	"github.com/damperdev/damper/internal/scrub"
 	"github.com/damperdev/damper/internal/testmodule"
+	"github.com/damperdev/damper/internal/wire"
 	"github.com/damperdev/damper/policy"
 )
 
 // The Workers host substitutes and scrubs secrets in JavaScript
-// (worker/secrets.js, worker/scrub.js); the local host uses package policy.
+// (worker/secrets.js, worker/scrub.js); the local host uses package policy
+// to substitute and internal/scrub to scrub.
 // TestSecretsMatchGo runs the same table through both, the JavaScript in one
 // node process, and requires the same bytes out and the same decisions.
 
 // diffCase is one row. Kind says which fields are used:
-//   - "scrub": Secrets, Input → policy.NewScrubber(...).Bytes, whole and
+//   - "scrub": Secrets, Input → scrub.New(...).Bytes, whole and
 //     streamed in chunks (1 byte, 7 bytes, and with EverySplit two chunks
 //     split at every offset);
-//   - "agent": Policy, Env, Input → the policy's Engine.Scrubber (Basic
-//     users from its credentials), whole and streamed;
+//   - "agent": Policy, Env, Input → the scrubber for the policy's secrets
+//     (Basic users from its credentials), whole and streamed;
 //   - "headers": Secrets, Headers → Scrubber.Headers;
 //   - "substitute": Policy, Targets, Env, URL, Headers → policy.Substitute
 //     for the URL's origin, with the policy's Engine as owner;
@@ -38,7 +47,7 @@ import (
 type diffCase struct {
 	Name       string            `json:"name"`
 	Kind       string            `json:"kind"`
-	Secrets    []policy.Secret   `json:"-"`
+	Secrets    []scrub.Secret    `json:"-"`
 	JSSecrets  []jsSecret        `json:"secrets,omitempty"`
 	Input      []byte            `json:"input,omitempty"` // base64 in JSON: bodies may be binary
 	EverySplit bool              `json:"everySplit,omitempty"`
@@ -58,13 +67,14 @@ type jsSecret struct {
 
 // jsAnswer is what the node side returns for one row.
 type jsAnswer struct {
-	Crash   string            `json:"crash"`
-	Whole   []byte            `json:"whole"`
-	MaxLen  int               `json:"maxLen"`
-	Streams map[string][]byte `json:"streams"`
-	Headers [][2]string       `json:"headers"`
-	Origin  string            `json:"origin"`
-	Error   *struct {
+	Crash    string            `json:"crash"`
+	Whole    []byte            `json:"whole"`
+	HoldBack int               `json:"holdBack"`
+	MaxHeld  int               `json:"maxHeld"`
+	Streams  map[string][]byte `json:"streams"`
+	Headers  [][2]string       `json:"headers"`
+	Origin   string            `json:"origin"`
+	Error    *struct {
 		Kind    string `json:"kind"`
 		Message string `json:"message"`
 	} `json:"error"`
@@ -80,7 +90,8 @@ const (
 	fakeCtl    = "line\nbreak\ttab"         // control characters
 	fakeShort  = "ab"                       // shorter than its redaction
 	fakeB64    = "tok???>>>~~~key"          // base64 holds '+' and '/' at every offset
-	fakeNine   = "short-val"                // base64 core at offset 0 only (policy.MinBase64Core)
+	fakeNine   = "short-val"                // scrub.MinEncodedLen: found inside longer base64
+	fakeSeven  = "short-v"                  // below it: found hex or base64 only as a whole run
 )
 
 // diffPolicy owns three secrets across services with host globs, a Basic
@@ -98,8 +109,8 @@ const diffPolicy = `{"version":1,"services":[
 var diffEnv = map[string]string{"API_TOKEN": fakeToken, "API_PASS": fakeSpaced, "STORE_KEY": fakeUni}
 
 func diffCases() []diffCase {
-	one := func(name, value string) []policy.Secret { return []policy.Secret{{Name: name, Value: value}} }
-	scrub := func(name string, secrets []policy.Secret, input string, everySplit bool) diffCase {
+	one := func(name, value string) []scrub.Secret { return []scrub.Secret{{Name: name, Value: value}} }
+	scrubRow := func(name string, secrets []scrub.Secret, input string, everySplit bool) diffCase {
 		return diffCase{Name: name, Kind: "scrub", Secrets: secrets, Input: []byte(input), EverySplit: everySplit}
 	}
 	b64 := func(s string) string { return base64.StdEncoding.EncodeToString([]byte(s)) }
@@ -119,58 +130,95 @@ func diffCases() []diffCase {
 	}
 	std, url64, rawURL := base64.StdEncoding.EncodeToString, base64.URLEncoding.EncodeToString, base64.RawURLEncoding.EncodeToString
 	echoRow := func(o int) diffCase {
-		secrets := []policy.Secret{{Name: "T", Value: fakeToken}, {Name: "U", Value: fakeUni}, {Name: "B", Value: fakeB64}, {Name: "S", Value: fakeSpaced}}
+		secrets := []scrub.Secret{{Name: "T", Value: fakeToken}, {Name: "U", Value: fakeUni}, {Name: "B", Value: fakeB64}, {Name: "S", Value: fakeSpaced}}
 		var in []string
 		for _, v := range []string{fakeToken, fakeUni, fakeB64, fakeSpaced} {
 			d := []byte(echo(o, "Bearer "+v))
 			in = append(in, std(d), url64(d), rawURL(d))
 		}
-		return scrub(fmt.Sprintf("base64 echo at offset %d", o), secrets, strings.Join(in, "\n"), false)
+		return scrubRow(fmt.Sprintf("base64 echo at offset %d", o), secrets, strings.Join(in, "\n"), false)
 	}
 	binary := append(append([]byte{0x00, 0xff, 0xfe, 0x80}, fakeToken...), 0xc3, 0x28, 0x00, 0xff)
 
 	return []diffCase{
 		// Scrubbing: each encoding of each kind of value.
-		scrub("raw value", one("T", fakeToken), "x "+fakeToken+" y", false),
-		scrub("base64 std", one("T", fakeToken), "b64="+b64(fakeToken)+";", false),
-		scrub("base64 raw url", one("T", fakeToken), base64.RawURLEncoding.EncodeToString([]byte(fakeToken)), false),
-		scrub("percent strict and form", one("T", fakeSpaced), "a=p%40ss%20w0rd%20%22quoted%22%20%5C%20%26%20%3C&b=p%40ss+w0rd+%22quoted%22+%5C+%26+%3C", false),
-		scrub("percent path and encodeURIComponent", one("T", fakeToken), "/fake+tok%2Fen==/ and fake%2Btok%2Fen%3D%3D", false),
-		scrub("json escaped", one("T", fakeSpaced), `{"v":"p@ss w0rd \"quoted\" \\ \u0026 \u003c"}`, false),
-		scrub("json escaped control characters", one("T", fakeCtl), `{"v":"line\u000abreak\u0009tab"} and raw `+fakeCtl, false),
-		scrub("unicode raw and percent-encoded", one("T", fakeUni), fakeUni+" "+url.QueryEscape(fakeUni)+" "+strings.ToLower(url.PathEscape(fakeUni)), false),
-		scrub("unicode base64", one("T", fakeUni), b64(fakeUni), false),
-		scrub("percent signs in the value", one("T", fakePct), fakePct+" 100%25fake%252Fnot", false),
-		scrub("short value shorter than its redaction", one("T", fakeShort), "abcab ab", false),
-		scrub("basic user", []policy.Secret{{Name: "T", Value: fakeToken, BasicUsers: []string{"u1", "svc.user"}}},
+		scrubRow("raw value", one("T", fakeToken), "x "+fakeToken+" y", false),
+		scrubRow("base64 std", one("T", fakeToken), "b64="+b64(fakeToken)+";", false),
+		scrubRow("base64 raw url", one("T", fakeToken), base64.RawURLEncoding.EncodeToString([]byte(fakeToken)), false),
+		scrubRow("percent strict and form", one("T", fakeSpaced), "a=p%40ss%20w0rd%20%22quoted%22%20%5C%20%26%20%3C&b=p%40ss+w0rd+%22quoted%22+%5C+%26+%3C", false),
+		scrubRow("percent path and encodeURIComponent", one("T", fakeToken), "/fake+tok%2Fen==/ and fake%2Btok%2Fen%3D%3D", false),
+		scrubRow("json escaped", one("T", fakeSpaced), `{"v":"p@ss w0rd \"quoted\" \\ \u0026 \u003c"}`, false),
+		scrubRow("json escaped control characters", one("T", fakeCtl), `{"v":"line\u000abreak\u0009tab"} and raw `+fakeCtl, false),
+		scrubRow("unicode raw and percent-encoded", one("T", fakeUni), fakeUni+" "+url.QueryEscape(fakeUni)+" "+strings.ToLower(url.PathEscape(fakeUni)), false),
+		scrubRow("unicode base64", one("T", fakeUni), b64(fakeUni), false),
+		scrubRow("percent signs in the value", one("T", fakePct), fakePct+" 100%25fake%252Fnot", false),
+		scrubRow("short value shorter than its redaction", one("T", fakeShort), "abcab ab", false),
+		scrubRow("basic user", []scrub.Secret{{Name: "T", Value: fakeToken, BasicUsers: []string{"u1", "svc.user"}}},
 			"Basic "+b64("u1:"+fakeToken)+" Basic "+b64("svc.user:"+fakeToken)+" Basic "+b64("other:"+fakeToken), false),
-		scrub("overlapping values: the longest wins", []policy.Secret{{Name: "SHORT", Value: "tok"}, {Name: "LONG", Value: "tok-tok-long"}}, "tok-tok-long tok-tok tok", false),
-		scrub("same value under two names: the first wins", []policy.Secret{{Name: "FIRST", Value: fakeToken}, {Name: "SECOND", Value: fakeToken}}, fakeToken, false),
-		scrub("adjacent and repeated", one("T", fakeToken), fakeToken+fakeToken+b64(fakeToken)+fakeToken, false),
-		scrub("nothing to find", one("T", fakeToken), "an ordinary body without it: fake+tok/en= (one = short)", false),
-		scrub("empty value is ignored", one("T", ""), "anything at all", false),
-		scrub("no secrets", nil, "anything at all", false),
-		scrub("empty input", one("T", fakeToken), "", false),
+		scrubRow("overlapping values: the longest wins", []scrub.Secret{{Name: "SHORT", Value: "tok"}, {Name: "LONG", Value: "tok-tok-long"}}, "tok-tok-long tok-tok tok", false),
+		scrubRow("same value under two names: the first wins", []scrub.Secret{{Name: "FIRST", Value: fakeToken}, {Name: "SECOND", Value: fakeToken}}, fakeToken, false),
+		scrubRow("adjacent and repeated", one("T", fakeToken), fakeToken+fakeToken+b64(fakeToken)+fakeToken, false),
+		scrubRow("nothing to find", one("T", fakeToken), "an ordinary body without it: fake+tok/en= (one = short)", false),
+		scrubRow("empty value is ignored", one("T", ""), "anything at all", false),
+		scrubRow("no secrets", nil, "anything at all", false),
+		scrubRow("empty input", one("T", fakeToken), "", false),
 		{Name: "binary body", Kind: "scrub", Secrets: one("T", fakeToken), Input: binary},
 		// A value split between two chunks, at every offset.
-		scrub("split raw at every offset", one("T", fakeToken), "head "+fakeToken+" mid "+fakeToken+" tail", true),
-		scrub("split unicode and base64 at every offset", one("T", fakeUni), "<"+fakeUni+"|"+b64(fakeUni)+">", true),
-		scrub("split overlapping values at every offset", []policy.Secret{{Name: "SHORT", Value: "tok"}, {Name: "LONG", Value: "tok-tok-long"}}, "tok-tok-lon tok-tok-long", true),
-		{Name: "split binary at every offset", Kind: "scrub", Secrets: []policy.Secret{{Name: "T", Value: fakeToken, BasicUsers: []string{"u"}}},
+		scrubRow("split raw at every offset", one("T", fakeToken), "head "+fakeToken+" mid "+fakeToken+" tail", true),
+		scrubRow("split unicode and base64 at every offset", one("T", fakeUni), "<"+fakeUni+"|"+b64(fakeUni)+">", true),
+		scrubRow("split overlapping values at every offset", []scrub.Secret{{Name: "SHORT", Value: "tok"}, {Name: "LONG", Value: "tok-tok-long"}}, "tok-tok-lon tok-tok-long", true),
+		{Name: "split binary at every offset", Kind: "scrub", Secrets: []scrub.Secret{{Name: "T", Value: fakeToken, BasicUsers: []string{"u"}}},
 			Input: append(append([]byte{0xff, 0}, b64("u:"+fakeToken)...), binary...), EverySplit: true},
 
 		// A value inside a longer base64 text, at every offset.
 		echoRow(0), echoRow(1), echoRow(2), echoRow(3), echoRow(4), echoRow(5),
-		scrub("base64 echo of a basic credential", []policy.Secret{{Name: "T", Value: fakeToken, BasicUsers: []string{"u1"}}},
+		scrubRow("base64 echo of a basic credential", []scrub.Secret{{Name: "T", Value: fakeToken, BasicUsers: []string{"u1"}}},
 			std([]byte(echo(0, "Basic "+b64("u1:"+fakeToken))))+" "+rawURL([]byte(echo(2, "Basic "+b64("u1:"+fakeToken))))+" "+std([]byte("x=u1:"+fakeToken+"~")), false),
-		scrub("base64 echo of a value below the core threshold", []policy.Secret{{Name: "N", Value: fakeNine}, {Name: "S", Value: fakeShort}},
+		scrubRow("base64 echo of a value below the core threshold", []scrub.Secret{{Name: "N", Value: fakeNine}, {Name: "S", Value: fakeShort}},
 			std([]byte(fakeNine))+" "+std([]byte(fakeNine+"~"))+" "+std([]byte("~"+fakeNine))+" "+std([]byte("~~"+fakeNine+"~"))+" "+std([]byte("~ab~")), false),
-		scrub("base64 echo of overlapping values: the longest wins", []policy.Secret{{Name: "SHORT", Value: "token-abcdef"}, {Name: "LONG", Value: "token-abcdef-ghijkl"}},
+		scrubRow("base64 echo of overlapping values: the longest wins", []scrub.Secret{{Name: "SHORT", Value: "token-abcdef"}, {Name: "LONG", Value: "token-abcdef-ghijkl"}},
 			std([]byte("~token-abcdef-ghijkl~"))+" "+std([]byte("~token-abcdef-ghi~"))+" "+std([]byte("~~token-abcdef-ghijkl")), false),
-		scrub("base64 echo near misses", one("T", fakeToken),
+		scrubRow("base64 echo near misses", one("T", fakeToken),
 			std([]byte(echo(1, "Bearer fake+tok/en=!")))+" "+std([]byte(echo(1, "Bearer fake+tok/eN==")))+" ZmFrZSt0b2svZW49", false),
-		scrub("split base64 echo at every offset", []policy.Secret{{Name: "T", Value: fakeToken, BasicUsers: []string{"u1"}}},
+		scrubRow("split base64 echo at every offset", []scrub.Secret{{Name: "T", Value: fakeToken, BasicUsers: []string{"u1"}}},
 			std([]byte(echo(1, "Bearer "+fakeToken)))+"|"+rawURL([]byte(echo(2, "Basic "+b64("u1:"+fakeToken)))), true),
+
+		// Every encoding family internal/scrub decodes, as encoders write
+		// it, whole and split at every offset.
+		scrubRow("hex lower, upper and mixed case", one("T", fakeToken), hex.EncodeToString([]byte(fakeToken))+" "+strings.ToUpper(hex.EncodeToString([]byte(fakeToken)))+" "+mixCase(hex.EncodeToString([]byte(fakeToken))), true),
+		scrubRow("hex of unicode inside longer hex", one("T", fakeUni), "deadbeef"+hex.EncodeToString([]byte(fakeUni))+"0", true),
+		scrubRow("hex wrapped across lines", one("T", fakeSpaced), wrapLines(hex.EncodeToString([]byte(fakeSpaced)), 16, "\n"), false),
+		scrubRow("hex of a short value: whole only", one("T", fakeSeven), hex.EncodeToString([]byte(fakeSeven))+" 00"+hex.EncodeToString([]byte(fakeSeven))+" x"+hex.EncodeToString([]byte(fakeSeven))+"y", true),
+		scrubRow("percent every byte, both cases", one("T", fakeSpaced), pctEvery(fakeSpaced, "%%%02X")+" "+pctEvery(fakeSpaced, "%%%02x"), true),
+		scrubRow("percent some bytes, letters too", one("T", fakeToken), "%66ake%2btok%2Fen%3d= and f%61ke+tok/en%3D%3D", true),
+		scrubRow("percent unicode in mixed case", one("T", fakeUni), mixCase(url.PathEscape(fakeUni)), true),
+		scrubRow("form: plus for space, and a literal plus", []scrub.Secret{{Name: "S", Value: fakeSpaced}, {Name: "T", Value: fakeToken}}, url.QueryEscape(fakeSpaced)+" "+strings.ReplaceAll(url.QueryEscape(fakeToken), "%2B", "+"), true),
+		scrubRow("percent signs in the value, escaped", one("T", fakePct), url.QueryEscape(fakePct)+" "+pctEvery(fakePct, "%%%02x"), true),
+		scrubRow("json \\/ and \\u for every character", one("T", fakeToken), strings.ReplaceAll(fakeToken, "/", `\/`)+" "+jsonEvery(fakeToken, `\u%04x`)+" "+jsonEvery(fakeToken, `\u%04X`), true),
+		scrubRow("json surrogate pairs", one("T", fakeUni), jsonEvery(fakeUni, `\u%04x`)+" "+jsonEvery(fakeUni, `\u%04X`), true),
+		scrubRow("json lone surrogates", one("T", "fake-\uFFFD-x-\uFFFD-token"), `fake-\ud83d-x-\ude00-token fake-\uD83D\u0041`, false),
+		scrubRow("json short escapes", one("T", fakeCtl), `line\nbreak\ttab line\u000Abreak\u0009tab`, true),
+		scrubRow("json escaped html", one("T", fakeSpaced), `p@ss w0rd \"quoted\" \\ \u0026 \u003C`, true),
+		scrubRow("html named references", one("T", fakeSpaced), html.EscapeString(fakeSpaced)+" p&commat;ss w0rd &QUOT;quoted&quot; &bsol; &AMP; &LT;", true),
+		scrubRow("html decimal and hex references", one("T", fakeToken), htmlEvery(fakeToken, "&#%d;")+" "+htmlEvery(fakeToken, "&#x%x;")+" "+htmlEvery(fakeToken, "&#X%X;"), true),
+		scrubRow("html references with leading zeros, no semicolon", one("T", fakeToken), htmlEvery(fakeToken, "&#x%08X;")+" "+htmlEvery(fakeToken, "&#%07d")+" &#000000102ake+tok/en==", true),
+		scrubRow("html references of unicode and windows-1252", []scrub.Secret{{Name: "T", Value: "fake-€-‚-ƒ-token"}, {Name: "U", Value: fakeUni}}, "fake-&#128;-&#x82;-&#131;-token "+htmlEvery(fakeUni, "&#%d;"), true),
+		scrubRow("html unknown names and bad references stay", one("T", fakeToken), "&amp &ampx; &#; &#x; &#xZ; &#12345678901; &bogus; fake&plus;tok&sol;en&equals;&equals;", true),
+		scrubRow("base64 padded and not, both alphabets", one("T", fakeB64), std64(fakeB64)+" "+base64.RawStdEncoding.EncodeToString([]byte(fakeB64))+" "+base64.URLEncoding.EncodeToString([]byte(fakeB64))+" "+base64.RawURLEncoding.EncodeToString([]byte(fakeB64)), true),
+		scrubRow("base64 mime, 76 columns and CRLF", one("T", fakeSpaced), wrapLines(std64(strings.Repeat("~", 50)+fakeSpaced+strings.Repeat("~", 40)), 76, "\r\n"), false),
+		scrubRow("base64 pem, 64 columns and LF", one("T", fakeUni), "-----BEGIN X-----\n"+wrapLines(std64(strings.Repeat("~", 44)+fakeUni), 64, "\n")+"\n-----END X-----\n", false),
+		scrubRow("base64 wrapped, split at every offset", one("T", fakeToken), wrapLines(std64("~~"+fakeToken+"~"), 8, "\r\n"), true),
+		scrubRow("base64 with long breaks is two runs", one("T", fakeToken), std64(fakeToken)[:8]+"\n\n\n"+std64(fakeToken)[8:], false),
+		scrubRow("base64 short value: whole only", one("T", fakeSeven), std64(fakeSeven)+" "+std64("x"+fakeSeven)+" "+base64.RawURLEncoding.EncodeToString([]byte(fakeSeven))+"=x", true),
+		scrubRow("base64 percent-encoded", one("T", fakeB64), url.QueryEscape(std64("~"+fakeB64)), true),
+		scrubRow("base64 in json with \\/ and \\n", one("T", fakeB64), strings.ReplaceAll(wrapLines(std64("~~"+fakeB64+fakeB64), 12, `\n`), "/", `\/`), true),
+		scrubRow("base64 html-escaped", one("T", fakeB64), strings.NewReplacer("+", "&#43;", "/", "&#x2F;", "=", "&#61;").Replace(std64(fakeB64)), true),
+		scrubRow("json inside percent-encoding", one("T", fakeSpaced), url.QueryEscape(`{"k":"p@ss w0rd \"quoted\" \\ \u0026 \u003c"}`), false),
+		scrubRow("an escape cut short before the value", one("T", "ABCDEFGHIJ"), "%4A%42%43DEFGHIJ %41%42%43DEFGHIJ &#x4ABCDEFGHIJ &#6"+"5BCDEFGHIJ "+`\\u0041BCDEFGHIJ \u0041BCDEFGHIJ`, true),
+		scrubRow("overlapping secrets of two names: both go", []scrub.Secret{{Name: "X", Value: "abcd-1234"}, {Name: "Y", Value: "1234-wxyz"}}, "abcd-1234-wxyz "+std64("abcd-1234-wxyz"), true),
+		scrubRow("a secret overlapping itself: one redaction", one("A", "aa-aa-aa-aa"), "aa-aa-aa-aa-aa-aa "+std64("aa-aa-aa-aa-aa-aa"), true),
+		scrubRow("runs of escape starts", one("T", fakeToken), strings.Repeat("%", 40)+strings.Repeat("&#", 30)+strings.Repeat(`\u00`, 20)+strings.Repeat("&#x0000000", 8)+strings.Repeat("QUJD", 30)+fakeToken, true),
+		scrubRow("every encoding at once", []scrub.Secret{{Name: "T", Value: fakeToken, BasicUsers: []string{"u1"}}, {Name: "U", Value: fakeUni}, {Name: "S", Value: fakeSpaced}}, everyEncoding(fakeToken)+everyEncoding(fakeUni)+everyEncoding(fakeSpaced), false),
 
 		// Scrubbing with the scrubber an agent's policy gives (Basic users
 		// come from its credentials).
@@ -269,12 +317,14 @@ let text = "";
 for await (const chunk of process.stdin) text += chunk;
 const b64 = (b) => Buffer.from(b).toString("base64");
 
+let maxHeld = 0;
 function streamed(s, input, sizes) {
   const st = s.stream();
   const parts = [];
   let off = 0;
   for (const n of sizes) {
     parts.push(Buffer.from(st.push(new Uint8Array(input.subarray(off, off + n)))));
+    maxHeld = Math.max(maxHeld, st.held);
     off += n;
   }
   parts.push(Buffer.from(st.flush()));
@@ -282,7 +332,8 @@ function streamed(s, input, sizes) {
 }
 
 function scrubbed(s, input, everySplit) {
-  const out = { whole: b64(s.bytes(input)), maxLen: s.maxLen, streams: {} };
+  maxHeld = 0;
+  const out = { whole: b64(s.bytes(input)), holdBack: s.holdBack, streams: {} };
   out.streams["1-byte chunks"] = streamed(s, input, Array(input.length).fill(1));
   const sevens = [];
   for (let n = input.length; n > 0; n -= 7) sevens.push(Math.min(7, n));
@@ -290,6 +341,7 @@ function scrubbed(s, input, everySplit) {
   if (everySplit) {
     for (let k = 0; k <= input.length; k++) out.streams["split at " + k] = streamed(s, input, [k, input.length - k]);
   }
+  out.maxHeld = maxHeld;
   return out;
 }
 
@@ -376,15 +428,19 @@ func TestSecretsMatchGo(t *testing.T) {
 			require.Empty(t, js.Crash, "the JavaScript threw")
 			switch c.Kind {
 			case "scrub":
-				checkScrubbed(t, policy.NewScrubber(c.Secrets...), c.Input, js)
+				checkScrubbed(t, scrub.New(c.Secrets...), c.Input, js)
 			case "agent":
-				checkScrubbed(t, compileDiffPolicy(t, c).Scrubber(envLookup(c.Env)), c.Input, js)
+				checkScrubbed(t, agentScrubber(t, c), c.Input, js)
 			case "headers":
-				var hs []policy.Header
+				var hs []wire.Header
 				for _, h := range c.Headers {
-					hs = append(hs, policy.Header{Name: h[0], Value: h[1]})
+					hs = append(hs, wire.Header(h))
 				}
-				assert.Equal(t, fromPolicyHeaders(policy.NewScrubber(c.Secrets...).Headers(hs)), js.Headers)
+				var want [][2]string
+				for _, h := range scrub.New(c.Secrets...).Headers(hs) {
+					want = append(want, [2]string(h))
+				}
+				assert.Equal(t, want, js.Headers)
 			case "substitute":
 				checkSubstituted(t, c, js)
 			case "target":
@@ -404,10 +460,24 @@ func TestSecretsMatchGo(t *testing.T) {
 
 // checkScrubbed: the JavaScript scrubbed input whole, and streamed in every
 // chunking, into what Go's scrubber makes of it whole.
-func checkScrubbed(t *testing.T, s *policy.Scrubber, input []byte, js jsAnswer) {
+func checkScrubbed(t *testing.T, s *scrub.Scrubber, input []byte, js jsAnswer) {
 	t.Helper()
 	want := s.Bytes(input)
-	assert.Equal(t, s.MaxLen(), js.MaxLen, "longest text looked for")
+	assert.Equal(t, s.HoldBack(), js.HoldBack, "the most a stream holds back")
+	assert.LessOrEqual(t, js.MaxHeld, js.HoldBack, "held back by a stream")
+	for _, sizes := range []int{1, 7, len(input) + 1} {
+		var got []byte
+		r := scrub.NewReader(io.NopCloser(iotest.OneByteReader(bytes.NewReader(input))), s)
+		buf := make([]byte, sizes)
+		for {
+			n, err := r.Read(buf)
+			got = append(got, buf[:n]...)
+			if err != nil {
+				break
+			}
+		}
+		assert.Equal(t, string(want), string(got), "Go streamed, reads of %d", sizes)
+	}
 	assert.Equal(t, string(want), string(js.Whole), "whole")
 	require.NotEmpty(t, js.Streams)
 	for name, got := range js.Streams {
@@ -439,6 +509,38 @@ func checkSubstituted(t *testing.T, c diffCase, js jsAnswer) {
 	}
 	require.Nil(t, js.Error, "Go sends %v; JavaScript refuses", got)
 	assert.Equal(t, fromPolicyHeaders(got), js.Headers)
+}
+
+// agentScrubber is the scrubber the hosts build for an agent's policy: its
+// secrets that are set, in the order the policy names them, each with the
+// Basic users its credentials send it with.
+func agentScrubber(t *testing.T, c diffCase) *scrub.Scrubber {
+	t.Helper()
+	p, err := policy.Parse(c.Policy)
+	require.NoError(t, err)
+	basic := regexp.MustCompile(`\$\{basic:([^:}]*):([^}]*)\}`)
+	users := map[string][]string{}
+	for _, svc := range p.Services {
+		for _, cr := range svc.Credentials {
+			for _, m := range basic.FindAllStringSubmatch(cr.Value, -1) {
+				if !slices.Contains(users[m[2]], m[1]) {
+					users[m[2]] = append(users[m[2]], m[1])
+				}
+			}
+		}
+	}
+	var secrets []scrub.Secret
+	seen := map[string]bool{}
+	lookup := envLookup(c.Env)
+	for _, svc := range p.Services {
+		for _, n := range svc.Secrets {
+			if v, ok := lookup(n); ok && !seen[n] {
+				seen[n] = true
+				secrets = append(secrets, scrub.Secret{Name: n, Value: v, BasicUsers: users[n]})
+			}
+		}
+	}
+	return scrub.New(secrets...)
 }
 
 // compileDiffPolicy compiles a row's policy with its target overrides, as
@@ -485,4 +587,70 @@ func fromPolicyHeaders(hs []policy.Header) [][2]string {
 		out = append(out, [2]string{h.Name, h.Value})
 	}
 	return out
+}
+
+func std64(s string) string { return base64.StdEncoding.EncodeToString([]byte(s)) }
+
+// mixCase alternates the case of s's letters.
+func mixCase(s string) string {
+	b := []byte(s)
+	for i, c := range b {
+		if i%2 == 0 {
+			b[i] = byte(strings.ToUpper(string(c))[0])
+		} else if 'A' <= c && c <= 'Z' {
+			b[i] = c + 'a' - 'A'
+		}
+	}
+	return string(b)
+}
+
+func wrapLines(s string, n int, nl string) string {
+	var w strings.Builder
+	for len(s) > n {
+		w.WriteString(s[:n] + nl)
+		s = s[n:]
+	}
+	w.WriteString(s)
+	return w.String()
+}
+
+// pctEvery percent-encodes every byte of s with format.
+func pctEvery(s, format string) string {
+	var w strings.Builder
+	for i := range len(s) {
+		fmt.Fprintf(&w, format, s[i])
+	}
+	return w.String()
+}
+
+// jsonEvery writes every UTF-16 unit of s as a \u escape with format.
+func jsonEvery(s, format string) string {
+	var w strings.Builder
+	for _, r := range s {
+		if r >= 0x10000 {
+			fmt.Fprintf(&w, format, 0xD800+(r-0x10000)>>10)
+			fmt.Fprintf(&w, format, 0xDC00+(r-0x10000)&0x3FF)
+		} else {
+			fmt.Fprintf(&w, format, r)
+		}
+	}
+	return w.String()
+}
+
+// htmlEvery writes every character of s as a numeric reference with format.
+func htmlEvery(s, format string) string {
+	var w strings.Builder
+	for _, r := range s {
+		fmt.Fprintf(&w, format, r)
+	}
+	return w.String()
+}
+
+// everyEncoding is secret in each form encoders write, one a line.
+func everyEncoding(secret string) string {
+	js, _ := json.Marshal(secret)
+	return strings.Join([]string{secret, hex.EncodeToString([]byte(secret)), url.QueryEscape(secret), url.PathEscape(secret),
+		pctEvery(secret, "%%%02x"), string(js), jsonEvery(secret, `\u%04X`), html.EscapeString(secret), htmlEvery(secret, "&#%d;"),
+		htmlEvery(secret, "&#x%X;"), std64(secret), base64.RawURLEncoding.EncodeToString([]byte(secret)), std64("Basic " + std64("u1:"+secret)),
+		wrapLines(std64(strings.Repeat(secret, 5)), 76, "\r\n")}, "\n") + "\n"
 }

@@ -226,8 +226,10 @@ describe("ScrubStream", () => {
   it("holds back only a tail that may begin a secret", () => {
     const st = new Scrubber([{ name: "T", value: SECRET }]).stream();
     assert.equal(text(st.push(enc("data: hello\n\n"))), "data: hello\n\n", "nothing held: no secret begins with a newline");
+    assert.equal(text(st.push(enc('data: {"x":1}\n\n'))), 'data: {"x":1}\n\n');
     assert.equal(text(st.push(enc("x fake+to"))), "x ", "the tail may be the secret");
-    assert.equal(text(st.push(enc("ast"))), "fake+toast", "it was not");
+    // (A tail of base64 characters may also begin the base64 of one.)
+    assert.equal(text(st.push(enc("ok!"))), "fake+took!", "it was not");
     assert.equal(text(st.push(enc(" fa"))), " ");
     assert.equal(text(st.push(enc("ke+tok/en== y"))), "[REDACTED:T] y");
     assert.equal(text(st.flush()), "");

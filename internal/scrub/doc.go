@@ -1,0 +1,68 @@
+// Package scrub removes secret values from what a host hands back to the
+// module (response headers, bodies whole or streamed, error messages),
+// replacing each span that holds one with "[REDACTED:NAME]". Both Go hosts
+// use it; worker/scrub.js is its transcription for the Workers host, held
+// to the same bytes by tests/scrubdiff_test.go.
+//
+// # What it finds
+//
+// Rather than list every encoding of a value as a literal (an encoder may
+// escape any subset of a value's bytes: 2^n texts), it reads the text
+// through five decoding views and looks for the values in what each
+// decodes, keeping for every decoded byte the source span it came from:
+//
+//   - the text itself;
+//   - percent-decoded: %XX for any byte in either case, '+' kept;
+//   - percent-decoded with '+' for a space (forms);
+//   - JSON-unescaped: \" \\ \/ \b \f \n \r \t and \uXXXX for any character,
+//     either case, surrogate pairs joined;
+//   - HTML-unescaped: &#DDD; &#xHH; &#XHH; with up to 8 digits (leading
+//     zeros included; the ';' optional, as HTML reads it, &#128;-&#159; as
+//     windows-1252), and the named references of every ASCII character,
+//     &nbsp; &copy; &reg; &euro; (with the ';').
+//
+// In each view it finds the value and its JSON-escaped forms (so a value
+// escaped and then percent-encoded or HTML-escaped is found), and in runs
+// of base64 characters (both alphabets at once, padded or not, with up to
+// two line-break bytes between any two characters: MIME and PEM wrapping)
+// the value, its JSON-escaped forms, and for each Basic user "USER:value"
+// and its base64, decoded at every bit offset, so a value inside a longer
+// base64 text (an endpoint echoing the Authorization header it received,
+// in base64) is found wherever it starts. In the text itself it also finds
+// the value in runs of hex digits, in any case, at either nibble offset.
+// A text shorter than MinEncodedLen is found hex or base64 encoded only as
+// a whole run, since it would match unrelated text by chance.
+//
+// A decoding view reads escapes from left to right, so text before a value
+// can swallow its first characters into an escape ("%4" before "A%42"
+// reads "%4A"); a reader starting after that text would still see the
+// value, so inside each escape decoded the view also starts reading anew,
+// looking for values that begin there.
+//
+// # What it replaces
+//
+// The span replaced is every source byte that carries a bit of the value:
+// in base64, the characters shared with the text around it go too. Where
+// spans overlap, the one that begins first wins, then the longest, then
+// the secret listed first; a span that overlaps a redaction of the same
+// secret extends it, and one of another secret is replaced from where the
+// redaction ends, so no part of either is left.
+//
+// # Streams and cost
+//
+// NewReader scrubs a stream read by read with the same output as scrubbing
+// it whole. It hands out everything before the earliest position where a
+// match could still begin, so it holds back only a tail that may begin an
+// encoded secret, never more than HoldBack bytes. The work is linear in the
+// text: a fixed number of automaton steps per byte and view, whatever the
+// input (TestAdversarialBodiesCostLinearWork counts them).
+//
+// # What it cannot find
+//
+// A value the service transforms otherwise: reversed, truncated, re-cased
+// (except hex digits), hashed, encrypted, split by other text, encoded
+// twice in a way not listed above, or compressed (a host must refuse a
+// body it cannot read as it is handed back). Scrubbing is the second line:
+// the guarantee rests on the host substituting a secret only into requests
+// to an origin that owns it.
+package scrub
