@@ -5,6 +5,8 @@ import (
 	"errors"
 	"fmt"
 	"slices"
+
+	"github.com/damperdev/damper/internal/placeholder"
 )
 
 // New builds a policy from services and checks it the way Compile does, so an
@@ -84,8 +86,8 @@ func (b *ServiceBuilder) Secrets(names ...string) *ServiceBuilder {
 // ("Authorization", "Bearer ${secret:API_TOKEN}"), and makes the service own
 // the secrets its placeholders name.
 func (b *ServiceBuilder) Credential(header, value string) *ServiceBuilder {
-	err := parsePlaceholders(value, func(p placeholder) error {
-		b.Secrets(p.name)
+	err := placeholder.Parse(value, func(p placeholder.Placeholder) error {
+		b.Secrets(p.Name)
 		return nil
 	})
 	if err != nil {

@@ -104,7 +104,7 @@ func IsCanonical(u string) bool {
 }
 
 // Origin returns the origin ("scheme://host[:port]") of a canonical URL,
-// the form Substitute and Engine.Owns take, and "" for a URL that is not
+// the form Engine.Owns takes, and "" for a URL that is not
 // canonical: a host sends only canonical URLs, so it never has to guess.
 func Origin(u string) string {
 	var scratch [512]byte

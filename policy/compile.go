@@ -11,6 +11,7 @@ import (
 
 	"github.com/vektah/gqlparser/v2/ast"
 
+	"github.com/damperdev/damper/internal/placeholder"
 	"github.com/damperdev/damper/policy/internal/strictjson"
 )
 
@@ -115,6 +116,9 @@ func checkMode(m Mode) error {
 	return fmt.Errorf("unknown mode %q (want %q or %q)", m, Enforce, Report)
 }
 
+// maxNameLen bounds service names and rule ids.
+const maxNameLen = 64
+
 func validServiceName(n string) bool {
 	if n == "" || len(n) > maxNameLen || n[0] < 'a' || n[0] > 'z' {
 		return false
@@ -181,7 +185,7 @@ func compileService(sp *Service, policyMode Mode, ids map[string]string) (*servi
 		s.hostGlobs = append(s.hostGlobs, g)
 	}
 	for i, n := range sp.Secrets {
-		if !validSecretName(n) {
+		if !placeholder.ValidName(n) {
 			return nil, fmt.Errorf("secrets[%d]: %q: want [A-Z][A-Z0-9_]{0,63}", i, n)
 		}
 		if contains(s.secrets, n) {
@@ -223,16 +227,16 @@ func compileService(sp *Service, policyMode Mode, ids map[string]string) (*servi
 		if !validHeaderValue(c.Value) {
 			return nil, fmt.Errorf("credentials[%d]: value holds a control character", i)
 		}
-		err = parsePlaceholders(c.Value, func(p placeholder) error {
+		err = placeholder.Parse(c.Value, func(p placeholder.Placeholder) error {
 			for _, n := range s.secrets {
-				if n == p.name {
-					if p.basic && !contains(s.basicUsers[p.name], p.user) {
-						s.basicUsers[p.name] = append(s.basicUsers[p.name], p.user)
+				if n == p.Name {
+					if p.Basic && !contains(s.basicUsers[p.Name], p.User) {
+						s.basicUsers[p.Name] = append(s.basicUsers[p.Name], p.User)
 					}
 					return nil
 				}
 			}
-			return fmt.Errorf("secret %s is not in the service's secrets", p.name)
+			return fmt.Errorf("secret %s is not in the service's secrets", p.Name)
 		})
 		if err != nil {
 			return nil, fmt.Errorf("credentials[%d]: %w", i, err)
@@ -468,20 +472,28 @@ func (e *Engine) Owns(origin, name string) bool {
 	return s != nil && contains(s.secrets, name)
 }
 
-// Scrubber returns a Scrubber for every secret of the policy that lookup
-// finds, aware of the Basic user names the policy sends them with.
-func (e *Engine) Scrubber(lookup func(name string) (string, bool)) *Scrubber {
-	var secrets []Secret
+// SecretUse is a secret a policy's services own, with the user names of
+// the HTTP Basic credentials that send it, which the hosts must know to find
+// it in what a server echoes back.
+type SecretUse struct {
+	Name       string
+	BasicUsers []string
+}
+
+// Secrets lists the secrets the policy's services own, each once, in the
+// order the policy names them.
+func (e *Engine) Secrets() []SecretUse {
+	var out []SecretUse
 	seen := map[string]bool{}
 	for _, s := range e.services {
 		for _, n := range s.secrets {
-			if v, ok := lookup(n); ok && !seen[n] {
+			if !seen[n] {
 				seen[n] = true
-				secrets = append(secrets, Secret{Name: n, Value: v, BasicUsers: e.basicUsers(n)})
+				out = append(out, SecretUse{Name: n, BasicUsers: e.basicUsers(n)})
 			}
 		}
 	}
-	return NewScrubber(secrets...)
+	return out
 }
 
 func (e *Engine) basicUsers(name string) []string {

@@ -99,7 +99,7 @@
 //
 // The module never holds a secret. A service's Credentials are header
 // values with placeholders, which the decision carries and the host fills in
-// at send time (Substitute), only for an origin of a service that owns the
+// at send time, only for an origin of a service that owns the
 // secret. The grammar, which the Workers host implements too:
 //
 //	${secret:NAME}       the secret's value

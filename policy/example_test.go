@@ -100,27 +100,6 @@ func ExampleEngine_Evaluate() {
 	// false deny-rule github-git-receive-pack POST https://github.com/octo/world.git/git-receive-pack
 }
 
-// The host substitutes placeholders at send time, only for origins that own
-// the secret, and scrubs the values from what it hands back.
-func ExampleSubstitute() {
-	p, _ := policy.New(policy.GitHubGit())
-	engine, _ := policy.Compile(p)
-	d := engine.Evaluate(&policy.Request{URL: "https://github.com/octo/hello.git/info/refs?service=git-upload-pack"}, nil)
-
-	secrets := func(name string) (string, bool) { return "test-token-123", name == "GITHUB_TOKEN" }
-	headers, err := policy.Substitute(d.Headers, "https://github.com", engine, secrets)
-	fmt.Println(headers, err)
-
-	_, err = policy.Substitute(d.Headers, "https://evil.test", engine, secrets)
-	fmt.Println(err)
-
-	fmt.Println(engine.Scrubber(secrets).String("echo: " + headers[0].Value))
-	// Output:
-	// [{Authorization Basic eC1hY2Nlc3MtdG9rZW46dGVzdC10b2tlbi0xMjM=}] <nil>
-	// policy: substitute header Authorization: secret GITHUB_TOKEN for https://evil.test: secret not owned by the origin
-	// echo: Basic [REDACTED:GITHUB_TOKEN]
-}
-
 // A redirect is a new request: resolve its Location, then decide it.
 func ExampleResolveReference() {
 	p, _ := policy.New(policy.GitHub())

@@ -13,8 +13,6 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"regexp"
-	"slices"
 	"strings"
 	"testing"
 	"testing/iotest"
@@ -22,6 +20,7 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	hostcore "github.com/damperdev/damper/internal/host"
 	"github.com/damperdev/damper/internal/scrub"
 	"github.com/damperdev/damper/internal/testmodule"
 	"github.com/damperdev/damper/internal/wire"
@@ -41,7 +40,7 @@ import (
 //   - "agent": Policy, Env, Input → the scrubber for the policy's secrets
 //     (Basic users from its credentials), whole and streamed;
 //   - "headers": Secrets, Headers → Scrubber.Headers;
-//   - "substitute": Policy, Targets, Env, URL, Headers → policy.Substitute
+//   - "substitute": Policy, Targets, Env, URL, Headers → hostcore.Substitute
 //     for the URL's origin, with the policy's Engine as owner;
 //   - "target": Target → Policy.SetTarget's canonical origin or refusal.
 type diffCase struct {
@@ -493,11 +492,11 @@ func checkSubstituted(t *testing.T, c diffCase, js jsAnswer) {
 	require.True(t, policy.IsCanonical(c.URL), "rows use canonical URLs, as the guest sends")
 	require.Equal(t, origin, js.Origin, "the origin of the URL")
 
-	var hs []policy.Header
+	var hs []wire.Header
 	for _, h := range c.Headers {
-		hs = append(hs, policy.Header{Name: h[0], Value: h[1]})
+		hs = append(hs, wire.Header{h[0], h[1]})
 	}
-	got, err := policy.Substitute(hs, origin, compileDiffPolicy(t, c), envLookup(c.Env))
+	got, err := hostcore.Substitute(hs, origin, compileDiffPolicy(t, c), envLookup(c.Env))
 	if err != nil {
 		require.NotNil(t, js.Error, "Go refuses (%v); JavaScript sends %v", err, js.Headers)
 		assert.Equal(t, errorKind(err), js.Error.Kind)
@@ -508,39 +507,17 @@ func checkSubstituted(t *testing.T, c diffCase, js jsAnswer) {
 		return
 	}
 	require.Nil(t, js.Error, "Go sends %v; JavaScript refuses", got)
-	assert.Equal(t, fromPolicyHeaders(got), js.Headers)
+	assert.Equal(t, fromWireHeaders(got), js.Headers)
 }
 
-// agentScrubber is the scrubber the hosts build for an agent's policy: its
-// secrets that are set, in the order the policy names them, each with the
-// Basic users its credentials send it with.
+// agentScrubber is the scrubber the hosts build for an agent's policy.
 func agentScrubber(t *testing.T, c diffCase) *scrub.Scrubber {
 	t.Helper()
 	p, err := policy.Parse(c.Policy)
 	require.NoError(t, err)
-	basic := regexp.MustCompile(`\$\{basic:([^:}]*):([^}]*)\}`)
-	users := map[string][]string{}
-	for _, svc := range p.Services {
-		for _, cr := range svc.Credentials {
-			for _, m := range basic.FindAllStringSubmatch(cr.Value, -1) {
-				if !slices.Contains(users[m[2]], m[1]) {
-					users[m[2]] = append(users[m[2]], m[1])
-				}
-			}
-		}
-	}
-	var secrets []scrub.Secret
-	seen := map[string]bool{}
-	lookup := envLookup(c.Env)
-	for _, svc := range p.Services {
-		for _, n := range svc.Secrets {
-			if v, ok := lookup(n); ok && !seen[n] {
-				seen[n] = true
-				secrets = append(secrets, scrub.Secret{Name: n, Value: v, BasicUsers: users[n]})
-			}
-		}
-	}
-	return scrub.New(secrets...)
+	e, err := policy.Compile(p)
+	require.NoError(t, err)
+	return hostcore.AgentScrubber(e, envLookup(c.Env))
 }
 
 // compileDiffPolicy compiles a row's policy with its target overrides, as
@@ -570,7 +547,7 @@ func envLookup(env map[string]string) func(string) (string, bool) {
 // its refusals.
 func errorKind(err error) string {
 	switch msg := err.Error(); {
-	case errors.Is(err, policy.ErrNotOwned):
+	case errors.Is(err, hostcore.ErrNotOwned):
 		return "not_owned"
 	case strings.HasSuffix(msg, "is not configured"):
 		return "not_configured"
@@ -581,10 +558,10 @@ func errorKind(err error) string {
 	}
 }
 
-func fromPolicyHeaders(hs []policy.Header) [][2]string {
+func fromWireHeaders(hs []wire.Header) [][2]string {
 	out := make([][2]string, 0, len(hs))
 	for _, h := range hs {
-		out = append(out, [2]string{h.Name, h.Value})
+		out = append(out, [2]string(h))
 	}
 	return out
 }

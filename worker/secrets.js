@@ -1,7 +1,7 @@
 // Secrets at send time (docs/abi.md, "Policies, targets and secrets"): which
 // origin owns which secret in an agent's policy, and the substitution of
 // `${secret:NAME}` / `${basic:USER:NAME}` placeholders in request headers.
-// It mirrors policy/secrets.go (parsePlaceholders, Substitute),
+// It mirrors internal/placeholder (the grammar), internal/host (Substitute),
 // policy/glob.go (host globs) and Engine.Owns; tests/scrubdiff_test.go holds
 // this file and the Go package to the same answers.
 //
@@ -79,7 +79,7 @@ function malformed(message) {
 
 /**
  * Returns `headers` with every placeholder replaced by its secret, as
- * policy.Substitute does: "${secret:NAME}" by the value, "${basic:USER:NAME}"
+ * internal/host.Substitute does: "${secret:NAME}" by the value, "${basic:USER:NAME}"
  * by "Basic " + base64(USER + ":" + value).
  * @param {[string, string][]} headers
  * @param {string} origin the origin of the URL about to be sent, "scheme://host[:port]"
@@ -105,12 +105,12 @@ export function substitute(headers, origin, owns, lookup) {
         last = p.end;
       });
     } catch (e) {
-      if (e instanceof SubstituteError) throw new SubstituteError(e.kind, `policy: substitute header ${name}: ${e.message}`);
+      if (e instanceof SubstituteError) throw new SubstituteError(e.kind, `substitute header ${name}: ${e.message}`);
       throw e;
     }
     out += value.slice(last);
     if (!validHeaderValue(out)) {
-      throw new SubstituteError("control", `policy: substitute header ${name}: a secret holds a control character`);
+      throw new SubstituteError("control", `substitute header ${name}: a secret holds a control character`);
     }
     return [name, out];
   });

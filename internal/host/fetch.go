@@ -11,6 +11,7 @@ import (
 	"sort"
 	"strings"
 
+	"github.com/damperdev/damper/internal/scrub"
 	"github.com/damperdev/damper/internal/wire"
 	"github.com/damperdev/damper/internal/wirejson"
 	"github.com/damperdev/damper/policy"
@@ -132,7 +133,7 @@ func performFetch(ctx context.Context, c *Core, t *Task, args []byte) (any, *wir
 	}
 	v := wire.FetchValue{Status: resp.StatusCode, Headers: headers}
 	if a.Stream {
-		v.Handle = t.addStream(newScrubReader(resp.Body, s.scrub))
+		v.Handle = t.addStream(scrub.NewReader(resp.Body, s.scrub))
 		return v, nil
 	}
 	defer resp.Body.Close()

@@ -1,14 +1,15 @@
 package host
 
 import (
-	"bytes"
+	"encoding/base64"
 	"errors"
 	"fmt"
-	"io"
 	"log/slog"
 	"sort"
 	"strings"
 
+	"github.com/damperdev/damper/internal/placeholder"
+	"github.com/damperdev/damper/internal/scrub"
 	"github.com/damperdev/damper/internal/wire"
 	"github.com/damperdev/damper/policy"
 )
@@ -19,12 +20,12 @@ import (
 // and the Scrubber that removes them. The zero value is an agent without
 // a policy: no origin owns a secret, and there is nothing to scrub.
 type agentSecrets struct {
-	owners policy.Owners
+	owners Owners
 	values map[string]string // the policy's secrets that are set, by name
-	scrub  *policy.Scrubber
+	scrub  *scrub.Scrubber
 }
 
-var noSecrets = &agentSecrets{owners: ownsNothing{}, scrub: policy.NewScrubber()}
+var noSecrets = &agentSecrets{owners: ownsNothing{}, scrub: scrub.New()}
 
 type ownsNothing struct{}
 
@@ -56,11 +57,7 @@ func loadSecrets(m wire.Manifest, targets map[string]string, lookup func(string)
 		if err := p.UnmarshalJSON(a.Policy); err != nil {
 			return nil, nil, fmt.Errorf("agent %s: the manifest's policy: %w", a.Name, err)
 		}
-		owned := map[string]bool{}
 		for _, s := range p.Services {
-			for _, n := range s.Secrets {
-				owned[n] = true
-			}
 			if t, ok := targets[s.Name]; ok {
 				used[s.Name] = true
 				if err := p.SetTarget(s.Name, t); err != nil {
@@ -76,12 +73,13 @@ func loadSecrets(m wire.Manifest, targets map[string]string, lookup func(string)
 			origins = append(origins, s.Target)
 		}
 		as := &agentSecrets{owners: e, values: map[string]string{}}
-		for n := range owned {
-			if v, ok := lookup(n); ok {
-				as.values[n] = v
+		as.scrub = AgentScrubber(e, func(name string) (string, bool) {
+			v, ok := lookup(name)
+			if ok {
+				as.values[name] = v
 			}
-		}
-		as.scrub = e.Scrubber(as.lookup)
+			return v, ok
+		})
 		out[a.Name] = as
 	}
 	for _, name := range names {
@@ -94,8 +92,21 @@ func loadSecrets(m wire.Manifest, targets map[string]string, lookup func(string)
 	return out, origins, nil
 }
 
+// AgentScrubber is the scrubber a host builds for an agent whose policy
+// compiled to e: every secret the policy names that lookup finds, with the
+// Basic users its credentials send it with.
+func AgentScrubber(e *policy.Engine, lookup func(name string) (string, bool)) *scrub.Scrubber {
+	var secrets []scrub.Secret
+	for _, u := range e.Secrets() {
+		if v, ok := lookup(u.Name); ok {
+			secrets = append(secrets, scrub.Secret{Name: u.Name, Value: v, BasicUsers: u.BasicUsers})
+		}
+	}
+	return scrub.New(secrets...)
+}
+
 // any reports whether the agent has a secret set: something to scrub.
-func (s *agentSecrets) any() bool { return s.scrub.MaxLen() > 0 }
+func (s *agentSecrets) any() bool { return !s.scrub.Empty() }
 
 func (s *agentSecrets) lookup(name string) (string, bool) {
 	v, ok := s.values[name]
@@ -110,110 +121,73 @@ func (s *agentSecrets) substitute(a *wire.FetchArgs) error {
 	if len(a.Headers) == 0 {
 		return nil
 	}
-	hs := make([]policy.Header, len(a.Headers))
 	placeholders := false
-	for i, h := range a.Headers {
-		hs[i] = policy.Header{Name: h[0], Value: h[1]}
+	for _, h := range a.Headers {
 		placeholders = placeholders || strings.Contains(h[1], "${")
 	}
 	if !placeholders {
 		return nil
 	}
-	hs, err := policy.Substitute(hs, policy.Origin(a.URL), s.owners, s.lookup)
+	hs, err := Substitute(a.Headers, policy.Origin(a.URL), s.owners, s.lookup)
 	if err != nil {
 		return err
 	}
-	headers := make([]wire.Header, len(hs))
-	for i, h := range hs {
-		headers[i] = wire.Header{h.Name, h.Value}
-	}
-	a.Headers = headers
+	a.Headers = hs
 	return nil
 }
 
-// scrubReader is a response body with s's secrets replaced, the same text
-// scrubbing the whole body gives, read by read.
-//
-// It holds back raw bytes so that a value cut by a read is found whole
-// once the rest arrives: it hands out the scrubbed text of a prefix that
-// no value (no text the Scrubber looks for) straddles, and keeps the rest,
-// at least MaxLen()-1 bytes, for the next read. A value that ends in the
-// prefix cannot grow into a longer one (that would fit in what is held),
-// so the prefix's replacements are final. Whether a value straddles a cut
-// is seen by comparing the scrubbed whole with the scrubbed halves; the
-// Scrubber does not say where it replaced.
-type scrubReader struct {
-	body  io.ReadCloser
-	s     *policy.Scrubber
-	keep  int
-	held  []byte // read from body, not yet handed out (raw, but see maxHeld)
-	ready []byte // scrubbed, to hand out
-	err   error  // from body, once it has ended or failed
+// Owners says which secrets an origin may receive. A *policy.Engine is
+// one: an origin owns the secrets of the service it belongs to.
+type Owners interface {
+	// Owns reports whether a request to origin ("scheme://host[:port]",
+	// canonical) may carry the secret name.
+	Owns(origin, name string) bool
 }
 
-// maxHeld bounds what scrubReader holds while every cut it tries is
-// straddled (a body of back-to-back secrets), so that such a body costs
-// linear time: it then hands out the scrubbed text and holds its tail,
-// scrubbed. A value cut there is still found, but one value that is a
-// prefix of another may win over it.
-const maxHeld = 64 << 10
+// ErrNotOwned is wrapped by Substitute's error when a header asks for a
+// secret that the request's origin does not own.
+var ErrNotOwned = errors.New("secret not owned by the origin")
 
-func newScrubReader(body io.ReadCloser, s *policy.Scrubber) io.ReadCloser {
-	if s.MaxLen() == 0 { // no secret to find
-		return body
-	}
-	return &scrubReader{body: body, s: s, keep: s.MaxLen() - 1}
-}
-
-func (r *scrubReader) Read(p []byte) (int, error) {
-	for len(r.ready) == 0 {
-		if r.err != nil {
-			return 0, r.err
-		}
-		chunk := make([]byte, max(len(p), 4096))
-		n, err := r.body.Read(chunk)
-		r.held = append(r.held, chunk[:n]...)
+// Substitute returns headers with every placeholder replaced by its
+// secret, at send time. It refuses, with an error wrapping ErrNotOwned, a
+// placeholder for a secret that origin (of the URL about to be sent) does
+// not own, and fails on a secret lookup cannot find or a malformed
+// placeholder. Its errors name secrets, never their values.
+func Substitute(headers []wire.Header, origin string, owners Owners, lookup func(name string) (string, bool)) ([]wire.Header, error) {
+	out := make([]wire.Header, len(headers))
+	for i, h := range headers {
+		var b strings.Builder
+		last := 0
+		err := placeholder.Parse(h[1], func(p placeholder.Placeholder) error {
+			if !owners.Owns(origin, p.Name) {
+				return fmt.Errorf("secret %s for %s: %w", p.Name, origin, ErrNotOwned)
+			}
+			val, ok := lookup(p.Name)
+			if !ok {
+				return fmt.Errorf("secret %s is not configured", p.Name)
+			}
+			b.WriteString(h[1][last:p.Start])
+			if p.Basic {
+				b.WriteString("Basic ")
+				b.WriteString(base64.StdEncoding.EncodeToString([]byte(p.User + ":" + val)))
+			} else {
+				b.WriteString(val)
+			}
+			last = p.End
+			return nil
+		})
 		if err != nil {
-			// The end (or a failure): nothing more can complete a value.
-			r.ready, r.held, r.err = r.s.Bytes(r.held), nil, err
-			break
+			return nil, fmt.Errorf("substitute header %s: %w", h[0], err)
 		}
-		if n > 0 {
-			r.release()
+		b.WriteString(h[1][last:])
+		v := b.String()
+		if strings.ContainsFunc(v, func(r rune) bool { return r < 0x20 && r != '\t' || r == 0x7f }) {
+			return nil, fmt.Errorf("substitute header %s: a secret holds a control character", h[0])
 		}
+		out[i] = wire.Header{h[0], v}
 	}
-	n := copy(p, r.ready)
-	r.ready = r.ready[n:]
-	if len(r.ready) == 0 && r.err != nil {
-		return n, r.err
-	}
-	return n, nil
+	return out, nil
 }
-
-// release moves the scrubbed text of a prefix of held that no value
-// straddles to ready, trying the cut that holds keep bytes back, then one
-// a value's length before it (past any value that straddles the first).
-func (r *scrubReader) release() {
-	whole := r.s.Bytes(r.held)
-	for _, cut := range []int{len(r.held) - r.keep, len(r.held) - 2*r.keep - 1} {
-		if cut <= 0 {
-			return // too little to hand out any yet
-		}
-		head, tail := r.s.Bytes(r.held[:cut]), r.s.Bytes(r.held[cut:])
-		if len(head)+len(tail) == len(whole) && bytes.HasPrefix(whole, head) && bytes.HasSuffix(whole, tail) {
-			r.ready = head
-			r.held = append(r.held[:0], r.held[cut:]...)
-			return
-		}
-	}
-	if len(r.held) > maxHeld {
-		cut := len(whole) - r.keep
-		r.ready = whole[:cut]
-		r.held = append(r.held[:0], whole[cut:]...)
-	}
-}
-
-func (r *scrubReader) Close() error { return r.body.Close() }
 
 // errScrubbed wraps an error whose message had secrets replaced.
 type errScrubbed struct{ msg string }
