@@ -58,7 +58,8 @@ func (p RetryPolicy) backoff(n int, err *Error) time.Duration {
 		d *= 2
 	}
 	d = min(d, p.MaxDelay)
-	return d + rand.N(d/4+1)
+	// Whole milliseconds: what the host's sleep counts in.
+	return (d + rand.N(d/4+1)).Truncate(time.Millisecond)
 }
 
 // retrying is a Model from Open: the provider's model, retried.
