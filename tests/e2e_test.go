@@ -31,10 +31,14 @@ func TestE2E(t *testing.T) {
 	fake := newFakeAPI(t)
 	apis := newPolicyFakes(t)
 	gh := newGitHubFake(t)
+	models := newModelFakes(t)
 	env := map[string]string{
-		"DAMPER_TARGETS":  "fake=" + fake.URL + ",api=" + apis.api.URL + ",other=" + apis.other.URL + ",github=" + gh.URL,
+		"DAMPER_TARGETS":  "fake=" + fake.URL + ",api=" + apis.api.URL + ",other=" + apis.other.URL + ",github=" + gh.URL + "," + models.targets(),
 		"PROBE_API_TOKEN": apis.secret,
 		"GITHUB_TOKEN":    gh.token,
+	}
+	for k, v := range models.secrets() {
+		env[k] = v
 	}
 	forEachHost(t, token, env, func(t *testing.T, h host) {
 		c := &client{h: h, token: token}
@@ -47,6 +51,7 @@ func TestE2E(t *testing.T) {
 		t.Run("effects", func(t *testing.T) { testEffects(t, c, fake) })
 		t.Run("policy", func(t *testing.T) { testPolicy(t, c, apis) })
 		t.Run("preset_with_target_override", func(t *testing.T) { testPreset(t, c, gh) })
+		t.Run("models", func(t *testing.T) { testModels(t, c, models) })
 		t.Run("trap_fails_alone", func(t *testing.T) { testTrap(t, c) })
 		// Last: it restarts the host.
 		t.Run("state_survives_restart", func(t *testing.T) { testRestart(t, c, h, apis) })
