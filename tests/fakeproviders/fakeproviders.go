@@ -28,6 +28,7 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"time"
 )
 
 // Turn is one scripted answer. The zero Turn streams an empty text
@@ -361,6 +362,10 @@ func (s *Server) fail(w http.ResponseWriter, status int, typ, code, msg, retryAf
 	return status
 }
 
+// pieceGap is the pause after each piece but the last: without it the
+// pieces coalesce on the way and a client reads them in one go.
+const pieceGap = 200 * time.Microsecond
+
 // write sends body in pieces of 1 to 64 bytes, flushing each.
 func (s *Server) write(w http.ResponseWriter, body string) {
 	f, _ := w.(http.Flusher)
@@ -375,6 +380,9 @@ func (s *Server) write(w http.ResponseWriter, body string) {
 			f.Flush()
 		}
 		body = body[n:]
+		if len(body) > 0 && f != nil {
+			time.Sleep(pieceGap)
+		}
 	}
 }
 

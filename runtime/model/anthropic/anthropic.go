@@ -327,8 +327,11 @@ func (s *stream) read(ctx context.Context, r *sse.Reader) (*model.Response, erro
 			return nil, merr
 		}
 		var ev event
-		if err := json.Unmarshal(e.Data, &ev); err != nil {
-			return nil, s.bad("a %s event whose data is not JSON: %s", eventName(e.Type), provider.Snippet(e.Data))
+		if !fastDelta(e.Data, &ev) {
+			ev = event{}
+			if err := json.Unmarshal(e.Data, &ev); err != nil {
+				return nil, s.bad("a %s event whose data is not JSON: %s", eventName(e.Type), provider.Snippet(e.Data))
+			}
 		}
 		if ev.Type == "" {
 			ev.Type = e.Type

@@ -237,27 +237,11 @@ func (e *apiError) code() string {
 }
 
 type chunk struct {
-	ID      string `json:"id"`
-	Object  string `json:"object"`
-	Model   string `json:"model"`
-	Choices []struct {
-		Index int `json:"index"`
-		Delta struct {
-			Content          *string `json:"content"`
-			ReasoningContent *string `json:"reasoning_content"`
-			Refusal          *string `json:"refusal"`
-			ToolCalls        []struct {
-				Index    int    `json:"index"`
-				ID       string `json:"id"`
-				Function struct {
-					Name      string `json:"name"`
-					Arguments string `json:"arguments"`
-				} `json:"function"`
-			} `json:"tool_calls"`
-		} `json:"delta"`
-		FinishReason *string `json:"finish_reason"`
-	} `json:"choices"`
-	Usage *struct {
+	ID      string   `json:"id"`
+	Object  string   `json:"object"`
+	Model   string   `json:"model"`
+	Choices []choice `json:"choices"`
+	Usage   *struct {
 		PromptTokens        int64 `json:"prompt_tokens"`
 		CompletionTokens    int64 `json:"completion_tokens"`
 		PromptTokensDetails *struct {
@@ -265,6 +249,26 @@ type chunk struct {
 		} `json:"prompt_tokens_details"`
 	} `json:"usage"`
 	Error *apiError `json:"error"`
+}
+
+type choice struct {
+	Index int `json:"index"`
+	Delta struct {
+		Content          *string         `json:"content"`
+		ReasoningContent *string         `json:"reasoning_content"`
+		Refusal          *string         `json:"refusal"`
+		ToolCalls        []toolCallDelta `json:"tool_calls"`
+	} `json:"delta"`
+	FinishReason *string `json:"finish_reason"`
+}
+
+type toolCallDelta struct {
+	Index    int    `json:"index"`
+	ID       string `json:"id"`
+	Function struct {
+		Name      string `json:"name"`
+		Arguments string `json:"arguments"`
+	} `json:"function"`
 }
 
 // call is a tool call being streamed.
@@ -324,8 +328,11 @@ func (s *stream) read(ctx context.Context, r *sse.Reader) (*model.Response, erro
 			return s.finish()
 		}
 		var ch chunk
-		if err := json.Unmarshal(e.Data, &ch); err != nil {
-			return nil, s.bad("an event whose data is not JSON: %s", provider.Snippet(e.Data))
+		if !fastChunk(e.Data, &ch) {
+			ch = chunk{}
+			if err := json.Unmarshal(e.Data, &ch); err != nil {
+				return nil, s.bad("an event whose data is not JSON: %s", provider.Snippet(e.Data))
+			}
 		}
 		if ch.Error != nil {
 			return nil, s.c.apiError(ch.Error, 0, s.requestID)
