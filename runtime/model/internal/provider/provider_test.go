@@ -41,7 +41,7 @@ func TestKindOfStatus(t *testing.T) {
 
 func TestContextOverflow(t *testing.T) {
 	for msg, want := range map[string]bool{
-		"prompt is too long: 210000 tokens > 200000 maximum":                                 true,
+		"prompt is too long: 210000 tokens > 200000 maximum":                                  true,
 		"input length and `max_tokens` exceed context limit: 190000 + 20000 > 200000":         true,
 		"This model's maximum context length is 128000 tokens. However, you requested 130000": true,
 		"tools.0.name: String should match pattern":                                           false,
