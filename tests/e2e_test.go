@@ -35,12 +35,16 @@ func TestE2E(t *testing.T) {
 	apis := newPolicyFakes(t)
 	gh := newGitHubFake(t)
 	cases := effectcases.NewFakes(t)
+	models := newModelFakes(t)
 	env := map[string]string{
 		"DAMPER_TARGETS": "fake=" + fake.URL + ",api=" + apis.api.URL + ",other=" + apis.other.URL + ",github=" + gh.URL +
-			",echo=" + cases.Echo.URL + ",plain=" + cases.Plain.URL,
+			",echo=" + cases.Echo.URL + ",plain=" + cases.Plain.URL + "," + models.targets(),
 		"PROBE_API_TOKEN": apis.secret,
 		"GITHUB_TOKEN":    gh.token,
 		"ECHO_TOKEN":      effectcases.Secret,
+	}
+	for k, v := range models.secrets() {
+		env[k] = v
 	}
 	forEachHost(t, token, env, func(t *testing.T, h host) {
 		c := &client{h: h, token: token}
@@ -53,6 +57,7 @@ func TestE2E(t *testing.T) {
 		t.Run("effects", func(t *testing.T) { testEffects(t, c, fake) })
 		t.Run("policy", func(t *testing.T) { testPolicy(t, c, apis) })
 		t.Run("preset_with_target_override", func(t *testing.T) { testPreset(t, c, gh) })
+		t.Run("models", func(t *testing.T) { testModels(t, c, models) })
 		t.Run("trap_fails_alone", func(t *testing.T) { testTrap(t, c) })
 		t.Run("effect_cases", func(t *testing.T) {
 			effectcases.Run(t, cases, func(t *testing.T, id string, in agents.EffectsIn) []byte {

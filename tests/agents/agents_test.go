@@ -175,7 +175,7 @@ func TestManifestListsTheProbes(t *testing.T) {
 	for _, a := range m.Agents {
 		names = append(names, a.Name)
 	}
-	assert.Equal(t, []string{"probe.batch", "probe.crash", "probe.effects", "probe.emit", "probe.fail", "probe.fetch", "probe.policy",
+	assert.Equal(t, []string{"probe.batch", "probe.crash", "probe.effects", "probe.emit", "probe.fail", "probe.fetch", "probe.model", "probe.model.nopolicy", "probe.policy",
 		"probe.report", "probe.roundtrip", "probe.sleep", "probe.state", "probe.stream", "probe.unknown"}, names)
 }
 
