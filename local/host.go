@@ -170,7 +170,7 @@ func (h *Host) Run(ctx context.Context, agent, id string, payload json.RawMessag
 			Message: "agent and id are 1 to 128 of A-Z a-z 0-9 . _ -, and neither . nor .."}
 	}
 	if !h.agents[agent] {
-		return RunResult{}, &wire.Error{Type: errNotFound, Status: 404, Message: fmt.Sprintf("no agent %q in this module", agent)}
+		return RunResult{}, h.unknownAgent(agent)
 	}
 	if len(payload) == 0 {
 		payload = json.RawMessage("null")
@@ -195,6 +195,15 @@ func (h *Host) Run(ctx context.Context, agent, id string, payload json.RawMessag
 		// started, or cancels it in the guest.
 		return RunResult{}, canceledError(ctx)
 	}
+}
+
+// unknownAgent is the 404 for a run of an agent the module does not have.
+func (h *Host) unknownAgent(name string) *wire.Error {
+	names := make([]string, len(h.manifest.Agents))
+	for i, a := range h.manifest.Agents {
+		names[i] = a.Name
+	}
+	return &wire.Error{Type: errNotFound, Status: 404, Message: wire.UnknownAgentMessage(name, names)}
 }
 
 // Close cancels every run, drops every module instance and closes every

@@ -72,7 +72,7 @@ func (s *handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if !s.h.agents[agent] {
-		writeError(w, &wire.Error{Type: errNotFound, Status: http.StatusNotFound, Message: "no agent named " + agent})
+		writeError(w, s.h.unknownAgent(agent))
 		return
 	}
 	payload, werr := readPayload(w, r)

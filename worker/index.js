@@ -28,6 +28,17 @@ try {
 }
 const agentNames = new Set((manifest.agents ?? []).map((a) => a.name));
 
+/**
+ * The message for a run of an agent the module does not have, the same text
+ * as the local host's (internal/wire.UnknownAgentMessage).
+ * @param {string} name
+ */
+function unknownAgentMessage(name) {
+  const names = [...agentNames].sort();
+  if (names.length === 0) return `no agent named ${JSON.stringify(name)}; this module has no agents`;
+  return `no agent named ${JSON.stringify(name)}; this module's agents: ${names.join(", ")}`;
+}
+
 export default {
   /**
    * The Worker's entry: every response carries X-Request-Id.
@@ -85,7 +96,7 @@ async function route(request, env) {
   // instead of the configured one: no run until it is fixed.
   const targets = targetsFromEnv(env, { manifest });
   if (targets.problem) return errorResponse(500, "not_configured", targets.problem);
-  if (!agentNames.has(agent)) return errorResponse(404, "not_found", `no agent named ${JSON.stringify(agent)}`);
+  if (!agentNames.has(agent)) return errorResponse(404, "not_found", unknownAgentMessage(agent));
 
   const body = await readBody(request, BODY_LIMIT);
   if (body.tooLarge) return errorResponse(413, "payload_too_large", `the body is over ${BODY_LIMIT} bytes`);
