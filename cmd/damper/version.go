@@ -20,7 +20,7 @@ func cliVersion() string {
 	}
 	if r := bi.Main.Replace; r != nil {
 		// `go tool damper` in a project whose go.mod replaces damper.
-		if r.Version != "" {
+		if r.Version != "" && r.Version != "(devel)" {
 			return r.Version
 		}
 		return "(devel, from " + r.Path + ")"
@@ -53,7 +53,7 @@ func cliVersion() string {
 // --replace-damper), or "" when it was not, or not by an absolute path.
 func replacedBy() string {
 	bi, ok := debug.ReadBuildInfo()
-	if !ok || bi.Main.Replace == nil || bi.Main.Replace.Version != "" || !filepath.IsAbs(bi.Main.Replace.Path) {
+	if !ok || bi.Main.Replace == nil || bi.Main.Replace.Version != "" && bi.Main.Replace.Version != "(devel)" || !filepath.IsAbs(bi.Main.Replace.Path) {
 		return ""
 	}
 	return bi.Main.Replace.Path

@@ -43,6 +43,10 @@ func TestOwnRepository(t *testing.T) {
 	out = p.command(t, "go", "test", "./...")
 	assert.Regexp(t, `(?m)^ok\s+example.com/myagents/hello\s`, out)
 
+	// go.mod pins the CLI as a tool.
+	out = p.command(t, "go", "tool", "damper", "version")
+	assert.Regexp(t, `^damper \(devel, from `+regexp.QuoteMeta(p.root)+`\), module ABI version 1, go1\.`, out)
+
 	out = p.damper(t, "build")
 	assert.Regexp(t, `^build/damper.wasm: [0-9.]+ MB raw, [0-9.]+ MB gzip; ABI 1; agents: hello\nbuild/manifest.json\nbuild/worker/index.js\n$`, out)
 
