@@ -69,7 +69,9 @@ func TestOwnRepository(t *testing.T) {
 
 		// A mistake keeps the last good module serving.
 		p.edit(t, `"Howdy, %s!"`, `"Howdy, %s!" +`)
-		require.Eventually(t, func() bool { return strings.Contains(dev.log(), "damper dev: the rebuild failed; wrangler keeps the previous module") },
+		require.Eventually(t, func() bool {
+			return strings.Contains(dev.log(), "damper dev: the rebuild failed; wrangler keeps the previous module")
+		},
 			3*time.Minute, 100*time.Millisecond, "%s", dev.log())
 		assert.Equal(t, "Howdy, world!", dev.run(t, "me").Greeting)
 		p.edit(t, `"Howdy, %s!" +`, `"Howdy, %s!"`)
