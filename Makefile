@@ -17,7 +17,7 @@ $(DAMPER): FORCE
 	$(GO) build -o $@ ./cmd/damper
 
 # build/damper.wasm and build/manifest.json: the module wrangler deploys and
-# the local host runs, byte for byte.
+# the local host runs, byte for byte; and build/worker/, the Worker.
 build: $(DAMPER)
 	$(DAMPER) build -o $(MODULE) ./examples/module
 
@@ -45,11 +45,12 @@ test: node_modules/.bin/wrangler lint
 bench: build
 	./build/bench.sh
 
-dev: build node_modules/.bin/wrangler
-	$(DAMPER) dev --no-build -o $(MODULE)
+# wrangler dev on 127.0.0.1:8787, rebuilding the module on every .go edit.
+dev: $(DAMPER) node_modules/.bin/wrangler
+	$(DAMPER) dev -o $(MODULE) ./examples/module
 
-deploy: build node_modules/.bin/wrangler
-	$(DAMPER) deploy --no-build -o $(MODULE)
+deploy: $(DAMPER) node_modules/.bin/wrangler
+	$(DAMPER) deploy -o $(MODULE) ./examples/module
 
 clean:
-	rm -rf build/damper build/*.wasm build/manifest.json build/test .damper
+	rm -rf build/damper build/*.wasm build/manifest.json build/worker build/test .damper

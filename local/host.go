@@ -162,7 +162,7 @@ func (h *Host) Run(ctx context.Context, agent, id string, payload json.RawMessag
 		return RunResult{}, newError(400, errInvalidName, "agent and id are 1 to 128 of A-Z a-z 0-9 . _ -, and neither . nor ..")
 	}
 	if !h.agents[agent] {
-		return RunResult{}, newError(404, errNotFound, fmt.Sprintf("no agent %q in this module", agent))
+		return RunResult{}, h.unknownAgent(agent)
 	}
 	if len(payload) == 0 {
 		payload = json.RawMessage("null")
@@ -187,6 +187,15 @@ func (h *Host) Run(ctx context.Context, agent, id string, payload json.RawMessag
 		// started, or cancels it in the guest.
 		return RunResult{}, errorOf(host.CanceledError(ctx))
 	}
+}
+
+// unknownAgent is the 404 for a run of an agent the module does not have.
+func (h *Host) unknownAgent(name string) *Error {
+	names := make([]string, len(h.manifest.Agents))
+	for i, a := range h.manifest.Agents {
+		names[i] = a.Name
+	}
+	return newError(404, errNotFound, wire.UnknownAgentMessage(name, names))
 }
 
 // Close cancels every run, drops every module instance and closes every

@@ -69,7 +69,7 @@ func (s *handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if !s.h.agents[agent] {
-		writeError(w, newError(http.StatusNotFound, errNotFound, "no agent named "+agent))
+		writeError(w, s.h.unknownAgent(agent))
 		return
 	}
 	payload, werr := readPayload(w, r)

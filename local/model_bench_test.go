@@ -1,7 +1,6 @@
 package local
 
 import (
-	"context"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -10,8 +9,6 @@ import (
 	"testing"
 
 	"github.com/stretchr/testify/require"
-
-	"github.com/damperdev/damper/internal/wire"
 )
 
 // anthropicStream is a Messages API stream of n text deltas.
@@ -38,11 +35,11 @@ func BenchmarkModelTurn(b *testing.B) {
 	for _, n := range []int{1, 100} {
 		b.Run(fmt.Sprintf("deltas=%d", n), func(b *testing.B) {
 			stream := anthropicStream(n)
-			fetcher := FetcherFunc(func(context.Context, wire.FetchArgs) (*http.Response, error) {
+			fetcher := roundTripFunc(func(*http.Request) (*http.Response, error) {
 				return &http.Response{StatusCode: 200, Header: http.Header{"Content-Type": {"text/event-stream"}},
 					Body: io.NopCloser(strings.NewReader(stream))}, nil
 			})
-			cfg := testConfig(b).WithLogger(nil).WithFetcher(fetcher).
+			cfg := testConfig(b).WithLogger(nil).WithTransport(fetcher).
 				WithTargets(map[string]string{"anthropic": "http://memory"}).
 				WithSecrets(func(string) (string, bool) { return "fake-anthropic-key-bench", true })
 			h := newHost(b, cfg)

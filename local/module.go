@@ -6,13 +6,16 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
+	"strings"
 	"sync"
 
 	"github.com/tetratelabs/wazero"
 	"github.com/tetratelabs/wazero/api"
 	"github.com/tetratelabs/wazero/experimental"
 	"github.com/tetratelabs/wazero/imports/wasi_snapshot_preview1"
+	"github.com/tetratelabs/wazero/sys"
 
 	"github.com/damperdev/damper/internal/wire"
 	"github.com/damperdev/damper/internal/wirejson"
@@ -153,19 +156,21 @@ type moduleInstance struct {
 // args, no environment, no file system. Only stdout/stderr (to the logger),
 // randomness and real clocks.
 func (e *engine) instantiate(ctx context.Context, logger *slog.Logger) (*moduleInstance, error) {
+	initStderr := &initOutput{}
 	cfg := wazero.NewModuleConfig().
 		WithName(""). // anonymous, so many instances of one module coexist
 		WithStartFunctions("_initialize").
 		WithStdout(newLogWriter(logger, slog.LevelInfo, "stdout")).
-		WithStderr(newLogWriter(logger, slog.LevelWarn, "stderr")).
+		WithStderr(io.MultiWriter(newLogWriter(logger, slog.LevelWarn, "stderr"), initStderr)).
 		WithRandSource(rand.Reader).
 		WithSysWalltime().
 		WithSysNanotime().
 		WithSysNanosleep()
 	mod, err := e.rt.InstantiateModule(experimental.WithMemoryAllocator(ctx, memoryAllocator()), e.compiled, cfg)
 	if err != nil {
-		return nil, fmt.Errorf("instantiate module: %w", err)
+		return nil, initError(err, initStderr.done())
 	}
+	initStderr.done()
 	return &moduleInstance{
 		mod:        mod,
 		fnAlloc:    mod.ExportedFunction(wire.ExportAlloc),
@@ -174,6 +179,52 @@ func (e *engine) instantiate(ctx context.Context, logger *slog.Logger) (*moduleI
 		fnResume:   mod.ExportedFunction(wire.ExportResume),
 		fnCancel:   mod.ExportedFunction(wire.ExportCancel),
 	}, nil
+}
+
+// initOutput keeps what a module instance writes to stderr while it
+// initializes (Go's package init functions, where agents register), up to
+// maxInitOutput bytes: a panic there prints its message and the goroutine's
+// stack, which is what the author needs, not wazero's wasm stack.
+type initOutput struct {
+	mu     sync.Mutex
+	buf    []byte
+	closed bool
+}
+
+const maxInitOutput = 32 << 10
+
+func (o *initOutput) Write(p []byte) (int, error) {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	if !o.closed {
+		o.buf = append(o.buf, p[:min(len(p), maxInitOutput-len(o.buf))]...)
+	}
+	return len(p), nil
+}
+
+// done stops keeping output and returns what was kept.
+func (o *initOutput) done() string {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	o.closed = true
+	out := strings.TrimSpace(string(o.buf))
+	o.buf = nil
+	return out
+}
+
+// initError is the error for a module instance that failed to initialize:
+// what the guest wrote to stderr (a Go panic with its stack) when it wrote
+// anything, wazero's error otherwise.
+func initError(err error, stderr string) error {
+	var exit *sys.ExitError
+	what := "the module failed while initializing (in a package init function)"
+	if errors.As(err, &exit) {
+		what = fmt.Sprintf("the module exited with code %d while initializing (os.Exit in a package init function)", exit.ExitCode())
+	}
+	if stderr == "" {
+		return fmt.Errorf("%s: %w", what, err)
+	}
+	return fmt.Errorf("%s; its stderr:\n%s", what, stderr)
 }
 
 // trapError is a failed export call: the module instance is unusable.

@@ -11,6 +11,7 @@ import (
 	"io"
 	"net/http"
 	"net/http/httptest"
+	"os"
 	"sort"
 	"strings"
 	"sync"
@@ -19,6 +20,7 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	"github.com/damperdev/damper/internal/wire"
 	"github.com/damperdev/damper/tests/agents"
 	"github.com/damperdev/damper/tests/effectcases"
 )
@@ -54,6 +56,7 @@ func TestE2E(t *testing.T) {
 		t.Run("instances_have_their_own_state", func(t *testing.T) { testManyInstances(t, c) })
 		t.Run("concurrent_runs_lose_no_update", func(t *testing.T) { testConcurrentRuns(t, c) })
 		t.Run("bad_input", func(t *testing.T) { testBadInput(t, c) })
+		t.Run("unknown_agent_lists_the_agents", func(t *testing.T) { testUnknownAgent(t, c) })
 		t.Run("effects", func(t *testing.T) { testEffects(t, c, fake) })
 		t.Run("policy", func(t *testing.T) { testPolicy(t, c, apis) })
 		t.Run("preset_with_target_override", func(t *testing.T) { testPreset(t, c, gh) })
@@ -333,6 +336,26 @@ func testBadInput(t *testing.T, c *client) {
 	}
 	// None of it ran or stored anything.
 	assert.Equal(t, 2, c.visits(t, id, "b"))
+}
+
+// testUnknownAgent: both hosts answer a typo with the same text, which
+// lists the agents the module has.
+func testUnknownAgent(t *testing.T, c *client) {
+	raw, err := os.ReadFile(build(t).manifest)
+	require.NoError(t, err)
+	var m wire.Manifest
+	require.NoError(t, json.Unmarshal(raw, &m))
+	var names []string
+	for _, a := range m.Agents {
+		names = append(names, a.Name)
+	}
+	require.Contains(t, names, "hello")
+	r := c.post(t, "helo", "x", `{}`)
+	require.Equal(t, http.StatusNotFound, r.status, "%s", r.body)
+	e := r.json(t)["error"].(map[string]any)
+	assert.Equal(t, "not_found", e["type"])
+	assert.Equal(t, wire.UnknownAgentMessage("helo", names), e["message"])
+	assert.Contains(t, e["message"], `no agent named "helo"; this module's agents: hello, `)
 }
 
 func testEffects(t *testing.T, c *client, fake *fakeAPI) {

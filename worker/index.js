@@ -1,14 +1,16 @@
 // The damper Worker: the HTTP API of docs/http.md in front of one Durable
 // Object per agent instance (agent, id), each running the damper module.
 //
+// `damper build` writes this file and the modules it imports into
+// build/worker/, beside the module: the imports below are relative to there.
 // The module is imported, not fetched: workerd refuses to compile wasm at
-// run time, so wrangler uploads build/damper.wasm as a compiled module part.
-// The manifest beside it lets the Worker answer 404 for an unknown agent
+// run time, so wrangler uploads damper.wasm as a compiled module part. The
+// manifest beside it lets the Worker answer 404 for an unknown agent
 // without waking a Durable Object.
 
 import { DurableObject } from "cloudflare:workers";
-import wasm from "../build/damper.wasm";
-import manifest from "../build/manifest.json";
+import wasm from "../damper.wasm";
+import manifest from "../manifest.json";
 import { BODY_LIMIT, bearerMatches, errorResponse, jsonResponse, readBody, validName } from "./http.js";
 import { ABI_VERSION, checkManifest, errorMessage } from "./module.js";
 import { Effects } from "./effects.js";
@@ -28,11 +30,61 @@ try {
 }
 const agentNames = new Set((manifest.agents ?? []).map((a) => a.name));
 
+/**
+ * The message for a run of an agent the module does not have, the same text
+ * as the local host's (internal/wire.UnknownAgentMessage).
+ * @param {string} name
+ */
+function unknownAgentMessage(name) {
+  const names = [...agentNames].sort();
+  if (names.length === 0) return `no agent named ${JSON.stringify(name)}; this module has no agents`;
+  return `no agent named ${JSON.stringify(name)}; this module's agents: ${names.join(", ")}`;
+}
+
+/**
+ * Whether this request may skip the bearer token: only under `damper dev`,
+ * which sets the var DAMPER_DEV to "1" and keeps wrangler dev on loopback,
+ * and only for a request addressed to a loopback host. On a deployed Worker
+ * the URL's host is the one Cloudflare routed on, never a loopback one, so a
+ * DAMPER_DEV left in [vars] opens nothing there.
+ * @param {Request} request
+ * @param {{DAMPER_DEV?: string}} env
+ */
+function devLoopback(request, env) {
+  return env.DAMPER_DEV === "1" && isLoopbackHost(new URL(request.url).hostname);
+}
+
+/**
+ * Whether a URL's hostname (WHATWG-parsed: IPv4 dotted decimal, IPv6 in
+ * brackets) names this machine.
+ * @param {string} hostname
+ */
+function isLoopbackHost(hostname) {
+  return hostname === "localhost" || hostname === "[::1]" || /^127\.\d{1,3}\.\d{1,3}\.\d{1,3}$/.test(hostname);
+}
+
+/**
+ * The 503 for a Worker without DAMPER_TOKEN: what to do depends on where
+ * it runs.
+ * @param {Request} request
+ * @param {{DAMPER_DEV?: string}} env
+ */
+function notConfigured(request, env) {
+  if (env.DAMPER_DEV === "1") {
+    return errorResponse(503, "not_configured",
+      `DAMPER_TOKEN is not set, and damper dev answers without it only on loopback, not for ${new URL(request.url).host}: ` +
+      "put DAMPER_TOKEN=<token> in .dev.vars to require that token from every client");
+  }
+  return errorResponse(503, "not_configured",
+    "DAMPER_TOKEN is not set: run `npx wrangler secret put DAMPER_TOKEN` on a deployed Worker; " +
+    "locally, `damper dev` needs none on loopback, or put DAMPER_TOKEN=<token> in .dev.vars");
+}
+
 export default {
   /**
    * The Worker's entry: every response carries X-Request-Id.
    * @param {Request} request
-   * @param {{AGENTS: DurableObjectNamespace, DAMPER_TOKEN?: string, DAMPER_TARGETS?: string}} env
+   * @param {{AGENTS: DurableObjectNamespace, DAMPER_TOKEN?: string, DAMPER_TARGETS?: string, DAMPER_DEV?: string}} env
    *   and the secrets the agents' policies name, by name
    * @returns {Promise<Response>}
    */
@@ -61,11 +113,12 @@ async function route(request, env) {
     return jsonResponse(200, JSON.stringify({ status: "ok", abi: ABI_VERSION }));
   }
 
-  if (!env.DAMPER_TOKEN) {
-    return errorResponse(503, "not_configured", "DAMPER_TOKEN is not set: run `wrangler secret put DAMPER_TOKEN`");
-  }
-  if (!(await bearerMatches(request.headers.get("Authorization"), env.DAMPER_TOKEN))) {
-    return errorResponse(401, "unauthorized", "missing or wrong bearer token", { "WWW-Authenticate": "Bearer" });
+  if (env.DAMPER_TOKEN) {
+    if (!(await bearerMatches(request.headers.get("Authorization"), env.DAMPER_TOKEN))) {
+      return errorResponse(401, "unauthorized", "missing or wrong bearer token", { "WWW-Authenticate": "Bearer" });
+    }
+  } else if (!devLoopback(request, env)) {
+    return notConfigured(request, env);
   }
 
   const m = AGENTS_PATH.exec(pathname);
@@ -85,7 +138,7 @@ async function route(request, env) {
   // instead of the configured one: no run until it is fixed.
   const targets = targetsFromEnv(env, { manifest });
   if (targets.problem) return errorResponse(500, "not_configured", targets.problem);
-  if (!agentNames.has(agent)) return errorResponse(404, "not_found", `no agent named ${JSON.stringify(agent)}`);
+  if (!agentNames.has(agent)) return errorResponse(404, "not_found", unknownAgentMessage(agent));
 
   const body = await readBody(request, BODY_LIMIT);
   if (body.tooLarge) return errorResponse(413, "payload_too_large", `the body is over ${BODY_LIMIT} bytes`);

@@ -12,27 +12,41 @@ import (
 const usage = `damper: write AI agents in Go, run them on Cloudflare Workers and locally.
 
 Usage:
+  damper init   [--module PATH] [--force] [DIR]
+        Write a new project into DIR: a Go module with a hello agent and its
+        test, wrangler.toml, package.json pinning wrangler, .gitignore, README.
   damper build  [-o build/damper.wasm] [package]
-        Build the module (GOOS=wasip1 reactor) and write manifest.json beside it.
+        Build the module (GOOS=wasip1 reactor) from a main package; write
+        manifest.json and the Worker (worker/) beside it.
   damper run    [--module build/damper.wasm] [--data .damper/data] [--id default] [--target name=URL]... <agent> [payload-json|-]
         Run an agent once under wazero; prints {"run","result"} on stdout,
         events and logs on stderr. "-" reads the payload from stdin.
-  damper serve  [--addr 127.0.0.1:8787] [--data .damper/data] [--module build/damper.wasm] [--token-file FILE] [--target name=URL]...
-        Serve the HTTP API (docs/http.md) under wazero. The bearer token comes
-        from $DAMPER_TOKEN or --token-file; a non-loopback address needs one.
+  damper serve  [--addr 127.0.0.1:8787] [--data .damper/data] [--module build/damper.wasm] [--token-file FILE] [--target name=URL]... [--watch [package]]
+        Serve the HTTP API (docs/http.md) under wazero, one log line per
+        request. The bearer token comes from $DAMPER_TOKEN or --token-file;
+        a non-loopback address needs one. --watch builds first and rebuilds
+        when a .go file changes.
 
-  damper dev    [-o build/damper.wasm] [--no-build] [package] [-- wrangler-args...]
-        Build, then run the pinned wrangler dev (npm ci first if needed).
+  damper dev    [-o build/damper.wasm] [--no-build] [--no-watch] [package] [-- wrangler-args...]
+        Build, then run the project's pinned wrangler dev on 127.0.0.1 (npm ci
+        first if needed); rebuild when a .go file changes. On loopback no
+        token is needed, as with damper serve.
   damper deploy [-o build/damper.wasm] [--no-build] [package] [-- wrangler-args...]
-        Build, then run the pinned wrangler deploy.
+        Build, then run the project's pinned wrangler deploy.
   damper policy ...
         Check and explain policies (damper policy help).
+  damper version
+        Print damper's version, the module ABI version it speaks, and Go's.
   damper help
         Show this text.
 
+  dev and deploy run in the directory of wrangler.toml. Flags may follow
+  the positional arguments.
+
   Run and serve read the secrets the agents' policies name from the
   environment, and point services elsewhere with $DAMPER_TARGETS
-  (name=URL,name=URL) and --target, which wins for its service.
+  (name=URL,name=URL) and --target, which wins for its service. dev reads
+  secrets from .dev.vars; a deployed Worker from wrangler secret put.
 
 Run "damper <command> -h" for a command's flags.
 `
@@ -50,6 +64,10 @@ func dispatch(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 	}
 	cmd, rest := args[0], args[1:]
 	switch cmd {
+	case "init":
+		return initCmd(rest, stdout, stderr)
+	case "version", "-version", "--version":
+		return versionCmd(stdout)
 	case "build":
 		return buildCmd(rest, stdout, stderr)
 	case "run":

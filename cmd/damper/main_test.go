@@ -35,7 +35,7 @@ func damper(t *testing.T, stdin string, args ...string) (code int, stdout, stder
 func TestHelpAndUnknownCommand(t *testing.T) {
 	code, out, _ := damper(t, "", "help")
 	assert.Equal(t, 0, code)
-	for _, cmd := range []string{"damper build", "damper run", "damper serve", "damper dev", "damper deploy", "damper policy"} {
+	for _, cmd := range []string{"damper init", "damper build", "damper run", "damper serve", "damper dev", "damper deploy", "damper policy", "damper version"} {
 		assert.Contains(t, out, cmd)
 	}
 	code, _, errOut := damper(t, "", "frobnicate")
@@ -199,30 +199,41 @@ func TestReadToken(t *testing.T) {
 	assert.ErrorContains(t, err, "empty")
 }
 
-func TestWranglerArgs(t *testing.T) {
+func TestParseArgs(t *testing.T) {
 	for _, tc := range []struct {
-		args []string
-		pkg  string
-		pass []string
+		args  []string
+		pos   []string
+		dash  []string
+		o     string
+		build bool
 	}{
-		{nil, ".", nil},
-		{[]string{"./examples/module"}, "./examples/module", nil},
-		{[]string{"./pkg", "--", "--port", "9000"}, "./pkg", []string{"--port", "9000"}},
-		{[]string{"--", "--port", "9000"}, ".", []string{"--port", "9000"}},
-		{[]string{"--no-build", "--", "--local"}, ".", []string{"--local"}},
-		{[]string{"-o", "x.wasm", "./pkg", "--", "-e", "prod"}, "./pkg", []string{"-e", "prod"}},
+		{args: nil},
+		{args: []string{"./examples/module"}, pos: []string{"./examples/module"}},
+		{args: []string{"./pkg", "--", "--port", "9000"}, pos: []string{"./pkg"}, dash: []string{"--port", "9000"}},
+		{args: []string{"--", "--port", "9000"}, dash: []string{"--port", "9000"}},
+		{args: []string{"--no-build", "--", "--local"}, build: true, dash: []string{"--local"}},
+		{args: []string{"-o", "x.wasm", "./pkg", "--", "-e", "prod"}, o: "x.wasm", pos: []string{"./pkg"}, dash: []string{"-e", "prod"}},
+		// Flags after positional arguments.
+		{args: []string{"hello", "{}", "-o", "y.wasm"}, o: "y.wasm", pos: []string{"hello", "{}"}},
+		{args: []string{"hello", "--no-build", "{}", "--o=z.wasm"}, o: "z.wasm", build: true, pos: []string{"hello", "{}"}},
+		{args: []string{"hello", "-", "--no-build"}, build: true, pos: []string{"hello", "-"}},
+		{args: []string{"hello", "--", "-o", "x"}, pos: []string{"hello"}, dash: []string{"-o", "x"}},
+		{args: []string{"--"}, dash: []string{}},
 	} {
 		fs := flag.NewFlagSet("t", flag.ContinueOnError)
-		fs.String("o", "", "")
-		fs.Bool("no-build", false, "")
-		require.NoError(t, fs.Parse(tc.args))
-		pkg, pass := packageAndPassThrough(tc.args, fs.Args())
-		assert.Equal(t, tc.pkg, pkg, "%q", tc.args)
-		assert.Equal(t, len(tc.pass), len(pass), "%q", tc.args)
-		if len(tc.pass) > 0 {
-			assert.Equal(t, tc.pass, pass, "%q", tc.args)
-		}
+		o := fs.String("o", "", "")
+		build := fs.Bool("no-build", false, "")
+		pos, dash, err := parseArgs(fs, tc.args)
+		require.NoError(t, err, "%q", tc.args)
+		assert.Equal(t, tc.pos, pos, "%q", tc.args)
+		assert.Equal(t, tc.dash, dash, "%q", tc.args)
+		assert.Equal(t, tc.o, *o, "%q", tc.args)
+		assert.Equal(t, tc.build, *build, "%q", tc.args)
 	}
+	fs := flag.NewFlagSet("t", flag.ContinueOnError)
+	fs.SetOutput(io.Discard)
+	_, _, err := parseArgs(fs, []string{"hello", "--nope"})
+	assert.ErrorContains(t, err, "nope")
 }
 
 func TestTargetOverrides(t *testing.T) {

@@ -23,10 +23,12 @@ func runCmd(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 	timeout := fs.Duration("timeout", 0, "cancel the run after this long (0: no limit)")
 	verbose := fs.Bool("v", false, "log at debug level (every event, every module instance)")
 	targets := targetFlag(fs)
-	if err := fs.Parse(args); err != nil {
+	pos, rest, err := parseArgs(fs, args)
+	if err != nil {
 		return parseError(err)
 	}
-	if fs.NArg() < 1 || fs.NArg() > 2 {
+	pos = append(pos, rest...) // after "--", a payload may start with '-'
+	if len(pos) < 1 || len(pos) > 2 {
 		fs.Usage()
 		return 2
 	}
@@ -35,11 +37,11 @@ func runCmd(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 		fmt.Fprintf(stderr, "damper run: %v\n", err)
 		return 2
 	}
-	agent := fs.Arg(0)
+	agent := pos[0]
 	var payload []byte
-	if fs.NArg() == 2 {
-		payload = []byte(fs.Arg(1))
-		if fs.Arg(1) == "-" {
+	if len(pos) == 2 {
+		payload = []byte(pos[1])
+		if pos[1] == "-" {
 			var err error
 			if payload, err = io.ReadAll(stdin); err != nil {
 				fmt.Fprintf(stderr, "damper run: reading the payload: %v\n", err)
@@ -50,7 +52,8 @@ func runCmd(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
-	logger := newLogger(stderr, *verbose)
+	// The events are printed below, each once; the debug log would repeat them.
+	logger := slog.New(dropEvents{newLogger(stderr, *verbose).Handler()})
 	host, err := openHost(ctx, *module, local.NewConfig().
 		WithDataDir(*data).
 		WithLogger(logger).
@@ -66,6 +69,9 @@ func runCmd(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 		host.Close(closeCtx)
 	}()
 
+	warnMissingSecrets(stderr, "run", host.Manifest(), envSet, func(n string) string {
+		return "set it in the environment, e.g. " + n + "=... damper run"
+	})
 	events := json.NewEncoder(stderr)
 	res, err := host.Run(ctx, agent, *id, payload, local.OnEvent(func(ev local.Event) {
 		events.Encode(map[string]any{"event": ev})
@@ -97,6 +103,29 @@ func openHost(ctx context.Context, path string, cfg local.Config) (*local.Host, 
 	}
 	return host, nil
 }
+
+// envSet reports whether the environment has a non-empty name.
+func envSet(name string) bool {
+	v, ok := os.LookupEnv(name)
+	return ok && v != ""
+}
+
+// dropEvents leaves out the host's debug record of each event, for a
+// command that prints the events itself.
+type dropEvents struct{ slog.Handler }
+
+func (d dropEvents) Handle(ctx context.Context, r slog.Record) error {
+	if r.Level == slog.LevelDebug && r.Message == "event" {
+		return nil
+	}
+	return d.Handler.Handle(ctx, r)
+}
+
+func (d dropEvents) WithAttrs(attrs []slog.Attr) slog.Handler {
+	return dropEvents{d.Handler.WithAttrs(attrs)}
+}
+
+func (d dropEvents) WithGroup(name string) slog.Handler { return dropEvents{d.Handler.WithGroup(name)} }
 
 func newLogger(w io.Writer, verbose bool) *slog.Logger {
 	level := slog.LevelInfo

@@ -4,7 +4,12 @@
 // (worker/) speaks the same JSON, documented in docs/abi.md.
 package wire
 
-import "encoding/json"
+import (
+	"encoding/json"
+	"fmt"
+	"sort"
+	"strings"
+)
 
 // Version is the ABI version this tree speaks. A host refuses a module whose
 // manifest names another version.
@@ -125,6 +130,19 @@ const (
 	ErrAgent          = "agent_error"     // the handler returned an error (500)
 	ErrBadTask        = "bad_task"        // the task input is malformed or names an unknown task
 )
+
+// UnknownAgentMessage is the message of the error for a run of name, an
+// agent the module does not have: it lists the agents it has, so that a
+// typo shows what was meant. Every host and the guest answer with this
+// text (the Worker's copy is in worker/index.js).
+func UnknownAgentMessage(name string, agents []string) string {
+	if len(agents) == 0 {
+		return fmt.Sprintf("no agent named %q; this module has no agents", name)
+	}
+	sorted := append([]string(nil), agents...)
+	sort.Strings(sorted)
+	return fmt.Sprintf("no agent named %q; this module's agents: %s", name, strings.Join(sorted, ", "))
+}
 
 // Header is one header field; a list of them keeps repeated names and order.
 type Header [2]string

@@ -34,7 +34,7 @@ func read(t *testing.T, packed uint64) wire.Output {
 
 func TestExports(t *testing.T) {
 	out := drive(t, start, `{"task":"t1","kind":"run","agent":"nobody","instance":"i","run":"r"}`)
-	assert.Equal(t, wire.Output{Task: "t1", Done: true, Error: &wire.Error{Type: wire.ErrUnknownAgent, Status: 404, Message: `no agent named "nobody"`}}, out)
+	assert.Equal(t, wire.Output{Task: "t1", Done: true, Error: &wire.Error{Type: wire.ErrUnknownAgent, Status: 404, Message: `no agent named "nobody"; this module has no agents`}}, out)
 
 	out = drive(t, resume, `{"task":"t1","results":[]}`)
 	assert.Equal(t, wire.ErrBadTask, out.Error.Type, "the task is over")

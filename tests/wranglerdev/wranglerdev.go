@@ -34,6 +34,7 @@ import (
 	"time"
 
 	"github.com/damperdev/damper/internal/testmodule"
+	"github.com/damperdev/damper/worker"
 )
 
 // DefaultStartTimeout bounds the wait for a started wrangler dev to answer
@@ -50,7 +51,8 @@ type Options struct {
 	// build/manifest.json. Required.
 	Manifest string
 	// Token is DAMPER_TOKEN, a secret. Empty leaves it unset, so every
-	// route but /health answers 503 not_configured.
+	// route but /health answers 503 not_configured (unless Vars hold
+	// DAMPER_DEV=1, as damper dev passes it: then loopback needs none).
 	Token string
 	// StateDir is where workerd keeps the Durable Objects' storage
 	// (--persist-to). It outlives Restart. Empty means a t.TempDir.
@@ -71,7 +73,7 @@ type Server struct {
 	t         testing.TB
 	opts      Options
 	root      string // the repository: where node_modules is
-	stage     string // the staged Worker: wrangler.toml, worker/, build/
+	stage     string // the staged Worker: wrangler.toml, build/ (module, manifest, worker/)
 	port      int
 	inspector int
 	logPath   string
@@ -273,16 +275,17 @@ func (s *Server) waitHealthy(exited <-chan struct{}) error {
 }
 
 // stageWorker lays out what wrangler.toml expects, with the module under
-// test in place of the shipped one: wrangler.toml, worker/, build/damper.wasm,
-// build/manifest.json, node_modules linked from the repository, and the
-// secrets in .dev.vars beside wrangler.toml.
+// test in place of the shipped one: wrangler.toml, build/damper.wasm,
+// build/manifest.json, the Worker in build/worker/, node_modules linked
+// from the repository, and the secrets in .dev.vars beside wrangler.toml.
 func (s *Server) stageWorker(devVars []byte) error {
 	return stage(s.root, s.stage, s.opts.Module, s.opts.Manifest, devVars)
 }
 
-// stage lays out in dir what wrangler reads from a checkout: wrangler.toml,
-// worker/, the module and its manifest as build/damper.wasm and
-// build/manifest.json, node_modules, and .dev.vars when given.
+// stage lays out in dir what `damper build` leaves in a checkout:
+// wrangler.toml, the module and its manifest as build/damper.wasm and
+// build/manifest.json, the Worker that the damper CLI embeds (package
+// worker) in build/worker/, node_modules, and .dev.vars when given.
 func stage(root, dir, module, manifest string, devVars []byte) error {
 	if devVars != nil {
 		if err := os.WriteFile(filepath.Join(dir, ".dev.vars"), devVars, 0o600); err != nil {
@@ -292,13 +295,13 @@ func stage(root, dir, module, manifest string, devVars []byte) error {
 	if err := copyFile(filepath.Join(root, "wrangler.toml"), filepath.Join(dir, "wrangler.toml")); err != nil {
 		return err
 	}
-	if err := copyDir(filepath.Join(root, "worker"), filepath.Join(dir, "worker")); err != nil {
-		return err
-	}
 	if err := copyFile(module, filepath.Join(dir, "build", "damper.wasm")); err != nil {
 		return err
 	}
 	if err := copyFile(manifest, filepath.Join(dir, "build", "manifest.json")); err != nil {
+		return err
+	}
+	if err := worker.Write(filepath.Join(dir, "build"), "damper.wasm"); err != nil {
 		return err
 	}
 	return os.Symlink(filepath.Join(root, "node_modules"), filepath.Join(dir, "node_modules"))
@@ -398,22 +401,6 @@ func copyFile(from, to string) error {
 		return err
 	}
 	return out.Close()
-}
-
-func copyDir(from, to string) error {
-	return filepath.WalkDir(from, func(path string, d os.DirEntry, err error) error {
-		if err != nil {
-			return err
-		}
-		rel, err := filepath.Rel(from, path)
-		if err != nil {
-			return err
-		}
-		if d.IsDir() {
-			return os.MkdirAll(filepath.Join(to, rel), 0o755)
-		}
-		return copyFile(path, filepath.Join(to, rel))
-	})
 }
 
 // envName is what a var or secret may be called: wrangler splits --var at

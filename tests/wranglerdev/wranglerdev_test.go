@@ -56,8 +56,67 @@ func TestWithoutTokenIsNotConfigured(t *testing.T) {
 		status, body, hdr := call(t, http.MethodPost, s.URL()+path, token, `{"name":"x"}`)
 		assert.Equal(t, http.StatusServiceUnavailable, status, "%s: %s", path, body)
 		assert.Contains(t, body, `"not_configured"`)
+		assert.Contains(t, body, "wrangler secret put DAMPER_TOKEN", "what to do on a deployed Worker")
+		assert.Contains(t, body, ".dev.vars", "and locally")
 		assert.NotEmpty(t, hdr.Get("X-Request-Id"))
 	}
+}
+
+// TestDevNeedsNoTokenOnLoopback: with DAMPER_DEV=1, as `damper dev` passes
+// it, and no DAMPER_TOKEN, a request for a loopback host runs like on
+// `damper serve`, and a request for any other host (a Worker on Cloudflare
+// sees its own) still answers 503, saying where the token goes. With a
+// token set, the token is required even on loopback.
+func TestDevNeedsNoTokenOnLoopback(t *testing.T) {
+	module, manifest := testModule(t)
+	s := wranglerdev.Start(t, wranglerdev.Options{Module: module, Manifest: manifest, Vars: map[string]string{"DAMPER_DEV": "1"}})
+	for _, tc := range []struct {
+		host string
+		open bool
+	}{
+		{"", true}, // 127.0.0.1:port, as dialed
+		{"localhost", true},
+		{"localhost:8787", true},
+		{"127.0.0.1", true},
+		{"127.9.8.7", true},
+		{"[::1]", true},
+		{"example.com", false},
+		{"damper.example.workers.dev", false},
+		{"localhost.example.com", false},
+		{"127.0.0.1.nip.io", false},
+		{"example.com:8787", false},
+		{"0.0.0.0", false},
+		{"192.0.2.1", false},
+		{"[::ffff:127.0.0.1]", false}, // WHATWG writes it [::ffff:7f00:1]: fail closed
+		{"[fe80::1]", false},
+	} {
+		t.Run(tc.host, func(t *testing.T) {
+			req, err := http.NewRequest(http.MethodPost, s.URL()+"/agents/hello/dev", strings.NewReader(`{"name":"dev"}`))
+			require.NoError(t, err)
+			if tc.host != "" {
+				req.Host = tc.host
+			}
+			resp, err := http.DefaultClient.Do(req)
+			require.NoError(t, err)
+			defer resp.Body.Close()
+			b, err := io.ReadAll(resp.Body)
+			require.NoError(t, err)
+			if tc.open {
+				assert.Equal(t, http.StatusOK, resp.StatusCode, "%s", b)
+				assert.Contains(t, string(b), `"greeting":"Hello, dev!"`)
+				return
+			}
+			assert.Equal(t, http.StatusServiceUnavailable, resp.StatusCode, "%s", b)
+			assert.Contains(t, string(b), `"not_configured"`)
+			assert.Contains(t, string(b), "DAMPER_TOKEN=<token> in .dev.vars")
+		})
+	}
+
+	withToken := wranglerdev.Start(t, wranglerdev.Options{Module: module, Manifest: manifest, Token: token, Vars: map[string]string{"DAMPER_DEV": "1"}})
+	status, body, _ := call(t, http.MethodPost, withToken.URL()+"/agents/hello/dev", "", `{}`)
+	assert.Equal(t, http.StatusUnauthorized, status, "a set token is required on loopback too: %s", body)
+	status, body, _ = call(t, http.MethodPost, withToken.URL()+"/agents/hello/dev", token, `{}`)
+	assert.Equal(t, http.StatusOK, status, "%s", body)
 }
 
 // TestVarsAndSecretsReachTheWorker: a token and a policy's secret with ':',

@@ -172,6 +172,17 @@ func Manifest(abi int) []byte {
 	return fmt.Appendf(nil, `{"abi":%d,"agents":%s}`, abi, entries)
 }
 
+// Names returns the names of the registered agents, in no order.
+func Names() []string {
+	mu.Lock()
+	defer mu.Unlock()
+	names := make([]string, 0, len(agents))
+	for name := range agents {
+		names = append(names, name)
+	}
+	return names
+}
+
 // Lookup returns the agent registered as name, or nil.
 func Lookup(name string) *Agent {
 	mu.Lock()
@@ -200,7 +211,7 @@ func run(ctx context.Context, start *wire.Start) (json.RawMessage, *wire.Error) 
 	}
 	a := Lookup(start.Agent)
 	if a == nil {
-		return nil, &wire.Error{Type: wire.ErrUnknownAgent, Status: 404, Message: fmt.Sprintf("no agent named %q", start.Agent)}
+		return nil, &wire.Error{Type: wire.ErrUnknownAgent, Status: 404, Message: wire.UnknownAgentMessage(start.Agent, Names())}
 	}
 	return a.Run(ctx, start)
 }

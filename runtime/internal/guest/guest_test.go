@@ -31,7 +31,7 @@ func TestStartChecksTheTask(t *testing.T) {
 		{"unknown kind", wire.Start{Kind: "alarm", Agent: "x", Instance: "i", Run: "r"}, wire.Error{Type: wire.ErrBadTask, Message: `unknown task kind "alarm"`}},
 		{"bad instance", wire.Start{Kind: wire.KindRun, Agent: "x", Instance: "../etc", Run: "r"}, wire.Error{Type: wire.ErrBadTask, Message: `instance id "../etc" is outside the grammar`}},
 		{"no run", wire.Start{Kind: wire.KindRun, Agent: "x", Instance: "i"}, wire.Error{Type: wire.ErrBadTask, Message: "the start names no run"}},
-		{"unknown agent", wire.Start{Kind: wire.KindRun, Agent: "nobody", Instance: "i", Run: "r"}, wire.Error{Type: wire.ErrUnknownAgent, Status: 404, Message: `no agent named "nobody"`}},
+		{"unknown agent", wire.Start{Kind: wire.KindRun, Agent: "nobody", Instance: "i", Run: "r"}, wire.Error{Type: wire.ErrUnknownAgent, Status: 404, Message: `no agent named "nobody"; this module has no agents`}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			tc.start.Task = "t-" + tc.name

@@ -1,0 +1,4 @@
+// Command noruntime is a main package without damper.
+package main
+
+func main() {}
