@@ -344,7 +344,7 @@ func (h *Host) execute(ai *agentInstance, req *runRequest) (RunResult, error) {
 	defer stop()
 	if h.cfg.runTimeout > 0 {
 		var cancelT context.CancelFunc
-		ctx, cancelT = context.WithTimeout(ctx, h.cfg.runTimeout)
+		ctx, cancelT = context.WithTimeoutCause(ctx, h.cfg.runTimeout, errRunTimeout)
 		defer cancelT()
 	}
 
@@ -385,6 +385,11 @@ func (h *Host) execute(ai *agentInstance, req *runRequest) (RunResult, error) {
 		if e.Status == 0 {
 			e.Status = 500
 		}
+		if e.Type == wire.ErrCanceled && errors.Is(context.Cause(ctx), errRunTimeout) {
+			// The Worker answers the same (worker/runner.js).
+			e.Status = 504
+			e.Message = fmt.Sprintf("the run did not finish within the run timeout (%s) and was canceled; what it committed stays", h.cfg.runTimeout)
+		}
 		return RunResult{}, &e
 	}
 	result := out.Result
@@ -393,6 +398,9 @@ func (h *Host) execute(ai *agentInstance, req *runRequest) (RunResult, error) {
 	}
 	return RunResult{Run: req.run, Result: result}, nil
 }
+
+// errRunTimeout is the cause of a run's context when its run timeout passed.
+var errRunTimeout = errors.New("the run timeout passed")
 
 // store opens the agent instance's database on first use, so a run that
 // never reaches SQL (bad input, unknown agent) creates no file.
