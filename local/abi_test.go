@@ -154,14 +154,14 @@ func chunks(b []byte, n int) func(func([]byte) bool) {
 // A run that outlives its timeout is canceled in the guest: it ends with
 // canceled, and the host holds nothing for it any more.
 func TestCancel(t *testing.T) {
-	h := newHost(t, testConfig(t).WithRunTimeout(time.Second))
-	// A first run creates the module instance and the database, so the
-	// timed run spends its second in its sleep, not in getting there.
+	h := newHost(t, testConfig(t).WithRunTimeout(2*time.Second))
+	// A first run creates the database and applies the migrations, so the
+	// timed run spends its time in its sleep, not in getting there.
 	assert.Equal(t, "", run(t, h, "probe.slow", "x", map[string]any{"key": "k", "read": true})["stored"])
 	werr := runErr(t, h, "probe.slow", "x", map[string]any{"key": "k", "ms": 3_600_000})
 	assert.Equal(t, wire.ErrCanceled, werr.Type)
 	assert.Equal(t, 504, werr.Status, "a run past its run timeout answers 504, as on the Worker")
-	assert.Contains(t, werr.Message, "run timeout (1s)")
+	assert.Contains(t, werr.Message, "run timeout (2s)")
 	assert.Zero(t, h.counters.effects.Load(), "no effect (timer) left running")
 	assert.Zero(t, h.counters.streams.Load())
 	// What the run committed before its sleep stays; it stored nothing after.

@@ -342,12 +342,6 @@ func (h *Host) execute(ai *agentInstance, req *runRequest) (RunResult, error) {
 	defer cancel()
 	stop := context.AfterFunc(h.ctx, cancel)
 	defer stop()
-	if h.cfg.runTimeout > 0 {
-		var cancelT context.CancelFunc
-		ctx, cancelT = context.WithTimeoutCause(ctx, h.cfg.runTimeout, errRunTimeout)
-		defer cancelT()
-	}
-
 	if ai.mi == nil {
 		mi, err := h.eng.instantiate(context.WithoutCancel(ctx), ai.logger)
 		if err != nil {
@@ -355,6 +349,13 @@ func (h *Host) execute(ai *agentInstance, req *runRequest) (RunResult, error) {
 			return RunResult{}, &wire.Error{Type: errModuleTrap, Status: 500, Message: err.Error()}
 		}
 		ai.mi = mi
+	}
+	// The run timeout counts from damper_start, as on the Worker: creating
+	// the module instance is the host's time, not the run's.
+	if h.cfg.runTimeout > 0 {
+		var cancelT context.CancelFunc
+		ctx, cancelT = context.WithTimeoutCause(ctx, h.cfg.runTimeout, errRunTimeout)
+		defer cancelT()
 	}
 	t := &task{
 		id:       ai.mi.newTaskID(),
