@@ -58,6 +58,7 @@ func TestE2E(t *testing.T) {
 		t.Run("bad_input", func(t *testing.T) { testBadInput(t, c) })
 		t.Run("unknown_agent_lists_the_agents", func(t *testing.T) { testUnknownAgent(t, c) })
 		t.Run("effects", func(t *testing.T) { testEffects(t, c, fake) })
+		t.Run("content_encoding", func(t *testing.T) { testContentEncoding(t, c, fake) })
 		t.Run("policy", func(t *testing.T) { testPolicy(t, c, apis) })
 		t.Run("preset_with_target_override", func(t *testing.T) { testPreset(t, c, gh) })
 		t.Run("models", func(t *testing.T) { testModels(t, c, models) })
@@ -449,16 +450,22 @@ var bigBody = func() []byte {
 // effects.
 type fakeAPI struct {
 	*httptest.Server
-	mu    sync.Mutex
-	count map[string]int
+	mu     sync.Mutex
+	count  map[string]int
+	accept map[string][]string // path → the Accept-Encoding lines last sent
 }
 
 func newFakeAPI(t *testing.T) *fakeAPI {
-	f := &fakeAPI{count: map[string]int{}}
+	f := &fakeAPI{count: map[string]int{}, accept: map[string][]string{}}
 	f.Server = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		f.mu.Lock()
 		f.count[r.URL.Path]++
+		f.accept[r.URL.Path] = r.Header.Values("Accept-Encoding")
 		f.mu.Unlock()
+		if name, ok := strings.CutPrefix(r.URL.Path, "/coded/"); ok {
+			serveCoded(t, w, name)
+			return
+		}
 		switch r.URL.Path {
 		case "/echo":
 			b, _ := io.ReadAll(r.Body)
@@ -478,6 +485,12 @@ func newFakeAPI(t *testing.T) *fakeAPI {
 	}))
 	t.Cleanup(f.Close)
 	return f
+}
+
+func (f *fakeAPI) acceptEncoding(path string) []string {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return f.accept[path]
 }
 
 func (f *fakeAPI) hits(path string) int {

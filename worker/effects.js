@@ -5,7 +5,7 @@
 // No cloudflare: imports here, so the performer can run under Node too.
 
 import { errorMessage } from "./module.js";
-import { contentEncoding, hostOwnedHeader } from "./headers.js";
+import { ACCEPT_ENCODING, bodyAsSent, hostOwnedHeader } from "./headers.js";
 import { readBounded } from "./http.js";
 import { AgentSecrets, SubstituteError } from "./secrets.js";
 
@@ -43,11 +43,14 @@ export class TaskState {
    * @param {{agent: string, instance: string, run: string}} run
    * @param {AgentSecrets} [secrets] the secrets of the task's agent: which
    *   origin may receive which, and the scrubber for all it is handed back
+   * @param {AbortSignal} [signal] aborts when the task is canceled: its
+   *   fetches and sleeps end at once
    */
-  constructor(id, run, secrets = NO_SECRETS) {
+  constructor(id, run, secrets = NO_SECRETS, signal = undefined) {
     this.id = id;
     this.run = run;
     this.secrets = secrets;
+    this.signal = signal;
     /** @type {Map<number, BodyStream>} */
     this.handles = new Map();
     this.nextHandle = 1; // 0 would vanish under Go's omitempty
@@ -102,7 +105,7 @@ export class Effects {
       case "sql": return this.sql(args);
       case "emit": return this.emit(args, task);
       case "log": return log(args, task);
-      case "sleep": return sleep(args);
+      case "sleep": return sleep(args, task.signal);
       default:
         throw new EffectError("unknown_effect", `this host does not perform ${JSON.stringify(type)} effects`);
     }
@@ -191,6 +194,11 @@ export async function performFetch(args, task) {
     // The message names the secret and the origin, never a value.
     throw new EffectError("fetch_error", `refusing to send ${args.method} ${args.url}: ${e.message}`);
   }
+  // Only the identity coding (internal/codings): a server that honours it
+  // sends no Content-Encoding, and any coding sent anyway is refused below,
+  // unread. "manual" keeps workerd's own decoder (exact "gzip" and "br")
+  // off the body: the host hands the guest the bytes as sent, or nothing.
+  headers.push(["accept-encoding", ACCEPT_ENCODING]);
   let response;
   try {
     response = await fetch(args.url, {
@@ -198,26 +206,26 @@ export async function performFetch(args, task) {
       headers,
       body: args.body,
       redirect: "manual",
+      encodeResponseBody: "manual",
+      signal: task.signal,
     });
   } catch (e) {
+    if (task.signal?.aborted) throw canceled();
     throw new EffectError("fetch_error", `${args.method} ${args.url}: ${errorMessage(e)}`);
   }
   // Secrets are scrubbed from the body as the guest sees it: an encoded body
-  // would carry them past the scrubber, and the guest could decode it.
-  // workerd's fetch decodes one gzip or br coding but keeps the header (and
-  // the encoded length); dropping both gives the guest what the local host,
-  // whose transport strips them when it decodes, gives it.
-  let responseHeaders = [...response.headers];
+  // would carry them past the scrubber. (Under wrangler dev, DevTools'
+  // network view decodes an exact "gzip" or "br" body as it arrives, read
+  // or not, and a corrupt one aborts workerd: docs/architecture.md.)
   const encoding = response.headers.get("content-encoding");
-  switch (contentEncoding(encoding)) {
-    case "decoded":
-      responseHeaders = responseHeaders.filter(([name]) => name !== "content-encoding" && name !== "content-length");
-      break;
-    case "refuse":
-      await response.body?.cancel().catch(() => {});
-      throw new EffectError("fetch_error", `${args.method} ${args.url}: refusing a response with ` +
-        `Content-Encoding ${JSON.stringify(encoding)}: the host cannot scrub secrets from an encoded body`);
+  if (!bodyAsSent(encoding)) {
+    await response.body?.cancel().catch(() => {});
+    // The words of internal/codings.UnsupportedError; the guest's error
+    // names the method and URL already.
+    throw new EffectError("fetch_error", `refusing a response with Content-Encoding ${JSON.stringify(encoding)}: ` +
+      "the host asks for identity and never decodes a body (an encoded body would carry secrets past the scrubber)");
   }
+  const responseHeaders = [...response.headers];
   const value = { status: response.status, headers: secrets.scrubber.headers(responseHeaders) };
   if (args.stream) {
     const handle = task.nextHandle++;
@@ -307,15 +315,28 @@ function log(args, task) {
   return {};
 }
 
-async function sleep(args) {
+async function sleep(args, signal) {
   const ms = args?.ms;
   if (typeof ms !== "number" || !Number.isFinite(ms) || ms < 0) throw bad("sleep: ms must be a non-negative number");
-  if (globalThis.scheduler?.wait) {
-    await globalThis.scheduler.wait(ms);
-  } else {
-    await new Promise((resolve) => setTimeout(resolve, ms));
+  if (signal?.aborted) throw canceled();
+  let timer;
+  let onAbort;
+  try {
+    await new Promise((resolve, reject) => {
+      timer = setTimeout(resolve, ms);
+      onAbort = () => reject(canceled());
+      signal?.addEventListener("abort", onAbort, { once: true });
+    });
+  } finally {
+    clearTimeout(timer);
+    signal?.removeEventListener("abort", onAbort);
   }
   return {};
+}
+
+/** The error of an effect cut short because its task was canceled. */
+function canceled() {
+  return new EffectError("canceled", "the task was canceled");
 }
 
 /**

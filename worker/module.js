@@ -21,6 +21,12 @@ const MIN_INPUT_BUFFER = 4 << 10;
 const MAX_REUSED_BUFFER = 64 << 10;
 
 /**
+ * What one export call may return (local/module.go maxOutput). A guest that
+ * returns more is broken: the host treats it as a trap rather than copy it.
+ */
+export const MAX_OUTPUT = 64 << 20;
+
+/**
  * An exception from an export call (unreachable, out of bounds, proc_exit, a
  * Go fatal error, or output that is not the ABI's JSON). The instance that
  * threw it is dead; the host drops it and answers `500 module_trap`.
@@ -124,6 +130,7 @@ export class GuestModule {
       }
       const ptr = Number(BigInt.asUintN(64, r) >> 32n);
       const len = Number(r & 0xffffffffn);
+      if (len > MAX_OUTPUT) throw new Error(`${name} returned ${len} bytes, over the ${MAX_OUTPUT} limit`);
       // The call may have grown memory: take the buffer after it, and copy
       // out now, since the output lives only until the next call.
       const text = decoder.decode(new Uint8Array(this.exports.memory.buffer, ptr, len));

@@ -11,6 +11,7 @@ import (
 	"sort"
 	"strings"
 
+	"github.com/damperdev/damper/internal/codings"
 	"github.com/damperdev/damper/internal/scrub"
 	"github.com/damperdev/damper/internal/wire"
 	"github.com/damperdev/damper/internal/wirejson"
@@ -49,20 +50,6 @@ func NewRequest(ctx context.Context, a wire.FetchArgs) (*http.Request, error) {
 		req.Header.Add(h[0], h[1])
 	}
 	return req, nil
-}
-
-// contentEncoding returns the response's Content-Encoding unless it is
-// empty or identity. Secrets are scrubbed from the body as the guest
-// receives it, so an encoded body would carry them past the scrubber. Go's
-// transport decodes gzip, and then strips the header, only when it asked
-// for gzip itself (not when the request has a Range header), and no other
-// coding; a server may also send one nobody asked for.
-func contentEncoding(h http.Header) string {
-	v := strings.Join(h.Values("Content-Encoding"), ", ")
-	if t := strings.TrimSpace(v); t == "" || strings.EqualFold(t, "identity") {
-		return ""
-	}
-	return v
 }
 
 // responseHeaders lists a response's header fields as workerd's Headers
@@ -113,6 +100,10 @@ func performFetch(ctx context.Context, c *Core, t *Task, args []byte) (any, *wir
 	if err := s.substitute(&a); err != nil {
 		return nil, &wire.Error{Type: wire.ErrFetch, Message: fmt.Sprintf("fetch %s %s: %v", a.Method, a.URL, s.scrubError(err))}
 	}
+	// Only the identity coding: Go's transport then neither asks for gzip
+	// nor decodes it, and every coding a server sends anyway is refused
+	// unread (internal/codings).
+	a.Headers = append(a.Headers[:len(a.Headers):len(a.Headers)], wire.Header{"Accept-Encoding", codings.AcceptEncoding})
 	req, err := NewRequest(ctx, a)
 	if err != nil {
 		return nil, fetchError(ctx, s.scrubError(err))
@@ -121,9 +112,10 @@ func performFetch(ctx context.Context, c *Core, t *Task, args []byte) (any, *wir
 	if err != nil {
 		return nil, fetchError(ctx, s.scrubError(err))
 	}
-	if enc := contentEncoding(resp.Header); enc != "" {
+	if err := codings.Check(resp.Header); err != nil {
+		// The guest's error names the method and URL already.
 		resp.Body.Close()
-		return nil, &wire.Error{Type: wire.ErrFetch, Message: fmt.Sprintf("fetch %s %s: refusing a response with Content-Encoding %q: the host cannot scrub secrets from an encoded body", a.Method, a.URL, enc)}
+		return nil, &wire.Error{Type: wire.ErrFetch, Message: err.Error()}
 	}
 	headers := responseHeaders(resp.Header)
 	if s.any() {

@@ -75,6 +75,8 @@ func init() {
 	agent.Register("probe.stream", stream, fake)
 	agent.Register("probe.fetch", fetch, fake)
 	agent.Register("probe.sleep", sleep)
+	agent.Register("probe.slow", slow, fake)
+	agent.Register("probe.huge", huge)
 	agent.Register("probe.unknown", unknown)
 	agent.Register("probe.crash", crash)
 	agent.Register("probe.fail", fail)
@@ -337,6 +339,70 @@ func sleep(ctx *agent.Context, in SleepIn) (SleepOut, error) {
 		return SleepOut{}, err
 	}
 	return SleepOut{SleptMs: in.Ms}, nil
+}
+
+// SlowIn asks probe.slow to store "before" under Key, GET Ping (when set:
+// the test learns the run has reached its sleep), sleep Ms, then store
+// "after" under Key. With Read it only reports what Key holds: the state
+// belongs to the agent instance, so only probe.slow sees it.
+type SlowIn struct {
+	Key  string `json:"key"`
+	Ms   int    `json:"ms,omitempty"`
+	Ping string `json:"ping,omitempty"`
+	Read bool   `json:"read,omitempty"`
+}
+
+// SlowOut is what Key holds at the end of the run ("" for nothing).
+type SlowOut struct {
+	Stored string `json:"stored"`
+}
+
+// slow is a run that outlives a short run timeout or its client: what it
+// committed before the sleep must stay, and "after" must never be stored
+// by a run canceled while it sleeps.
+func slow(ctx *agent.Context, in SlowIn) (SlowOut, error) {
+	if in.Read {
+		var v string
+		_, err := ctx.State().Get(in.Key, &v)
+		return SlowOut{Stored: v}, err
+	}
+	if err := ctx.State().Set(in.Key, "before"); err != nil {
+		return SlowOut{}, err
+	}
+	if in.Ping != "" {
+		req, err := http.NewRequestWithContext(ctx, http.MethodGet, in.Ping, nil)
+		if err != nil {
+			return SlowOut{}, err
+		}
+		resp, err := ctx.Fetch(req)
+		if err != nil {
+			return SlowOut{}, err
+		}
+		resp.Body.Close()
+	}
+	if err := ctx.Sleep(time.Duration(in.Ms) * time.Millisecond); err != nil {
+		return SlowOut{}, err
+	}
+	if err := ctx.State().Set(in.Key, "after"); err != nil {
+		return SlowOut{}, err
+	}
+	return SlowOut{Stored: "after"}, nil
+}
+
+// HugeIn is how many MiB of output probe.huge returns.
+type HugeIn struct {
+	MiB int `json:"mib"`
+}
+
+// HugeOut is one string of MiB mebibytes.
+type HugeOut struct {
+	Data string `json:"data"`
+}
+
+// huge returns an output of about MiB mebibytes in one export call: past
+// the hosts' 64 MiB output cap, the module instance counts as trapped.
+func huge(_ *agent.Context, in HugeIn) (HugeOut, error) {
+	return HugeOut{Data: strings.Repeat("x", in.MiB<<20)}, nil
 }
 
 // UnknownOut is the error type the host answered an effect it does not

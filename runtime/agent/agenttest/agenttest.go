@@ -156,7 +156,9 @@ var (
 // JSON, or an *Error. When ctx is done between two batches, the run is
 // canceled.
 func (h *Host) Run(ctx context.Context, agent, instance string, payload any) (json.RawMessage, error) {
-	core, err := h.hostCore()
+	var handlers sync.WaitGroup
+	defer handlers.Wait() // after the task released its bodies, so no handler blocks on a write
+	core, err := h.hostCore(&handlers)
 	if err != nil {
 		return nil, &Error{Type: "internal", Status: http.StatusInternalServerError, Message: err.Error()}
 	}
@@ -196,13 +198,13 @@ func (h *Host) Run(ctx context.Context, agent, instance string, payload any) (js
 
 // hostCore builds the host core for a run, from the fields as they are
 // then: a test may change them between runs.
-func (h *Host) hostCore() (*host.Core, error) {
+func (h *Host) hostCore(handlers *sync.WaitGroup) (*host.Core, error) {
 	var m wire.Manifest
 	if err := json.Unmarshal(Manifest(), &m); err != nil {
 		return nil, fmt.Errorf("agenttest: decode the manifest: %w", err)
 	}
 	opts := host.Options{
-		Transport: handlerTransport{h.HTTP},
+		Transport: handlerTransport{h.HTTP, handlers},
 		Secrets: func(name string) (string, bool) {
 			v, ok := h.Secrets[name]
 			return v, ok
