@@ -4,6 +4,7 @@
 package tests
 
 import (
+	"bytes"
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
@@ -58,6 +59,7 @@ func TestE2E(t *testing.T) {
 		t.Run("bad_input", func(t *testing.T) { testBadInput(t, c) })
 		t.Run("unknown_agent_lists_the_agents", func(t *testing.T) { testUnknownAgent(t, c) })
 		t.Run("effects", func(t *testing.T) { testEffects(t, c, fake) })
+		t.Run("whole_bodies_in_flight", func(t *testing.T) { testBodiesInFlight(t, c, fake) })
 		t.Run("content_encoding", func(t *testing.T) { testContentEncoding(t, c, fake) })
 		t.Run("policy", func(t *testing.T) { testPolicy(t, c, apis) })
 		t.Run("preset_with_target_override", func(t *testing.T) { testPreset(t, c, gh) })
@@ -472,6 +474,9 @@ func newFakeAPI(t *testing.T) *fakeAPI {
 			fmt.Fprintf(w, "%s %s %s", r.Method, b, r.Header.Get("X-Probe")+r.URL.RawQuery)
 		case "/redirect":
 			http.Redirect(w, r, "/echo-after-redirect", http.StatusFound)
+		case "/twenty":
+			w.Header().Set("Content-Length", fmt.Sprint(len(twentyMiB)))
+			_, _ = w.Write(twentyMiB)
 		case "/big":
 			// Flushed in pieces, so the host sees a stream, not one buffer.
 			fl := w.(http.Flusher)
@@ -504,4 +509,29 @@ func truncate(b []byte) string {
 		return string(b[:300]) + "…"
 	}
 	return string(b)
+}
+
+var twentyMiB = bytes.Repeat([]byte("20 MiB of body. "), 20<<20/16)
+
+// Two whole 20 MiB bodies in one batch: the agent instance may hold 32 MiB
+// of whole bodies at once on both hosts, so one is read and the other fails
+// at once, saying to stream; a run that streams would take both.
+func testBodiesInFlight(t *testing.T, c *client, fake *fakeAPI) {
+	payload := fmt.Sprintf(`{"urls":[%q,%q],"sizes":true}`, fake.URL+"/twenty", fake.URL+"/twenty")
+	res := c.run(t, "probe.batch", "bodies", payload)
+	var whole, refused int
+	for _, r := range res["responses"].([]any) {
+		r := r.(map[string]any)
+		if r["error"] == "" {
+			assert.EqualValues(t, len(twentyMiB), r["bytes"])
+			whole++
+			continue
+		}
+		assert.Contains(t, r["error"], "whole response bodies in flight would exceed 33554432 bytes; fetch large bodies with stream")
+		refused++
+	}
+	assert.Equal(t, [2]int{1, 1}, [2]int{whole, refused})
+	// The budget is given back once the guest has the batch.
+	res = c.run(t, "probe.batch", "bodies", fmt.Sprintf(`{"urls":[%q],"sizes":true}`, fake.URL+"/twenty"))
+	assert.Equal(t, "", res["responses"].([]any)[0].(map[string]any)["error"])
 }

@@ -4,27 +4,19 @@
 //
 // No cloudflare: imports here: build/bench-worker.mjs loads this file in Node.
 
+import { ABI_VERSION, MAX_OUTPUT, MAX_REUSED_BUFFER, MIN_INPUT_BUFFER } from "./abi.js";
 import { WASI } from "./wasi.js";
 
-/** The ABI version this host speaks (internal/wire.Version). */
-export const ABI_VERSION = 1;
+export { ABI_VERSION, MAX_OUTPUT };
 
 const encoder = new TextEncoder();
 const decoder = new TextDecoder();
 
-/**
- * Input buffers (docs/abi.md): a small one is reused for every input that
- * fits; a larger input gets a buffer of its own size, which the next small
- * input's damper_alloc releases, so a large batch is not kept alive for good.
- */
-const MIN_INPUT_BUFFER = 4 << 10;
-const MAX_REUSED_BUFFER = 64 << 10;
-
-/**
- * What one export call may return (local/module.go maxOutput). A guest that
- * returns more is broken: the host treats it as a trap rather than copy it.
- */
-export const MAX_OUTPUT = 64 << 20;
+// Input buffers (docs/abi.md): a small one is reused for every input that
+// fits; a larger input gets a buffer of its own size, which the next small
+// input's damper_alloc releases, so a large batch is not kept alive for good.
+// What one export call may return is capped (MAX_OUTPUT): a guest that
+// returns more is broken, and the host treats it as a trap.
 
 /**
  * An exception from an export call (unreachable, out of bounds, proc_exit, a

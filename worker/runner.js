@@ -6,11 +6,11 @@
 //
 // No cloudflare: imports here: build/bench-worker.mjs drives a Runner in Node.
 
+import { MAX_WAITING } from "./abi.js";
 import { GuestModule, ModuleTrap, errorMessage } from "./module.js";
-import { TaskState } from "./effects.js";
+import { BodyBudget, TaskState } from "./effects.js";
 
-/** At most this many runs wait behind the running one; more answer 429 busy. */
-export const MAX_WAITING = 256;
+export { MAX_WAITING };
 
 /**
  * A run still going after this long is canceled (damper_cancel) and answers
@@ -54,6 +54,8 @@ export class Runner {
     this.secrets = secrets;
     this.targets = Object.fromEntries(targets);
     this.idleTimer = null;
+    /** The whole bodies this agent instance's tasks hold at once. */
+    this.bodies = new BodyBudget();
     /** @type {GuestModule|null} */
     this.module = null;
     this.waiting = 0; // runs queued behind the running one
@@ -121,7 +123,7 @@ export class Runner {
     const onCaller = () => abort.abort("caller");
     signal?.addEventListener("abort", onCaller, { once: true });
     const timer = this.runTimeoutMs > 0 ? setTimeout(() => abort.abort("timeout"), this.runTimeoutMs) : null;
-    const task = new TaskState(`t${++this.taskSeq}`, { agent, instance, run: runId }, this.secrets?.agent(agent), abort.signal);
+    const task = new TaskState(`t${++this.taskSeq}`, { agent, instance, run: runId }, this.secrets?.agent(agent), abort.signal, this.bodies);
     // Fetches and sleeps end on the signal themselves; reads end when their
     // bodies are cancelled. So the batch in flight settles at once.
     abort.signal.addEventListener("abort", () => task.release(), { once: true });
@@ -145,6 +147,7 @@ export class Runner {
           break;
         }
         out = mod.callRaw("damper_resume", { task: task.id, results });
+        task.releaseBodies(); // the guest has them now
       }
       if (abort.signal.reason === "timeout" && out.value.error?.type === "canceled") {
         return errorReply(504, "canceled", `the run did not finish within the run timeout ` +
