@@ -71,9 +71,12 @@ type jsAnswer struct {
 	HoldBack int               `json:"holdBack"`
 	MaxHeld  int               `json:"maxHeld"`
 	Streams  map[string][]byte `json:"streams"`
-	Headers  [][2]string       `json:"headers"`
-	Origin   string            `json:"origin"`
-	Error    *struct {
+	// Points are, for the 1- and 7-byte chunkings, how many bytes each
+	// push that handed out any gave, then the flush's (when not empty).
+	Points  map[string][]int `json:"points"`
+	Headers [][2]string      `json:"headers"`
+	Origin  string           `json:"origin"`
+	Error   *struct {
 		Kind    string `json:"kind"`
 		Message string `json:"message"`
 	} `json:"error"`
@@ -317,26 +320,34 @@ for await (const chunk of process.stdin) text += chunk;
 const b64 = (b) => Buffer.from(b).toString("base64");
 
 let maxHeld = 0;
+let points = [];
 function streamed(s, input, sizes) {
   const st = s.stream();
   const parts = [];
+  points = [];
   let off = 0;
   for (const n of sizes) {
-    parts.push(Buffer.from(st.push(new Uint8Array(input.subarray(off, off + n)))));
+    const out = st.push(new Uint8Array(input.subarray(off, off + n)));
+    parts.push(Buffer.from(out));
+    if (out.length > 0) points.push(out.length);
     maxHeld = Math.max(maxHeld, st.held);
     off += n;
   }
-  parts.push(Buffer.from(st.flush()));
+  const rest = st.flush();
+  if (rest.length > 0) points.push(rest.length);
+  parts.push(Buffer.from(rest));
   return b64(Buffer.concat(parts));
 }
 
 function scrubbed(s, input, everySplit) {
   maxHeld = 0;
-  const out = { whole: b64(s.bytes(input)), holdBack: s.holdBack, streams: {} };
+  const out = { whole: b64(s.bytes(input)), holdBack: s.holdBack, streams: {}, points: {} };
   out.streams["1-byte chunks"] = streamed(s, input, Array(input.length).fill(1));
+  out.points["1"] = points;
   const sevens = [];
   for (let n = input.length; n > 0; n -= 7) sevens.push(Math.min(7, n));
   out.streams["7-byte chunks"] = streamed(s, input, sevens);
+  out.points["7"] = points;
   if (everySplit) {
     for (let k = 0; k <= input.length; k++) out.streams["split at " + k] = streamed(s, input, [k, input.length - k]);
   }
@@ -477,11 +488,46 @@ func checkScrubbed(t *testing.T, s *scrub.Scrubber, input []byte, js jsAnswer) {
 		}
 		assert.Equal(t, string(want), string(got), "Go streamed, reads of %d", sizes)
 	}
+	// The same bytes at the same points: each read of Go's reader (with a
+	// buffer larger than anything it holds) ends at the first chunk that
+	// handed anything out, as each of the JavaScript's non-empty pushes.
+	if !s.Empty() {
+		for _, size := range []int{1, 7} {
+			r := scrub.NewReader(io.NopCloser(&chunkReader{b: input, n: size}), s)
+			buf := make([]byte, len(input)+s.HoldBack()+1024)
+			points := []int{}
+			for {
+				n, err := r.Read(buf)
+				if n > 0 {
+					points = append(points, n)
+				}
+				if err != nil {
+					break
+				}
+			}
+			assert.Equal(t, points, js.Points[fmt.Sprint(size)], "what a stream hands out after each %d-byte chunk", size)
+		}
+	}
 	assert.Equal(t, string(want), string(js.Whole), "whole")
 	require.NotEmpty(t, js.Streams)
 	for name, got := range js.Streams {
 		assert.Equal(t, string(want), string(got), "streamed, %s", name)
 	}
+}
+
+// chunkReader reads b n bytes at a time.
+type chunkReader struct {
+	b []byte
+	n int
+}
+
+func (r *chunkReader) Read(p []byte) (int, error) {
+	if len(r.b) == 0 {
+		return 0, io.EOF
+	}
+	k := copy(p[:min(len(p), r.n)], r.b)
+	r.b = r.b[k:]
+	return k, nil
 }
 
 func checkSubstituted(t *testing.T, c diffCase, js jsAnswer) {

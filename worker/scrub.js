@@ -786,6 +786,10 @@ class Engine {
     this.cands = [];
     this.late = 0;
     this.ops = 0;
+    // The run of bytes a match may hold that ends what was read (scrub's
+    // engine.span), and how many gaps end it.
+    this.span = 0;
+    this.gaps = 0;
   }
 
   report(start, end, sec) {
@@ -804,9 +808,43 @@ class Engine {
       const pos = this.pos;
       for (let k = 0; k < NUM_VIEWS; k++) views[k].feed(b, pos);
       this.pos++;
-      if (this.pos % PASS_EVERY === 0) this.pass(this.live());
+      this.track(b);
+      if (this.pos % PASS_EVERY === 0) this.pass(this.handOut());
     }
-    this.pass(this.live());
+    this.pass(this.handOut());
+  }
+
+  /** Extends or ends the run of bytes a match may hold (scrub's engine.track). */
+  track(b) {
+    switch (this.sc.span[b]) {
+      case SPAN_BYTE:
+        this.span++;
+        this.gaps = 0;
+        break;
+      case SPAN_GAP:
+        if (this.span > 0 && this.gaps < MAX_GAP) {
+          this.span++;
+          this.gaps++;
+        } else {
+          this.span = 0;
+          this.gaps = 0;
+        }
+        break;
+      default:
+        this.span = 0;
+        this.gaps = 0;
+    }
+    if (this.span > this.sc.holdBack) this.span = this.sc.holdBack;
+  }
+
+  /**
+   * Where a stream's text may be handed out up to (scrub's engine.handOut):
+   * before the run of bytes a match may hold that ends what was read,
+   * whether or not a match begins there, so that what is handed out does
+   * not tell a hostile origin whether its guess begins a secret.
+   */
+  handOut() {
+    return Math.min(this.live(), this.pos - this.span);
   }
 
   finish() {
@@ -919,6 +957,7 @@ export class Scrubber {
     this.b64 = new Family(b64, b64Sec);
     this.hex = new Family(hex, hexSec);
     this.holdBack = holdBack(this.text.maxLen, this.b64.maxLen, this.hex.maxLen);
+    this.span = spanClass(text);
     /** @type {Engine|null} an engine for one whole text at a time */
     this.engine = null;
   }
@@ -980,6 +1019,27 @@ export class Scrubber {
   }
 }
 
+const SPAN_BYTE = 1;
+const SPAN_GAP = 2;
+
+/**
+ * scrub's spanClass: the bytes a match may hold in the source (letters,
+ * digits, base64's other symbols, the views' escape syntax, and every byte
+ * of the texts looked for), CR and LF as gaps unless a text holds them.
+ * @param {Uint8Array[]} texts
+ */
+function spanClass(texts) {
+  const c = new Uint8Array(256);
+  for (let b = 0; b < 128; b++) {
+    const ch = String.fromCharCode(b);
+    if (/[0-9A-Za-z]/.test(ch) || "+/-_=%&#;\\".includes(ch)) c[b] = SPAN_BYTE;
+  }
+  c[0x0d] = SPAN_GAP;
+  c[0x0a] = SPAN_GAP;
+  for (const t of texts) for (const b of t) c[b] = SPAN_BYTE;
+  return c;
+}
+
 /** scrub's holdBack: the most source bytes a stream's earliest live match can lie back. */
 function holdBack(text, b64, hex) {
   let hb = 0;
@@ -994,10 +1054,10 @@ function holdBack(text, b64, hex) {
 
 /**
  * Scrubs a body that arrives in chunks, with the same output as scrubbing it
- * whole. It holds back the tail of what it has seen while that tail may
- * begin a secret's encoding that ends in a later chunk: at most holdBack
- * bytes, and none when the tail cannot begin one (so a stream of events is
- * not delayed for nothing).
+ * whole. It holds back the run of bytes an encoding could be made of that
+ * ends what it has seen, at most holdBack bytes, whether or not it begins a
+ * secret (so that what it hands out tells a hostile origin nothing about
+ * the secrets' values), and nothing after punctuation (a JSON event's end).
  */
 export class ScrubStream {
   /** @param {Scrubber} scrubber */

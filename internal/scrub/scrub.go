@@ -24,7 +24,8 @@ type Scrubber struct {
 	text, b64, hex *family
 	redactions     [][]byte
 	holdBack       int
-	replay         int // see view.wake
+	replay         int         // see view.wake
+	span           *[256]uint8 // see spanClass
 	engines        sync.Pool
 }
 
@@ -63,6 +64,7 @@ func New(secrets ...Secret) *Scrubber {
 	}
 	sc.text, sc.b64, sc.hex = newFamily(text, textSec), newFamily(b64, b64Sec), newFamily(hex, hexSec)
 	sc.holdBack = holdBack(sc.text.maxLen, sc.b64.maxLen, sc.hex.maxLen)
+	sc.span = spanClass(text)
 	// The longest span a match takes in plain text, with what a view reads
 	// ahead to end it, and more than a whole run of a short text takes.
 	syms := (8*sc.b64.maxLen+4+5)/6 + 1
@@ -86,6 +88,51 @@ func holdBack(text, b64, hex int) int {
 	}
 	hb = max(hb, 2*hex*(1+maxGap)+maxGap+1)
 	return hb + 2*expansion[viewHTML]
+}
+
+// Classes of source bytes for what a stream holds back (engine.handOut).
+const (
+	spanNone uint8 = iota // no match can hold the byte
+	spanByte              // a match can hold the byte
+	spanGap               // a match can hold the byte between two others (CR, LF)
+)
+
+// spanFixed are the bytes any encoding a Scrubber finds may be made of,
+// whatever the secrets: letters and digits (hex, base64, escapes, named
+// references), base64's other symbols and padding, and the escape syntax
+// of the decoding views.
+const spanFixed = "+/-_=%&#;\\"
+
+// spanClass classes the bytes a match may span in the source: spanFixed,
+// letters and digits, and every byte of the texts the views look for (the
+// values and their JSON-escaped forms; every other family is found in
+// decoded base64 or hex, which is made of spanFixed bytes); CR and LF are
+// gaps, unless a text holds them.
+//
+// A stream holds back the run of such bytes that ends what it has read
+// (engine.handOut): every match that may still begin lies inside that run,
+// so the stream never needs to hold back more, and holding back exactly
+// that much, rather than only where a match may begin, makes what it hands
+// out independent of the secrets' values. The class depends on the values
+// only through which bytes outside spanFixed they hold.
+func spanClass(texts [][]byte) *[256]uint8 {
+	var c [256]uint8
+	for b := '0'; b <= '9'; b++ {
+		c[b] = spanByte
+	}
+	for b := 'a'; b <= 'z'; b++ {
+		c[b], c[b-'a'+'A'] = spanByte, spanByte
+	}
+	for i := 0; i < len(spanFixed); i++ {
+		c[spanFixed[i]] = spanByte
+	}
+	c['\r'], c['\n'] = spanGap, spanGap
+	for _, t := range texts {
+		for _, b := range t {
+			c[b] = spanByte
+		}
+	}
+	return &c
 }
 
 // Empty reports whether there is no secret to find.

@@ -481,19 +481,99 @@ func TestReaderAcrossReads(t *testing.T) {
 	assert.NotContains(t, string(got), secret)
 }
 
-// A stream hands out at once what cannot begin a secret's encoding.
-func TestStreamHoldsBackOnlyWhatMayBeASecret(t *testing.T) {
+// A stream hands out at once what no encoding can hold (the end of a JSON
+// event, a line after punctuation), and holds back the run of letters,
+// digits and escape characters that ends a chunk, whether or not it begins
+// a secret.
+func TestStreamHoldsBackTheRunThatEndsAChunk(t *testing.T) {
 	s := New(Secret{Name: "T", Value: "fake+tok/en=="})
 	e := newEngine(s)
 	for _, step := range []struct{ in, out string }{
-		{"data: hello\n\n", "data: hello\n\n"},
 		{`data: {"x":1}` + "\n\n", `data: {"x":1}` + "\n\n"},
+		{"event: ping\n\n", "event: "},
+		{"data: [DONE]\n\n", "ping\n\ndata: [DONE]\n\n"},
 		{"x fake+to", "x "},
 		{"ok!", "fake+took!"},
 		{" fa", " "},
-		{"ke+tok/en== y", "[REDACTED:T] y"},
+		{"ke+tok/en== y", "[REDACTED:T] "},
+		{"es.", "yes."},
+		{"\n\n\nz", "\n\n\n"},
 	} {
 		assert.Equal(t, step.out, string(e.push([]byte(step.in))), "after %q", step.in)
 	}
-	assert.Equal(t, "", string(e.flush()))
+	assert.Equal(t, "z", string(e.flush()))
+}
+
+// handedOut is how many bytes a stream hands out after each chunk.
+func handedOut(s *Scrubber, chunks ...string) []int {
+	e := newEngine(s)
+	var out []int
+	for _, c := range chunks {
+		out = append(out, len(e.push([]byte(c))))
+	}
+	return out
+}
+
+// A hostile origin that sends a guess at a secret and pauses must learn
+// nothing from what the stream hands out before the pause: if that
+// depended on whether the guess begins a secret's encoding, it could
+// recover the secret a byte at a time. What is handed out depends only on
+// the bytes read, the same for every secret of a length, in every encoding
+// the scrubber finds.
+func TestStreamHoldBackIsNotAnOracle(t *testing.T) {
+	secret := "fake-rt+0123456789abcdef0123456789abcdef/="
+	other := "fake-rt+fedcba9876543210fedcba9876543210/="
+	sc, oc := New(Secret{Name: "T", Value: secret, BasicUsers: []string{"bot"}}), New(Secret{Name: "T", Value: other, BasicUsers: []string{"bot"}})
+	require.Equal(t, sc.HoldBack(), oc.HoldBack())
+	const alphabet = "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-_+/="
+	for name, enc := range encodingsOf(secret) {
+		t.Run(name, func(t *testing.T) {
+			for _, known := range []int{0, 1, 5, len(enc) / 2, len(enc) - 1} {
+				var lengths []int
+				for i := range len(alphabet) {
+					guess := "}" + enc[:known] + alphabet[i:i+1]
+					// The pause: what the first chunk gave is all it learns.
+					got := handedOut(sc, guess)[0]
+					require.Equal(t, handedOut(oc, guess)[0], got, "guess %q: another secret's stream hands out otherwise", guess)
+					lengths = append(lengths, got)
+				}
+				for i, n := range lengths {
+					require.Equal(t, lengths[0], n, "knowing %d bytes of the %s form, the guess %q stands out", known, name, alphabet[i:i+1])
+				}
+			}
+		})
+	}
+	// The attack itself, as a model would run it: nothing is recovered.
+	var recovered string
+	for len(recovered) < 8 {
+		best, held := "", -1
+		for i := range len(alphabet) {
+			probe := "}" + recovered + alphabet[i:i+1]
+			if h := len(probe) - handedOut(sc, probe)[0]; h > held {
+				best, held = alphabet[i:i+1], h
+			}
+		}
+		recovered += best
+	}
+	assert.NotEqual(t, secret[:8], recovered)
+}
+
+// FuzzStreamHoldBack: for any text, a stream hands out after each chunk the
+// same number of bytes whichever of two secrets of one length it looks for,
+// so long as the text holds neither.
+func FuzzStreamHoldBack(f *testing.F) {
+	f.Add("}fake-rt+0", "12")
+	f.Add("ZmFrZS1", "ydCsw")
+	f.Add("%66%61%6", "b")
+	f.Add("&#102;&#97", ";")
+	f.Add("\\u0066\\u006", "1")
+	f.Add("666172\n", "6")
+	a, b := "fake-rt+0123456789abcdef/=", "fake-rt+fedcba9876543210/="
+	sa, sb := New(Secret{Name: "T", Value: a, BasicUsers: []string{"bot"}}), New(Secret{Name: "T", Value: b, BasicUsers: []string{"bot"}})
+	f.Fuzz(func(t *testing.T, c1, c2 string) {
+		if sa.String(c1+c2) != c1+c2 || sb.String(c1+c2) != c1+c2 {
+			return // a secret is in the text: its redaction shows anyway
+		}
+		require.Equal(t, handedOut(sa, c1, c2), handedOut(sb, c1, c2))
+	})
 }
