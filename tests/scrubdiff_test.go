@@ -216,6 +216,7 @@ func diffCases() []diffCase {
 		scrubRow("base64 in json with \\/ and \\n", one("T", fakeB64), strings.ReplaceAll(wrapLines(std64("~~"+fakeB64+fakeB64), 12, `\n`), "/", `\/`), true),
 		scrubRow("base64 html-escaped", one("T", fakeB64), strings.NewReplacer("+", "&#43;", "/", "&#x2F;", "=", "&#61;").Replace(std64(fakeB64)), true),
 		scrubRow("json inside percent-encoding", one("T", fakeSpaced), url.QueryEscape(`{"k":"p@ss w0rd \"quoted\" \\ \u0026 \u003c"}`), false),
+		scrubRow("json with \\/ inside percent-encoding and base64", one("T", fakeToken), url.QueryEscape(`{"k":"fake+tok\/en=="}`)+" "+std64(`{"k":"fake+tok\/en=="}`), true),
 		scrubRow("an escape cut short before the value", one("T", "ABCDEFGHIJ"), "%4A%42%43DEFGHIJ %41%42%43DEFGHIJ &#x4ABCDEFGHIJ &#6"+"5BCDEFGHIJ "+`\\u0041BCDEFGHIJ \u0041BCDEFGHIJ`, true),
 		scrubRow("overlapping secrets of two names: both go", []scrub.Secret{{Name: "X", Value: "abcd-1234"}, {Name: "Y", Value: "1234-wxyz"}}, "abcd-1234-wxyz "+std64("abcd-1234-wxyz"), true),
 		scrubRow("a secret overlapping itself: one redaction", one("A", "aa-aa-aa-aa"), "aa-aa-aa-aa-aa-aa "+std64("aa-aa-aa-aa-aa-aa"), true),

@@ -936,7 +936,9 @@ export class Scrubber {
       const i = this.redactions.length;
       this.redactions.push(utf8(`[REDACTED:${s.name}]`));
       const v = utf8(s.value);
-      for (const f of [v, jsonEscape(v, false), jsonEscape(v, true)]) {
+      // As encoding/json writes it, with and without HTML escaping, and
+      // with "/" as "\/" (PHP's json_encode), as scrub.New.
+      for (const f of [v, jsonEscape(v, false), jsonEscape(v, true), escapeSlashes(jsonEscape(v, false))]) {
         text.push(f);
         textSec.push(i);
         b64.push(f);
@@ -1095,6 +1097,16 @@ export class ScrubStream {
   get held() {
     return this.engine ? this.engine.pos - this.engine.emitted : 0;
   }
+}
+
+/** v with every "/" written "\/". */
+function escapeSlashes(v) {
+  const out = [];
+  for (const c of v) {
+    if (c === 0x2f) out.push(0x5c);
+    out.push(c);
+  }
+  return Uint8Array.from(out);
 }
 
 /** v escaped as a JSON encoder escapes a string's contents (scrub's jsonEscape). */

@@ -21,8 +21,10 @@
 //     windows-1252), and the named references of every ASCII character,
 //     &nbsp; &copy; &reg; &euro; (with the ';').
 //
-// In each view it finds the value and its JSON-escaped forms (so a value
-// escaped and then percent-encoded or HTML-escaped is found), and in runs
+// In each view it finds the value and its JSON-escaped forms, as
+// encoding/json writes them with and without HTML escaping and with "/"
+// as "\/" (so a value escaped and then percent-encoded or HTML-escaped is
+// found), and in runs
 // of base64 characters (both alphabets at once, padded or not, with up to
 // two line-break bytes between any two characters: MIME and PEM wrapping)
 // the value, its JSON-escaped forms, and for each Basic user "USER:value"

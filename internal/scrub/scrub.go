@@ -1,6 +1,7 @@
 package scrub
 
 import (
+	"bytes"
 	"encoding/base64"
 	"sync"
 	"unsafe"
@@ -44,8 +45,10 @@ func New(secrets ...Secret) *Scrubber {
 		v := []byte(s.Value)
 		// Besides the value, its JSON-escaped forms, so that one escaped
 		// and then percent-encoded, HTML-escaped or base64-encoded (a JSON
-		// document that echoes it) is found too.
-		forms := [][]byte{v, jsonEscape(v, false), jsonEscape(v, true)}
+		// document that echoes it) is found too: as encoding/json writes
+		// it, with and without HTML escaping, and with "/" as "\/" (PHP's
+		// json_encode, by default).
+		forms := [][]byte{v, jsonEscape(v, false), jsonEscape(v, true), bytes.ReplaceAll(jsonEscape(v, false), []byte("/"), []byte(`\/`))}
 		for _, f := range forms {
 			text, textSec = append(text, f), append(textSec, i)
 			b64, b64Sec = append(b64, f), append(b64Sec, i)
