@@ -251,6 +251,14 @@ export async function performFetch(args, task) {
     if (task.signal?.aborted) throw canceled();
     throw new EffectError("fetch_error", `${args.method} ${args.url}: ${errorMessage(e)}`);
   }
+  if (response.status < 200) {
+    // An interim response is never an answer: workerd hands over a 103 as
+    // if it were final, with the real response's head, framing and body
+    // as its body (internal/host's interimMessage).
+    await response.body?.cancel().catch(() => {});
+    throw new EffectError("fetch_error", `refusing an interim response (status ${response.status}) as the answer: ` +
+      "the host never reads what follows one");
+  }
   // Secrets are scrubbed from the body as the guest sees it: an encoded body
   // would carry them past the scrubber. (Under wrangler dev, DevTools'
   // network view decodes an exact "gzip" or "br" body as it arrives, read

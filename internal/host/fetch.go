@@ -18,6 +18,10 @@ import (
 	"github.com/damperdev/damper/policy"
 )
 
+// interimMessage is the error for a 1xx response that came back as final;
+// worker/effects.js words it the same.
+const interimMessage = "refusing an interim response (status %d) as the answer: the host never reads what follows one"
+
 // badEffectError marks an error caused by the effect's arguments.
 type badEffectError struct{ msg string }
 
@@ -111,6 +115,14 @@ func performFetch(ctx context.Context, c *Core, t *Task, args []byte) (any, *wir
 	resp, err := c.transport.RoundTrip(req)
 	if err != nil {
 		return nil, fetchError(ctx, s.scrubError(err))
+	}
+	if resp.StatusCode < 200 {
+		// An interim response is never an answer. workerd hands over a 103
+		// as if it were final, with the real response's head, framing and
+		// body as its body, unscrubbable and undecoded; Go's transport
+		// skips 1xx but for 101, whose body is the raw connection.
+		resp.Body.Close()
+		return nil, &wire.Error{Type: wire.ErrFetch, Message: fmt.Sprintf(interimMessage, resp.StatusCode)}
 	}
 	if err := codings.Check(resp.Header); err != nil {
 		// The guest's error names the method and URL already.

@@ -49,6 +49,29 @@ func TestEncodedResponseBodyIsClosed(t *testing.T) {
 	}
 }
 
+// An interim (1xx) response that comes back as the answer is refused, its
+// body unread: Go's transport hands over a 101's raw connection, workerd a
+// 103 with the real response as its body.
+func TestInterimResponseIsRefused(t *testing.T) {
+	for _, code := range []int{100, 101, 103, 199} {
+		for _, stream := range []bool{false, true} {
+			t.Run(fmt.Sprintf("%d stream=%v", code, stream), func(t *testing.T) {
+				body := &closeCounter{Reader: strings.NewReader("HTTP/1.1 200 OK\r\n\r\nwhat follows")}
+				p, tk := performerTask(t)
+				p.transport = roundTripFunc(func(*http.Request) (*http.Response, error) {
+					return &http.Response{StatusCode: code, Header: http.Header{}, Body: body}, nil
+				})
+				_, werr := perform(t, p, tk, wire.EffectFetch, wire.FetchArgs{Method: "GET", URL: "https://api.example/", Stream: stream})
+				require.NotNil(t, werr)
+				assert.Equal(t, wire.ErrFetch, werr.Type)
+				assert.Equal(t, fmt.Sprintf("refusing an interim response (status %d) as the answer: the host never reads what follows one", code), werr.Message)
+				assert.EqualValues(t, 1, body.closed.Load())
+				assert.Zero(t, p.Counters().Streams.Load())
+			})
+		}
+	}
+}
+
 // The engine never passes a host-owned header, but a module that bypassed
 // it must not get one sent either: a Host header would address the server
 // as another host than the one the secret was substituted for.
