@@ -124,6 +124,15 @@ func performFetch(ctx context.Context, c *Core, t *Task, args []byte) (any, *wir
 		resp.Body.Close()
 		return nil, &wire.Error{Type: wire.ErrFetch, Message: fmt.Sprintf(interimMessage, resp.StatusCode)}
 	}
+	for name := range resp.Header {
+		if !fieldName(name) {
+			// Go's transport keeps a name with a space before its colon
+			// ("Content-Encoding : gzip"), where other parsers trim it to
+			// the name it spells: the coding check would not see it.
+			resp.Body.Close()
+			return nil, &wire.Error{Type: wire.ErrFetch, Message: fmt.Sprintf("refusing a response with the header field name %q, which is not a token: parsers read it differently", s.scrub.String(name))}
+		}
+	}
 	if err := codings.Check(resp.Header); err != nil {
 		// The guest's error names the method and URL already.
 		resp.Body.Close()
@@ -203,6 +212,17 @@ func readWhole(ctx context.Context, t *Task, resp *http.Response, limit int64) (
 			return nil, fetchError(ctx, t.secrets.scrubError(fmt.Errorf("read body: %w", err)))
 		}
 	}
+}
+
+// fieldName reports whether name is a token (RFC 9110, 5.1).
+func fieldName(name string) bool {
+	for i := 0; i < len(name); i++ {
+		c := name[i]
+		if !('a' <= c && c <= 'z' || 'A' <= c && c <= 'Z' || '0' <= c && c <= '9' || strings.IndexByte("!#$%&'*+-.^_`|~", c) >= 0) {
+			return false
+		}
+	}
+	return name != ""
 }
 
 func fetchError(ctx context.Context, err error) *wire.Error {

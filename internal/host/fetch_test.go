@@ -1,8 +1,10 @@
 package host
 
 import (
+	"bufio"
 	"fmt"
 	"io"
+	"net"
 	"net/http"
 	"strings"
 	"sync/atomic"
@@ -68,6 +70,44 @@ func TestInterimResponseIsRefused(t *testing.T) {
 				assert.EqualValues(t, 1, body.closed.Load())
 				assert.Zero(t, p.Counters().Streams.Load())
 			})
+		}
+	}
+}
+
+// rawServer answers every connection with the bytes resp, whatever it was
+// asked, and closes it.
+func rawServer(t *testing.T, resp string) string {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	require.NoError(t, err)
+	t.Cleanup(func() { ln.Close() })
+	go func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			go func() {
+				defer c.Close()
+				_, _ = http.ReadRequest(bufio.NewReader(c))
+				_, _ = io.WriteString(c, resp)
+			}()
+		}
+	}()
+	return "http://" + ln.Addr().String()
+}
+
+// A header field name that is not a token is refused: Go's transport keeps
+// "Content-Encoding " (a space before the colon) as a name of its own, so
+// the coding check would pass a gzip body that other parsers call gzip.
+func TestMalformedHeaderNameIsRefused(t *testing.T) {
+	gz := "\x1f\x8b\x08\x00\x00\x00\x00\x00\x00\x03not really"
+	for _, head := range []string{"Content-Encoding : gzip", "Content-Encoding\t: gzip", "X Y: 1"} {
+		url := rawServer(t, fmt.Sprintf("HTTP/1.1 200 OK\r\n%s\r\nContent-Length: %d\r\nConnection: close\r\n\r\n%s", head, len(gz), gz))
+		for _, stream := range []bool{false, true} {
+			p, tk := performerTask(t)
+			v, werr := perform(t, p, tk, wire.EffectFetch, wire.FetchArgs{Method: "GET", URL: url + "/", Stream: stream})
+			require.NotNil(t, werr, "%q: %s", head, v)
+			assert.Equal(t, wire.ErrFetch, werr.Type)
 		}
 	}
 }
