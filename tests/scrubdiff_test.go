@@ -236,6 +236,9 @@ func diffCases() []diffCase {
 		{Name: "headers", Kind: "headers", Secrets: one("T", fakeToken), Headers: [][2]string{{"x-echo", fakeToken}, {"x-" + fakeShort, "ok"}, {"set-cookie", "s=" + b64(fakeToken)}}},
 		{Name: "headers base64 echo", Kind: "headers", Secrets: one("T", fakeUni), Headers: [][2]string{{"x-echo", std([]byte(echo(2, "Bearer "+fakeUni)))}}},
 		{Name: "headers unicode", Kind: "headers", Secrets: one("T", fakeUni), Headers: [][2]string{{"x-echo", "«" + fakeUni + "»"}}},
+		{Name: "header names in lower case", Kind: "headers", Secrets: []scrub.Secret{{Name: "T", Value: "Fake_Tok3n-AbCdEfGh", BasicUsers: []string{"bot"}}, {Name: "S", Value: "ShOrT"}},
+			Headers: [][2]string{{"x-fake_tok3n-abcdefgh", "1"}, {strings.ToLower("x-" + std64("Fake_Tok3n-AbCdEfGh")), "2"}, {strings.ToLower(rawURL([]byte("~Fake_Tok3n-AbCdEfGh~"))), "3"},
+				{strings.ToLower(std64("bot:Fake_Tok3n-AbCdEfGh")), "4"}, {"x-short", "5"}, {"content-type", "6"}}},
 
 		// Substitution: who owns what.
 		sub("target origin gets its secret", "https://api.example.test/v1", auth, [2]string{"Accept", "text/plain"}),

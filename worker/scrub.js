@@ -930,6 +930,8 @@ export class Scrubber {
   constructor(secrets = []) {
     /** @type {Uint8Array[]} */
     this.redactions = [];
+    /** @type {{text: string, sec: number}[]} lower-case encodings that betray a value in a header name */
+    this.names = [];
     const text = [], textSec = [], b64 = [], b64Sec = [], hex = [], hexSec = [];
     for (const s of secrets) {
       if (!s.value) continue;
@@ -951,6 +953,7 @@ export class Scrubber {
       }
       hex.push(v);
       hexSec.push(i);
+      if (v.length >= MIN_ENCODED_LEN) this.names.push(...foldedForms(i, v, s.basicUsers ?? []));
     }
     /** The most bytes a stream holds back; 0 when there is nothing to find. */
     this.holdBack = 0;
@@ -1009,7 +1012,22 @@ export class Scrubber {
    * @returns {[string, string][]}
    */
   headers(headers) {
-    return headers.map(([k, v]) => [this.string(k), this.string(v)]);
+    return headers.map(([k, v]) => [this.name(k), this.string(v)]);
+  }
+
+  /**
+   * A header name scrubbed as any text, then in lower case (scrub's
+   * Scrubber.name): workerd hands names over re-cased, so a value a
+   * server put in one, raw or base64 encoded, has lost its case, and the
+   * whole name goes.
+   * @param {string} n
+   */
+  name(n) {
+    const out = this.string(n);
+    if (out !== n || this.empty) return out;
+    const lower = n.toLowerCase();
+    for (const f of this.names) if (lower.includes(f.text)) return decoder.decode(this.redactions[f.sec]);
+    return n;
   }
 
   /**
@@ -1097,6 +1115,35 @@ export class ScrubStream {
   get held() {
     return this.engine ? this.engine.pos - this.engine.emitted : 0;
   }
+}
+
+/**
+ * scrub's foldedForms: the lower-case texts that betray value v (secret i)
+ * in a header name, raw and base64 encoded at each byte offset in both
+ * alphabets.
+ */
+function foldedForms(i, v, users) {
+  const texts = [v, jsonEscape(v, false), jsonEscape(v, true)];
+  for (const u of users) {
+    const basic = utf8(u + ":" + decoder.decode(v));
+    texts.push(basic, utf8(base64(basic)));
+  }
+  const out = [];
+  const add = (t) => {
+    t = t.toLowerCase();
+    if (!out.some((f) => f.text === t)) out.push({ text: t, sec: i });
+  };
+  for (const t of texts) {
+    add(decoder.decode(t));
+    for (let k = 0; k < 3; k++) {
+      const padded = new Uint8Array(k + t.length);
+      padded.set(t, k);
+      const core = base64(padded).slice(Math.floor((8 * k + 5) / 6), Math.floor((8 * (k + t.length)) / 6));
+      add(core);
+      add(core.replaceAll("+", "-").replaceAll("/", "_"));
+    }
+  }
+  return out;
 }
 
 /** v with every "/" written "\/". */

@@ -140,9 +140,7 @@ func performFetch(ctx context.Context, c *Core, t *Task, args []byte) (any, *wir
 	}
 	headers := responseHeaders(resp.Header)
 	if s.any() {
-		for i, h := range headers {
-			headers[i] = wire.Header{s.scrub.String(h[0]), s.scrub.String(h[1])}
-		}
+		headers = s.scrub.Headers(headers)
 	}
 	v := wire.FetchValue{Status: resp.StatusCode, Headers: headers}
 	if a.Stream {

@@ -3,6 +3,7 @@ package scrub
 import (
 	"bytes"
 	"encoding/base64"
+	"strings"
 	"sync"
 	"unsafe"
 
@@ -27,7 +28,15 @@ type Scrubber struct {
 	holdBack       int
 	replay         int         // see view.wake
 	span           *[256]uint8 // see spanClass
+	names          []folded    // see Headers
 	engines        sync.Pool
+}
+
+// folded is a secret's encoding in lower case, as it arrives in a header
+// name (see Headers).
+type folded struct {
+	text string
+	sec  int
 }
 
 // New compiles a Scrubber for secrets. Empty values are ignored. Where two
@@ -61,6 +70,9 @@ func New(secrets ...Secret) *Scrubber {
 			b64, b64Sec = append(b64, []byte(base64.StdEncoding.EncodeToString(basic))), append(b64Sec, i)
 		}
 		hex, hexSec = append(hex, v), append(hexSec, i)
+		if len(v) >= MinEncodedLen {
+			sc.names = append(sc.names, foldedForms(i, v, s.BasicUsers)...)
+		}
 	}
 	if len(sc.redactions) == 0 {
 		return &Scrubber{}
@@ -201,10 +213,68 @@ func (s *Scrubber) String(v string) string {
 
 // Headers returns a copy of h with every secret replaced in names and
 // values.
+//
+// Both hosts hand header names over in lower case (Go's transport and
+// workerd re-case them before a host sees them), so a value a server put
+// in a name, raw or base64 encoded, has lost its case; a name that holds
+// one in lower case, raw or base64 encoded at any offset (both alphabets;
+// Basic credentials too), is replaced whole. Hex is found in any case
+// anyway. Values under MinEncodedLen bytes are found in a name only as
+// written.
 func (s *Scrubber) Headers(h []wire.Header) []wire.Header {
 	out := make([]wire.Header, len(h))
 	for i, f := range h {
-		out[i] = wire.Header{s.String(f[0]), s.String(f[1])}
+		out[i] = wire.Header{s.name(f[0]), s.String(f[1])}
+	}
+	return out
+}
+
+// name scrubs a header name: as any text, then in lower case (Headers).
+func (s *Scrubber) name(n string) string {
+	if out := s.String(n); out != n || s.Empty() {
+		return out
+	}
+	lower := strings.ToLower(n)
+	for _, f := range s.names {
+		if strings.Contains(lower, f.text) {
+			return string(s.redactions[f.sec])
+		}
+	}
+	return n
+}
+
+// foldedForms are the lower-case texts that betray value v (secret i) in a
+// header name: the value itself, its JSON-escaped forms and "USER:value"
+// for each Basic user, raw, and base64 encoded at each byte offset in both
+// alphabets (only the characters that the text alone decides, so that the
+// bytes around it do not matter).
+func foldedForms(i int, v []byte, users []string) []folded {
+	texts := [][]byte{v, jsonEscape(v, false), jsonEscape(v, true)}
+	for _, u := range users {
+		basic := []byte(u + ":" + string(v))
+		texts = append(texts, basic, []byte(base64.StdEncoding.EncodeToString(basic)))
+	}
+	var out []folded
+	add := func(t string) {
+		t = strings.ToLower(t)
+		for _, f := range out {
+			if f.text == t {
+				return
+			}
+		}
+		out = append(out, folded{text: t, sec: i})
+	}
+	for _, t := range texts {
+		add(string(t))
+		for k := range 3 {
+			// k bytes before the text: the symbols wholly inside it are
+			// those from bit 8k on, up to its end.
+			enc := base64.StdEncoding.EncodeToString(append(make([]byte, k), t...))
+			from, to := (8*k+5)/6, 8*(k+len(t))/6
+			core := enc[from:to]
+			add(core)
+			add(strings.NewReplacer("+", "-", "/", "_").Replace(core))
+		}
 	}
 	return out
 }

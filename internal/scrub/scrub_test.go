@@ -485,6 +485,33 @@ func TestReaderAcrossReads(t *testing.T) {
 	assert.NotContains(t, string(got), secret)
 }
 
+// Header names reach a host in lower case (Go's transport and workerd
+// re-case them), so a secret an origin puts in one, raw or base64 encoded,
+// has lost its case: it is found in lower case, and the whole name goes.
+func TestHeaderNamesAreScrubbedInLowerCase(t *testing.T) {
+	secret := "Fake_Tok3n-AbCdEfGhIjKlMnOp"
+	s := New(Secret{Name: "T", Value: secret, BasicUsers: []string{"bot"}}, Secret{Name: "S", Value: "ShOrT"})
+	lower := func(v string) string { return "x-" + strings.ToLower(v) }
+	b64 := func(v string) string { return base64.StdEncoding.EncodeToString([]byte(v)) }
+	for _, name := range []string{
+		lower(secret),
+		lower(b64(secret)),
+		lower(base64.RawURLEncoding.EncodeToString([]byte(secret))),
+		lower(b64("a" + secret + "zz")),
+		lower(b64("ab" + secret)),
+		lower(base64.RawURLEncoding.EncodeToString([]byte("abc:" + secret + "!"))),
+		lower(b64("bot:" + secret)),
+		lower(b64("Basic " + b64("bot:"+secret))),
+		strings.ToUpper(hex.EncodeToString([]byte(secret))),
+	} {
+		got := s.Headers([]wire.Header{{name, "1"}})
+		assert.Equal(t, []wire.Header{{"[REDACTED:T]", "1"}}, got, "%s", name)
+	}
+	for _, name := range []string{"content-type", "x-request-id", "x-" + strings.ToLower(secret[:len(secret)-1]) + "!", "x-short", lower(b64("ShOrT"))} {
+		assert.Equal(t, []wire.Header{{name, "1"}}, s.Headers([]wire.Header{{name, "1"}}), "%s", name)
+	}
+}
+
 // A stream hands out at once what no encoding can hold (the end of a JSON
 // event, a line after punctuation), and holds back the run of letters,
 // digits and escape characters that ends a chunk, whether or not it begins
