@@ -2,6 +2,7 @@ package host
 
 import (
 	"bufio"
+	"encoding/json"
 	"fmt"
 	"io"
 	"net"
@@ -109,6 +110,36 @@ func TestMalformedHeaderNameIsRefused(t *testing.T) {
 			require.NotNil(t, werr, "%q: %s", head, v)
 			assert.Equal(t, wire.ErrFetch, werr.Type)
 		}
+	}
+}
+
+// The default transport reads at most MaxResponseHead of a response's head,
+// as workerd does; Go's own default is 10 MiB, held outside the body
+// budget.
+func TestResponseHeadIsBounded(t *testing.T) {
+	for _, tc := range []struct {
+		n  int
+		ok bool
+	}{{MaxResponseHead - 1024, true}, {MaxResponseHead + 1, false}, {8 << 20, false}} {
+		url := rawServer(t, "HTTP/1.1 200 OK\r\nX-Huge: "+strings.Repeat("h", tc.n)+"\r\nContent-Length: 2\r\nConnection: close\r\n\r\nok")
+		p, err := policy.New(policy.NewService("api", "https://api.example").Level(policy.AllowAll))
+		require.NoError(t, err)
+		raw, err := json.Marshal(p)
+		require.NoError(t, err)
+		c, err := New(wire.Manifest{ABI: wire.Version, Agents: []wire.AgentEntry{{Name: "a", Policy: raw}}},
+			Options{Logger: testLogger(t), Targets: map[string]string{"api": url}})
+		require.NoError(t, err)
+		inst := c.NewInstance("a", "i", "")
+		tk := c.NewTask("t", "r", inst, testLogger(t))
+		_, werr := perform(t, c, tk, wire.EffectFetch, wire.FetchArgs{Method: "GET", URL: url + "/"})
+		tk.Release()
+		inst.Close()
+		if tc.ok {
+			assert.Nil(t, werr, "%d bytes of header", tc.n)
+			continue
+		}
+		require.NotNil(t, werr, "%d bytes of header", tc.n)
+		assert.Contains(t, werr.Message, "headers exceeded")
 	}
 }
 
