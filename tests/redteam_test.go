@@ -472,6 +472,8 @@ var redTeamRows = func() []rtRow {
 		{"ideographic dot lookalike of another host", "http://localhost\u3002:{vaultport}/"},
 		{"fullwidth digits of another port", "http://{vaultip}:\uff11/"},
 		{"space in authority", "http://{vault} @{attacker}/"},
+		{"IPv6 zone", "http://[fe80::1%25lo]:{vaultport}/"},
+		{"port beyond 65535", "http://127.0.0.1:{vaultport}0/"},
 	} {
 		add(rtRow{name: "host confusion: " + c.name, reqs: func(e *redTeam) []agents.ToolRequest {
 			u := strings.NewReplacer("{vault}", hostPort(e.vault), "{attacker}", hostPort(e.attacker),
@@ -491,6 +493,8 @@ var redTeamRows = func() []rtRow {
 		{"ideographic dots", "http://127\u30020\u30020\u30021:{vaultport}/echo/raw"},
 		{"dot segments", "http://127.0.0.1:{vaultport}/x/../echo/./raw"},
 		{"encoded dot segments", "http://127.0.0.1:{vaultport}/x/%2e%2E/echo/raw"},
+		{"a fragment holding @ and another host", "http://127.0.0.1:{vaultport}/echo/raw#@evil.example/"},
+		{"a query holding @ and another host", "http://127.0.0.1:{vaultport}/echo/raw?@evil.example/"},
 	} {
 		add(rtRow{name: "vault spelled as " + c.name, reqs: func(e *redTeam) []agents.ToolRequest {
 			return []agents.ToolRequest{get(strings.ReplaceAll(c.url, "{vaultport}", port(e.vault)))}
@@ -535,6 +539,9 @@ var redTeamRows = func() []rtRow {
 		{"https downgrade to http", "http://{attacker}/steal"},
 		{"scheme without slashes", "http:{attacker}/steal"},
 		{"tab in the Location", "http://{attack\ter}/steal"},
+		{"file scheme", "file:///etc/passwd"},
+		{"data scheme", "data:text/plain,stolen"},
+		{"ftp scheme", "ftp://{attacker}/steal"},
 	} {
 		add(rtRow{name: "vault redirects, " + c.name, reqs: func(e *redTeam) []agents.ToolRequest {
 			loc := strings.NewReplacer("{vault}", hostPort(e.vault), "{attacker}", hostPort(e.attacker), "{attack\ter}", strings.Replace(hostPort(e.attacker), ".", "\t.", 1), "{vaultport}", port(e.vault)).Replace(c.loc)
