@@ -21,8 +21,14 @@ import (
 	"github.com/damperdev/damper/sandbox"
 )
 
-// ErrNotEmpty is removing, or renaming over, a directory that has entries.
-var ErrNotEmpty = errors.New("directory not empty")
+// ErrNotEmpty is removing, or renaming over, a directory that has
+// entries. It is also fs.ErrExist, as POSIX allows rename(2) to say.
+var ErrNotEmpty error = notEmpty{}
+
+type notEmpty struct{}
+
+func (notEmpty) Error() string        { return "directory not empty" }
+func (notEmpty) Is(target error) bool { return target == fs.ErrExist }
 
 // Limits bound what an FS holds; zero fields are unlimited.
 type Limits struct {
@@ -64,7 +70,19 @@ func New(limits Limits) *FS {
 }
 
 // Limits returns the limits f holds to.
-func (f *FS) Limits() Limits { return f.limits }
+func (f *FS) Limits() Limits {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return f.limits
+}
+
+// SetLimits changes the limits f holds to from now on; what f holds
+// already stays.
+func (f *FS) SetLimits(l Limits) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.limits = l
+}
 
 // Usage returns the bytes all files hold and how many files and
 // directories there are.
@@ -246,6 +264,51 @@ func (f *FS) checkCount(op, p string, more int) error {
 func (f *FS) WriteFile(p string, data []byte) error {
 	f.mu.Lock()
 	defer f.mu.Unlock()
+	_, err := f.writeLocked("open", p, data, false)
+	return err
+}
+
+// WriteFileAll is WriteFile creating p's missing parent directories, all
+// or nothing: when a limit refuses the file, no directory is created.
+func (f *FS) WriteFileAll(p string, data []byte) error {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if !fs.ValidPath(p) || p == "." {
+		return pathErr("open", p, fs.ErrInvalid)
+	}
+	elems := strings.Split(p, "/")
+	n := f.root
+	missing := 0
+	for i, elem := range elems[:len(elems)-1] {
+		c, ok := n.children[elem]
+		if !ok {
+			missing = len(elems) - 1 - i
+			break
+		}
+		if !c.dir {
+			return pathErr("open", p, sandbox.ErrNotDir)
+		}
+		n = c
+	}
+	if missing > 0 {
+		if err := f.checkSize("write", p, 0, int64(len(data))); err != nil {
+			return err
+		}
+		if err := f.checkCount("open", p, missing+1); err != nil {
+			return err
+		}
+		n = f.root
+		for i, elem := range elems[:len(elems)-1] {
+			c, ok := n.children[elem]
+			if !ok {
+				c = &node{dir: true, mode: DirMode, mtime: f.now(), children: map[string]*node{}}
+				n.children[elem] = c
+				f.count++
+				f.mark(strings.Join(elems[:i+1], "/"))
+			}
+			n = c
+		}
+	}
 	_, err := f.writeLocked("open", p, data, false)
 	return err
 }
@@ -550,6 +613,21 @@ func (f *FS) Get(p string) (Entry, bool) {
 		return Entry{}, false
 	}
 	return Entry{Path: p, Dir: n.dir, Mode: n.mode, MTime: n.mtime, Data: n.data}, true
+}
+
+// Load replaces everything f holds with entries, as Put stores them.
+func (f *FS) Load(entries []Entry) error {
+	f.mu.Lock()
+	f.root = &node{dir: true, mode: DirMode, mtime: f.now(), children: map[string]*node{}}
+	f.size, f.count = 0, 0
+	clear(f.changed)
+	f.mu.Unlock()
+	for _, e := range entries {
+		if err := f.Put(e); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 // Put stores e as it is, creating missing parent directories, without

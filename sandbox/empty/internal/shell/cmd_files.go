@@ -595,7 +595,11 @@ func cmdMv(p *proc) int {
 		}
 		dt, _, err := p.destination(src, dst, len(args) > 2)
 		if err != nil {
-			p.errorf("%s", err)
+			if _, ok := err.(*fs.PathError); ok {
+				p.errorf("cannot move '%s' to '%s': %s", src, dst, errText(err))
+			} else {
+				p.errorf("%s", err)
+			}
 			status = 1
 			continue
 		}

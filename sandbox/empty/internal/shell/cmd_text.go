@@ -83,6 +83,10 @@ func cmdHead(p *proc) int {
 	}
 	headers := len(f.rest) > 1 && !f.has('q') || f.has('v')
 	first := true
+	if byBytes && sign == 0 {
+		// head -c N /dev/zero reads N bytes of an endless device.
+		p.readSize = n
+	}
 	return p.inputs(f.rest, func(name string, data []byte) error {
 		var b bytes.Buffer
 		if headers {

@@ -16,6 +16,9 @@ type proc struct {
 	in   io.Reader
 	out  io.Writer
 	err  io.Writer
+	// readSize is how much of an endless device read takes, when the
+	// command knows (head -c); zero is deviceRead.
+	readSize int
 }
 
 // command is a command the shell runs in Go; it returns the exit status.
@@ -94,6 +97,9 @@ func (p *proc) step() { p.r.sh.step() }
 func (p *proc) read(name string) ([]byte, error) {
 	if name == "-" {
 		return io.ReadAll(p.in)
+	}
+	if p.readSize > 0 {
+		return p.r.readN(name, p.readSize)
 	}
 	return p.r.readFile(name)
 }

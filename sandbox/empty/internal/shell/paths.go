@@ -1,6 +1,7 @@
 package shell
 
 import (
+	crand "crypto/rand"
 	"errors"
 	"io"
 	"io/fs"
@@ -40,7 +41,7 @@ func (r *Runner) resolve(name string) (target, error) {
 	}
 	abs := r.abs(name)
 	switch abs {
-	case "/dev/null", "/dev/zero", "/dev/stdin", "/dev/stdout", "/dev/stderr":
+	case "/dev/null", "/dev/zero", "/dev/stdin", "/dev/stdout", "/dev/stderr", "/dev/urandom", "/dev/random":
 		return target{abs: abs, dev: strings.TrimPrefix(abs, "/dev/")}, nil
 	case "/dev/fd/0":
 		return target{abs: abs, dev: "stdin"}, nil
@@ -61,8 +62,18 @@ func (r *Runner) resolve(name string) (target, error) {
 	return target{}, &fs.PathError{Op: "open", Path: name, Err: sandbox.ErrEscape}
 }
 
+// deviceRead is how much a command reading an endless device whole
+// (/dev/zero, /dev/urandom) gets; head -c N gets N (readN).
+const deviceRead = 1 << 20
+
 // readFile reads the file name of the script's view.
 func (r *Runner) readFile(name string) ([]byte, error) {
+	return r.readN(name, deviceRead)
+}
+
+// readN reads the file name; from an endless device, n bytes (at most
+// maxPipe).
+func (r *Runner) readN(name string, n int) ([]byte, error) {
 	t, err := r.resolve(name)
 	if err != nil {
 		return nil, err
@@ -71,6 +82,12 @@ func (r *Runner) readFile(name string) ([]byte, error) {
 	case "":
 	case "stdin":
 		return io.ReadAll(r.stdin())
+	case "zero", "urandom", "random":
+		b := make([]byte, min(max(n, 0), maxPipe))
+		if t.dev != "zero" {
+			crand.Read(b)
+		}
+		return b, nil
 	default:
 		return nil, nil
 	}
@@ -103,14 +120,14 @@ func errText(err error) string {
 		return "Permission denied"
 	case errors.Is(err, fs.ErrNotExist):
 		return "No such file or directory"
+	case errors.Is(err, memfs.ErrNotEmpty):
+		return "Directory not empty"
 	case errors.Is(err, fs.ErrExist):
 		return "File exists"
 	case errors.Is(err, sandbox.ErrIsDir):
 		return "Is a directory"
 	case errors.Is(err, sandbox.ErrNotDir):
 		return "Not a directory"
-	case errors.Is(err, memfs.ErrNotEmpty):
-		return "Directory not empty"
 	case errors.Is(err, sandbox.ErrTooLarge):
 		var pe *fs.PathError
 		if errors.As(err, &pe) {

@@ -107,8 +107,9 @@ func (r *Runner) openRead(name string, create bool) (io.Reader, string) {
 	case "":
 	case "stdin":
 		return r.stdin(), ""
-	case "zero":
-		return zeroReader{}, ""
+	case "zero", "urandom", "random":
+		b, _ := r.readN(name, deviceRead)
+		return bytes.NewReader(b), ""
 	default:
 		return strings.NewReader(""), ""
 	}
@@ -188,13 +189,6 @@ func (r *Runner) hdoc(rd *syntax.Redirect) string {
 		body = strings.Join(lines, "")
 	}
 	return body
-}
-
-type zeroReader struct{}
-
-func (zeroReader) Read(p []byte) (int, error) {
-	clear(p)
-	return len(p), nil
 }
 
 func isNotExist(err error) bool { return errors.Is(err, fs.ErrNotExist) }
