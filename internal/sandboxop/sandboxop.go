@@ -52,13 +52,13 @@ type Cmd struct {
 
 // Response is an operation's outcome: Error, or what the operation returns.
 type Response struct {
-	Error   *Error          `json:"error,omitempty"`
-	Data    []byte          `json:"data,omitempty"`
-	Text    string          `json:"text,omitempty"`
-	Info    *Info           `json:"info,omitempty"`
-	Entries []Info          `json:"entries,omitempty"`
-	Exists  bool            `json:"exists,omitempty"`
-	Result  *Result         `json:"result,omitempty"`
+	Error   *Error  `json:"error,omitempty"`
+	Data    []byte  `json:"data,omitempty"`
+	Text    string  `json:"text,omitempty"`
+	Info    *Info   `json:"info,omitempty"`
+	Entries []Info  `json:"entries,omitempty"`
+	Exists  bool    `json:"exists,omitempty"`
+	Result  *Result `json:"result,omitempty"`
 }
 
 // Result is a sandbox.Result whose output is bytes (base64 in JSON): a

@@ -275,7 +275,7 @@ func (st *sqlStore) batch(work *memfs.FS, seq int64, paths map[string]bool) []wi
 		sorted = append(sorted, p)
 	}
 	slices.Sort(sorted) // a parent before what it holds
-	var gone []string // removed paths whose parent was removed too are covered by it
+	var gone []string   // removed paths whose parent was removed too are covered by it
 	for _, p := range sorted {
 		e, ok := work.Get(p)
 		if !ok {
@@ -357,4 +357,3 @@ func split(data []byte) []piece {
 	}
 	return out
 }
-
