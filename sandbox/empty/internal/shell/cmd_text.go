@@ -214,8 +214,12 @@ func cmdWc(p *proc) int {
 	var rows []counts
 	var names []string
 	total := counts{}
+	totalSize := 0
 	status := p.inputs(f.rest, func(name string, data []byte) error {
 		c := counts{'l': bytes.Count(data, []byte{'\n'}), 'c': len(data), 'm': utf8.RuneCount(data)}
+		if name != "-" {
+			totalSize += len(data)
+		}
 		words, inWord, longest, cur := 0, false, 0, 0
 		for i, r := 0, rune(0); i < len(data); {
 			var size int
@@ -251,18 +255,16 @@ func cmdWc(p *proc) int {
 		rows = append(rows, total)
 		names = append(names, "total")
 	}
-	// GNU wc pads every count to the width of the largest, except for a
-	// single count of standard input.
+	// GNU wc pads every count to the width of the inputs' total size, at
+	// least 7 wide for standard input, except one count of one input.
 	width := 1
-	if len(show) > 1 || len(f.rest) > 0 {
-		for _, r := range rows {
-			for _, k := range show {
-				width = max(width, len(strconv.Itoa(r[k])))
+	if len(show) > 1 || len(names) > 1 {
+		for _, n := range names {
+			if n == "-" {
+				width = 7
 			}
 		}
-		if len(f.rest) == 0 && len(show) > 1 {
-			width = max(width, 7)
-		}
+		width = max(width, len(strconv.Itoa(totalSize)))
 	}
 	var b strings.Builder
 	for i, r := range rows {

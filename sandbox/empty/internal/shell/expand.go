@@ -43,6 +43,12 @@ func (r *Runner) expandFail(err error) {
 }
 
 func (r *Runner) fields(words ...*syntax.Word) []string {
+	for i, w := range words {
+		if fixed := r.fixAssocLength(w); fixed != w {
+			words = append([]*syntax.Word(nil), words...)
+			words[i] = fixed
+		}
+	}
 	f, err := expand.Fields(r.config(), words...)
 	if err != nil {
 		r.expandFail(err)
@@ -51,7 +57,7 @@ func (r *Runner) fields(words ...*syntax.Word) []string {
 }
 
 func (r *Runner) literal(w *syntax.Word) string {
-	s, err := expand.Literal(r.config(), w)
+	s, err := expand.Literal(r.config(), r.fixAssocLength(w))
 	if err != nil {
 		r.expandFail(err)
 	}
@@ -88,6 +94,56 @@ func arithErr(err error) string {
 		return "division by 0"
 	}
 	return msg
+}
+
+// fixAssocLength returns w with each ${#name[@]} of an associative array
+// replaced by the count of its elements, which expand gets wrong (it
+// counts 1). w itself is returned when it has none: the tree is shared.
+func (r *Runner) fixAssocLength(w *syntax.Word) *syntax.Word {
+	if w == nil {
+		return nil
+	}
+	parts, changed := r.fixParts(w.Parts)
+	if !changed {
+		return w
+	}
+	return &syntax.Word{Parts: parts}
+}
+
+func (r *Runner) fixParts(parts []syntax.WordPart) ([]syntax.WordPart, bool) {
+	var out []syntax.WordPart
+	for i, p := range parts {
+		var repl syntax.WordPart
+		switch p := p.(type) {
+		case *syntax.ParamExp:
+			if p.Length && p.Param != nil && p.Index != nil {
+				if lit, ok := p.Index.(*syntax.Word); ok && (lit.Lit() == "@" || lit.Lit() == "*") {
+					if v := r.vars[p.Param.Value]; v.Kind == expand.Associative {
+						repl = &syntax.Lit{ValuePos: p.Pos(), ValueEnd: p.End(), Value: strconv.Itoa(len(v.Map))}
+					}
+				}
+			}
+		case *syntax.DblQuoted:
+			if inner, changed := r.fixParts(p.Parts); changed {
+				q := *p
+				q.Parts = inner
+				repl = &q
+			}
+		}
+		if repl != nil && out == nil {
+			out = append(make([]syntax.WordPart, 0, len(parts)), parts[:i]...)
+		}
+		if out != nil {
+			if repl == nil {
+				repl = p
+			}
+			out = append(out, repl)
+		}
+	}
+	if out == nil {
+		return parts, false
+	}
+	return out, true
 }
 
 // cmdSubst runs $(...) in a subshell, its output going to w.
