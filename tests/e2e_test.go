@@ -48,6 +48,8 @@ func TestE2E(t *testing.T) {
 		t.Run("policy", func(t *testing.T) { testPolicy(t, c, apis) })
 		t.Run("preset_with_target_override", func(t *testing.T) { testPreset(t, c, gh) })
 		t.Run("trap_fails_alone", func(t *testing.T) { testTrap(t, c) })
+		t.Run("shell", func(t *testing.T) { testShell(t, c) })
+		t.Run("sandbox_conformance", func(t *testing.T) { testSandboxConformance(t, c) })
 		// Last: it restarts the host.
 		t.Run("state_survives_restart", func(t *testing.T) { testRestart(t, c, h, apis) })
 	})

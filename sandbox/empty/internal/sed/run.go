@@ -79,6 +79,11 @@ func (prog *Program) Run(files []File, quiet bool, env Env) (int, error) {
 	}
 	for !s.quit && s.next < len(s.lines) {
 		s.env.Step()
+		if s.out.Len() > 64<<10 {
+			if err := s.flush(); err != nil {
+				return 1, err
+			}
+		}
 		s.ps = s.lines[s.next]
 		s.next++
 		s.lineNo++

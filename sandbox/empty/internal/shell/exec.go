@@ -415,20 +415,24 @@ func (r *Runner) stage(st *syntax.Stmt) {
 	r.guard(func() { r.stmt(st) })
 }
 
-// pipeBuf is the buffer between two stages of a pipeline.
+// pipeBuf is the buffer between two stages of a pipeline. It does not
+// embed a bytes.Buffer: io.WriteString would find the buffer's own
+// WriteString and write past the bound.
 type pipeBuf struct {
-	bytes.Buffer
+	buf  bytes.Buffer
 	max  int
 	full bool
 }
 
 func (p *pipeBuf) Write(b []byte) (int, error) {
-	if p.Len()+len(b) > p.max {
+	if p.buf.Len()+len(b) > p.max {
 		p.full = true
 		return 0, errBrokenPipe
 	}
-	return p.Buffer.Write(b)
+	return p.buf.Write(b)
 }
+
+func (p *pipeBuf) Bytes() []byte { return p.buf.Bytes() }
 
 // call runs a simple command: assignments, words, redirections.
 func (r *Runner) call(st *syntax.Stmt, ce *syntax.CallExpr) {

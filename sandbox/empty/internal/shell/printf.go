@@ -7,6 +7,10 @@ import (
 	"unicode/utf8"
 )
 
+// maxWidth bounds printf's widths and precisions: the module's memory is
+// the sandbox's.
+const maxWidth = 1 << 20
+
 // printfFormat formats args with format as bash's printf does: the format
 // is reused while arguments remain. It returns the output, the messages
 // for arguments that are not numbers, and whether \c stopped the output.
@@ -95,6 +99,14 @@ func printfOnce(out *strings.Builder, format string, args *[]string, errs *[]str
 		}
 		conv := format[j]
 		i = j
+		if w, _ := strconv.Atoi(strings.TrimLeft(width, "-")); w > maxWidth {
+			*errs = append(*errs, fmt.Sprintf("%s: field width too large (at most %d)", width, maxWidth))
+			return used, true
+		}
+		if p, _ := strconv.Atoi(prec); p > maxWidth {
+			*errs = append(*errs, fmt.Sprintf("%s: precision too large (at most %d)", prec, maxWidth))
+			return used, true
+		}
 		goSpec := spec + width
 		if hasPrec {
 			goSpec += "." + prec

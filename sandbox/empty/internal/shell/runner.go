@@ -183,6 +183,9 @@ func (r *Runner) setVar(name string, v expand.Variable) error {
 	if len(v.Str) > maxValue {
 		return fmt.Errorf("%s: value too large (over %d bytes)", name, maxValue)
 	}
+	if len(v.List) > maxElems || len(v.Map) > maxElems {
+		return fmt.Errorf("%s: too many array elements (over %d)", name, maxElems)
+	}
 	v.Exported = v.Exported || old.Exported
 	v.ReadOnly = v.ReadOnly || old.ReadOnly
 	v.Local = old.Local

@@ -40,6 +40,7 @@ const (
 	maxPipe  = 16 << 20 // bytes a pipeline stage may leave for the next
 	maxValue = 16 << 20 // bytes of one variable or command substitution
 	maxDepth = 200      // nested function calls, sources and evals
+	maxElems = 1 << 20  // elements of one array
 )
 
 // Mount puts a file system at an absolute directory of the shell's view.
