@@ -9,6 +9,7 @@
 package memfs
 
 import (
+	"bytes"
 	"errors"
 	"fmt"
 	"io/fs"
@@ -326,6 +327,11 @@ func (f *FS) writeLocked(op, p string, data []byte, app bool) (*node, error) {
 	var old int64
 	if ok {
 		old = int64(len(n.data))
+		if !app && bytes.Equal(n.data, data) {
+			// The same bytes again (sed -i that changed nothing): not a
+			// change worth storing.
+			return n, nil
+		}
 	}
 	size := int64(len(data))
 	if app {

@@ -1,7 +1,6 @@
 package shell
 
 import (
-	"bytes"
 	"fmt"
 	"slices"
 	"strconv"
@@ -121,14 +120,25 @@ func (r *Runner) arrayValue(arr *syntax.ArrayExpr, old expand.Variable, app bool
 	return v, nil
 }
 
-// indexKey is the key an associative array's subscript names.
+// indexKey is the key an associative array's subscript names. The parser
+// reads a subscript as arithmetic (it cannot know the array's kind), so a
+// key such as a-b arrives as an expression: it is printed back. (The
+// package's own printer would link all of syntax's printing.)
 func (r *Runner) indexKey(x syntax.ArithmExpr) string {
-	if w, ok := x.(*syntax.Word); ok {
-		return r.literal(w)
+	switch x := x.(type) {
+	case *syntax.Word:
+		return r.literal(x)
+	case *syntax.BinaryArithm:
+		return r.indexKey(x.X) + x.Op.String() + r.indexKey(x.Y)
+	case *syntax.UnaryArithm:
+		if x.Post {
+			return r.indexKey(x.X) + x.Op.String()
+		}
+		return x.Op.String() + r.indexKey(x.X)
+	case *syntax.ParenArithm:
+		return "(" + r.indexKey(x.X) + ")"
 	}
-	var b bytes.Buffer
-	syntax.NewPrinter().Print(&b, x)
-	return b.String()
+	return ""
 }
 
 // toIndexed returns v as an indexed array (a string becomes its element 0).
