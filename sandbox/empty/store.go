@@ -181,10 +181,25 @@ func newOwner() string {
 	return hex.EncodeToString(b[:])
 }
 
-// load claims the files for this module instance and reads them.
+// pageQuery reads the rows after (path, part), about pageSize bytes of
+// them, with the running total that tells whether more remain.
+const pageQuery = `SELECT path, part, dir, mode, mtime, data, b64, upto FROM (
+	SELECT path, part, dir, mode, mtime, data, b64,
+		SUM(length(data)) OVER (ORDER BY path, part) AS upto
+	FROM _damper_sandbox_files WHERE path > ? OR (path = ? AND part > ?)
+) WHERE upto - length(data) < ? ORDER BY path, part LIMIT ?`
+
+const pageRows = 5000
+
+// load claims the files for this module instance and reads them: one
+// round trip for the claim and the first page, one more per further page.
 func (st *sqlStore) load(ctx context.Context) ([]memfs.Entry, int64, error) {
+	page := func(afterPath string, afterPart float64) wire.Statement {
+		return wire.Statement{SQL: pageQuery, Args: []any{afterPath, afterPath, afterPart, pageSize, pageRows}}
+	}
 	rs, err := instance.Exec(ctx,
 		wire.Statement{SQL: `UPDATE _damper_sandbox_owner SET owner = ? WHERE id = 1 RETURNING seq`, Args: []any{st.owner}},
+		page("", -1),
 	)
 	if err != nil {
 		return nil, 0, err
@@ -198,22 +213,14 @@ func (st *sqlStore) load(ctx context.Context) ([]memfs.Entry, int64, error) {
 	}
 	var entries []memfs.Entry
 	var cur *memfs.Entry
-	afterPath, afterPart := "", -1.0
+	rows := rs[1].Rows
 	for {
-		rs, err := instance.Exec(ctx, wire.Statement{
-			SQL: `SELECT path, part, dir, mode, mtime, data, b64 FROM (
-				SELECT path, part, dir, mode, mtime, data, b64,
-					SUM(length(data)) OVER (ORDER BY path, part) AS upto
-				FROM _damper_sandbox_files WHERE path > ? OR (path = ? AND part > ?)
-			) WHERE upto - length(data) < ? ORDER BY path, part LIMIT 5000`,
-			Args: []any{afterPath, afterPath, afterPart, pageSize},
-		})
-		if err != nil {
-			return nil, 0, err
-		}
-		rows := rs[0].Rows
+		afterPath, afterPart, upto := "", -1.0, 0.0
 		for _, row := range rows {
-			e, part, err := decodeRow(row)
+			if len(row) != 8 {
+				return nil, 0, fmt.Errorf("a file row has %d columns, want 8", len(row))
+			}
+			e, part, err := decodeRow(row[:7])
 			if err != nil {
 				return nil, 0, err
 			}
@@ -224,7 +231,18 @@ func (st *sqlStore) load(ctx context.Context) ([]memfs.Entry, int64, error) {
 				cur = &entries[len(entries)-1]
 			}
 			afterPath, afterPart = e.Path, float64(part)
+			upto, _ = row[7].(float64)
 		}
+		// A page ends early only at the end of the table: short of both
+		// the row limit and the size budget.
+		if len(rows) < pageRows && upto < pageSize {
+			break
+		}
+		rs, err := instance.Exec(ctx, page(afterPath, afterPart))
+		if err != nil {
+			return nil, 0, err
+		}
+		rows = rs[0].Rows
 		if len(rows) == 0 {
 			break
 		}
