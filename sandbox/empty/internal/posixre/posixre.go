@@ -115,6 +115,10 @@ func Translate(expr string, ere bool) (string, error) {
 				atStart = false
 				continue
 			}
+			if c == '{' && strings.HasPrefix(expr[i:], "{,") {
+				b.WriteString("{0") // GNU's {,n} is {0,n}; RE2 wants the 0
+				continue
+			}
 			b.WriteByte(c)
 			atStart = c == '(' || c == '|'
 			if ere && (c == '*' || c == '+' || c == '?') {
@@ -148,7 +152,7 @@ func validInterval(s string) bool {
 			return false
 		}
 	}
-	return body[0] != ','
+	return body != ","
 }
 
 // bracketEnd finds the ] that closes the bracket expression at i.

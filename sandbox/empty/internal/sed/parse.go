@@ -181,7 +181,9 @@ func (p *parser) command() (*command, error) {
 	c.name = p.s[p.pos]
 	p.pos++
 	switch c.name {
-	case '{', '}', '=', 'd', 'D', 'g', 'G', 'h', 'H', 'l', 'n', 'N', 'p', 'P', 'x', 'z', 'F':
+	case '{':
+		return c, nil
+	case '}', '=', 'd', 'D', 'g', 'G', 'h', 'H', 'l', 'n', 'N', 'p', 'P', 'x', 'z', 'F':
 		return c, p.end()
 	case 'q', 'Q':
 		p.skipSpace()
@@ -319,6 +321,9 @@ func (p *parser) address(second bool) (address, error) {
 	case c == '/' || c == '\\':
 		if c == '\\' {
 			p.pos++
+		}
+		if p.pos >= len(p.s) || p.s[p.pos] == '\n' || p.s[p.pos] == '\\' {
+			return a, fmt.Errorf("unexpected end of address")
 		}
 		delim := p.s[p.pos]
 		p.pos++

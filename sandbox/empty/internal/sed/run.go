@@ -8,7 +8,6 @@ import (
 	"strconv"
 	"strings"
 	"unicode"
-	"unicode/utf8"
 )
 
 // File is one input of a run.
@@ -28,6 +27,10 @@ type Env struct {
 	// Step is called for every cycle and command, to bound the run.
 	Step func()
 }
+
+// maxSpace bounds the pattern and hold spaces: the module's memory is the
+// sandbox's.
+const maxSpace = 16 << 20
 
 // ErrNoPrevRegex is the empty regex // before any regex was used.
 var ErrNoPrevRegex = errors.New("no previous regular expression")
@@ -143,6 +146,9 @@ func (s *state) cycle() error {
 			continue
 		}
 		pc++
+		if len(s.ps) > maxSpace || len(s.hs) > maxSpace {
+			return fmt.Errorf("the pattern or hold space passed %d bytes", maxSpace)
+		}
 		switch c.name {
 		case '{', '}', ':':
 		case '=':
@@ -450,52 +456,38 @@ func (s *state) subst(c *command) error {
 		rx = s.lastRx
 	}
 	s.lastRx = rx
+	// A search costs steps by its length, so that a loop over a growing
+	// pattern space runs out of steps rather than out of time.
+	for range len(s.ps) >> 6 {
+		s.env.Step()
+	}
+	if len(s.ps) > maxSpace {
+		return fmt.Errorf("the pattern space passed %d bytes", maxSpace)
+	}
+	// Matches are found over the whole pattern space, so that ^, \b and
+	// the like see where each match really is; empty matches next to a
+	// previous match are skipped, as sed does.
+	all := rx.FindAllStringSubmatchIndex(s.ps, -1)
 	var out strings.Builder
-	pos, n, did := 0, 0, false
-	for pos <= len(s.ps) {
-		m := rx.FindStringSubmatchIndex(s.ps[pos:])
-		if m == nil {
-			break
+	last, did := 0, false
+	for i, m := range all {
+		n := i + 1
+		switch {
+		case c.nth > 0 && n < c.nth:
+			continue
+		case !c.global && n > max(c.nth, 1):
+		default:
+			out.WriteString(s.ps[last:m[0]])
+			out.WriteString(expandRepl(c.repl, s.ps, m))
+			last, did = m[1], true
+			continue
 		}
-		for i := range m {
-			if m[i] >= 0 {
-				m[i] += pos
-			}
-		}
-		n++
-		if n >= c.nth || c.nth == 0 {
-			if c.nth == 0 || n == c.nth || c.global {
-				out.WriteString(s.ps[pos:m[0]])
-				out.WriteString(expandRepl(c.repl, s.ps, m))
-				did = true
-			} else {
-				out.WriteString(s.ps[pos:m[1]])
-			}
-		} else {
-			out.WriteString(s.ps[pos:m[1]])
-		}
-		if m[1] == m[0] {
-			// An empty match: copy one character and move on.
-			if m[1] < len(s.ps) {
-				_, size := utf8.DecodeRuneInString(s.ps[m[1]:])
-				out.WriteString(s.ps[m[1] : m[1]+size])
-				pos = m[1] + size
-			} else {
-				pos = m[1] + 1
-			}
-		} else {
-			pos = m[1]
-		}
-		if !c.global && (c.nth == 0 || n >= c.nth) {
-			break
-		}
+		break
 	}
 	if !did {
 		return nil
 	}
-	if pos < len(s.ps) {
-		out.WriteString(s.ps[pos:])
-	}
+	out.WriteString(s.ps[last:])
 	s.ps = out.String()
 	s.tflag = true
 	for i := 0; i < c.print; i++ {

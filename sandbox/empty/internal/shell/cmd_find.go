@@ -182,6 +182,9 @@ func (fp *findParser) primary() (*findNode, error) {
 			v := fp.args[fp.pos]
 			fp.pos++
 			if v == ";" {
+				if len(n.cmd) == 0 {
+					return nil, fmt.Errorf("missing argument to `%s'", a)
+				}
 				return n, nil
 			}
 			if v == "+" && len(n.cmd) > 0 && n.cmd[len(n.cmd)-1] == "{}" {

@@ -854,7 +854,13 @@ func trSet(s string) ([]rune, bool) {
 	for i := 0; i < len(rs); i++ {
 		c := rs[i]
 		if c == '[' && i+1 < len(rs) && rs[i+1] == ':' {
-			end := strings.Index(string(rs[i:]), ":]")
+			end := -1
+			for j := i + 2; j+1 < len(rs); j++ {
+				if rs[j] == ':' && rs[j+1] == ']' {
+					end = j - i
+					break
+				}
+			}
 			if end > 0 {
 				class := string(rs[i+2 : i+end])
 				var set []rune

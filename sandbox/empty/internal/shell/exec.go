@@ -113,6 +113,11 @@ func (r *Runner) compound(cm syntax.Command) {
 	case *syntax.CaseClause:
 		r.caseClause(cm)
 	case *syntax.FuncDecl:
+		if cm.Name == nil {
+			r.errf("syntax error: a function needs a name")
+			r.status = 2
+			return
+		}
 		name := r.literal(&syntax.Word{Parts: []syntax.WordPart{cm.Name}})
 		r.funcs[name] = cm.Body
 		r.status = 0
@@ -601,6 +606,9 @@ func (r *Runner) callFunc(name string, body *syntax.Stmt, args []string) {
 // runCommand runs a command that is not a function or a builtin of the
 // shell: one of the commands, or a script file.
 func (r *Runner) runCommand(args []string) int {
+	if len(args) == 0 {
+		return 0
+	}
 	name := args[0]
 	if strings.Contains(name, "/") {
 		if base := name[strings.LastIndexByte(name, '/')+1:]; systemDir(name[:len(name)-len(base)]) {

@@ -42,7 +42,23 @@ func (r *Runner) expandFail(err error) {
 	r.fatal(1, "%s", err)
 }
 
+// expandPanic turns a panic of mvdan.cc/sh's expansion (it has a few on
+// odd input, such as ${assoc[!0]}) into a failed expansion, as bash would
+// fail it, rather than a trap of the module.
+func (r *Runner) expandPanic() {
+	p := recover()
+	if p == nil {
+		return
+	}
+	switch p.(type) {
+	case exitShell, stopRun, brokenPipe:
+		panic(p)
+	}
+	r.fatal(1, "bad substitution")
+}
+
 func (r *Runner) fields(words ...*syntax.Word) []string {
+	defer r.expandPanic()
 	for i, w := range words {
 		if fixed := r.fixAssocLength(w); fixed != w {
 			words = append([]*syntax.Word(nil), words...)
@@ -57,6 +73,7 @@ func (r *Runner) fields(words ...*syntax.Word) []string {
 }
 
 func (r *Runner) literal(w *syntax.Word) string {
+	defer r.expandPanic()
 	s, err := expand.Literal(r.config(), r.fixAssocLength(w))
 	if err != nil {
 		r.expandFail(err)
@@ -65,6 +82,7 @@ func (r *Runner) literal(w *syntax.Word) string {
 }
 
 func (r *Runner) document(w *syntax.Word) string {
+	defer r.expandPanic()
 	s, err := expand.Document(r.config(), w)
 	if err != nil {
 		r.expandFail(err)
@@ -73,6 +91,7 @@ func (r *Runner) document(w *syntax.Word) string {
 }
 
 func (r *Runner) pattern(w *syntax.Word) string {
+	defer r.expandPanic()
 	s, err := expand.Pattern(r.config(), w)
 	if err != nil {
 		r.expandFail(err)
@@ -81,6 +100,7 @@ func (r *Runner) pattern(w *syntax.Word) string {
 }
 
 func (r *Runner) arith(x syntax.ArithmExpr) int {
+	defer r.expandPanic()
 	n, err := expand.Arithm(r.config(), x)
 	if err != nil {
 		r.fatal(1, "%s", arithErr(err))
