@@ -5,6 +5,7 @@ import (
 	"regexp"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 )
 
@@ -93,7 +94,11 @@ func cmdDate(p *proc) int {
 	return boolStatus(p.write(strftime(format, when)+"\n") != nil)
 }
 
-var relDate = regexp.MustCompile(`^([+-]?\d+)\s*(second|sec|minute|min|hour|day|week|month|year)s?(\s+ago)?$`)
+// relDate reads "3 days ago" and the like; compiled at first use, not at
+// every module instance's start.
+var relDate = sync.OnceValue(func() *regexp.Regexp {
+	return regexp.MustCompile(`^([+-]?\d+)\s*(second|sec|minute|min|hour|day|week|month|year)s?(\s+ago)?$`)
+})
 
 // parseDate reads date -d's common forms: @epoch, ISO dates and times,
 // now, today, yesterday, tomorrow, and "N units [ago]".
@@ -118,7 +123,7 @@ func parseDate(s string, now time.Time) (time.Time, error) {
 		sec := int64(f)
 		return time.Unix(sec, int64((f-float64(sec))*1e9)).UTC(), nil
 	}
-	if m := relDate.FindStringSubmatch(strings.ToLower(s)); m != nil {
+	if m := relDate().FindStringSubmatch(strings.ToLower(s)); m != nil {
 		n, _ := strconv.Atoi(m[1])
 		if m[3] != "" {
 			n = -n
