@@ -4,6 +4,8 @@ import (
 	"context"
 	"errors"
 	"io/fs"
+	"os/exec"
+	"strings"
 	"testing"
 
 	"github.com/stretchr/testify/assert"
@@ -72,4 +74,25 @@ func TestRegisterKind(t *testing.T) {
 
 	assert.Panics(t, func() { RegisterKind(kind, func(context.Context, Spec) (Sandbox, error) { return nil, nil }) }, "twice")
 	assert.Panics(t, func() { RegisterKind("other", nil) }, "nil opener")
+}
+
+// TestSurfaceLinksNoKind holds the package boundary that keeps the shell's
+// cost out of agents that do not use it: importing the surface (as tools
+// do) links no kind and no interpreter, and the agent API links no
+// sandbox at all.
+func TestSurfaceLinksNoKind(t *testing.T) {
+	deps := func(pkg string) []string {
+		out, err := exec.Command("go", "list", "-deps", pkg).Output()
+		require.NoError(t, err, "go list -deps %s", pkg)
+		return strings.Fields(string(out))
+	}
+	for _, d := range deps("github.com/damperdev/damper/sandbox") {
+		assert.NotContains(t, d, "mvdan.cc/sh", "the surface links the shell's parser")
+		assert.False(t, strings.HasPrefix(d, "github.com/damperdev/damper/") && d != "github.com/damperdev/damper/sandbox",
+			"the surface imports %s", d)
+	}
+	for _, d := range deps("github.com/damperdev/damper/runtime/agent") {
+		assert.False(t, strings.HasPrefix(d, "github.com/damperdev/damper/sandbox"), "runtime/agent links %s", d)
+	}
+	assert.Contains(t, deps("github.com/damperdev/damper/sandbox/empty"), "mvdan.cc/sh/v3/syntax", "the empty kind is where the shell is")
 }
