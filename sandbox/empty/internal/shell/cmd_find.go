@@ -2,6 +2,7 @@ package shell
 
 import (
 	"fmt"
+	"io/fs"
 	"path"
 	"regexp"
 	"strconv"
@@ -122,7 +123,7 @@ func (fp *findParser) primary() (*findNode, error) {
 		case "-type":
 			for _, t := range strings.Split(v, ",") {
 				if len(t) != 1 || strings.IndexByte("fdlpscb", t[0]) < 0 {
-					return nil, fmt.Errorf("Unknown argument to -type: %s", v)
+					return nil, fmt.Errorf("unknown argument to -type: %s", v)
 				}
 			}
 		case "-regex", "-iregex":
@@ -424,7 +425,7 @@ func cmdFind(p *proc) int {
 		in, t, err := p.r.stat(root)
 		if err != nil || t.fs == nil {
 			if err == nil {
-				err = fmt.Errorf("Permission denied")
+				err = &fs.PathError{Op: "open", Path: root, Err: fs.ErrPermission}
 			}
 			flush()
 			p.errorf("'%s': %s", root, errText(err))

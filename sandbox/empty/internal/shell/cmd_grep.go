@@ -28,10 +28,10 @@ var grepLong = map[string]byte{
 
 // grepOpts is how grep was asked to match and print.
 type grepOpts struct {
-	invert, count, only, quiet, names, noNames, listNo, number, text bool
-	maxCount, after, before                                          int
-	rx                                                               *regexp.Regexp
-	include, exclude, excludeDir                                     []string
+	invert, count, only, quiet, names, listNo, number, text bool
+	maxCount, after, before                                 int
+	rx                                                      *regexp.Regexp
+	include, exclude, excludeDir                            []string
 }
 
 func cmdGrep(p *proc) int {

@@ -152,10 +152,6 @@ func (r *Runner) fatal(code int, format string, args ...any) {
 
 // Variables.
 
-func (r *Runner) lookup(name string) expand.Variable {
-	return r.vars[name]
-}
-
 func (r *Runner) getString(name string) string {
 	v := r.Get(name)
 	return v.String()
