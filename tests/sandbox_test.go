@@ -66,6 +66,10 @@ func testShell(t *testing.T, c *client) {
 	assert.Equal(t, "import os\n# DONE: x\n", res["stdout"], "the files of the last run are there")
 	assert.EqualValues(t, 1, res["exit_code"])
 
+	res = c.run(t, "shell", id, `{"files":{"p.json":"{\"deps\":{\"b\":\"2\",\"a\":\"1\"},\"n\":[3,1,2]}"},`+
+		`"script":"jq -r '.deps | to_entries[] | \"\\(.key)=\\(.value)\"' p.json; jq -c '.n | sort | map(. * 10)' p.json"}`)
+	assert.Equal(t, "b=2\na=1\n[10,20,30]\n", res["stdout"], "jq, linked by the test module: %v", res)
+
 	res = c.run(t, "shell", id, `{"script":"nosuch; echo $?"}`)
 	assert.Equal(t, "127\n", res["stdout"])
 	assert.Contains(t, res["stderr"], "nosuch: command not found")

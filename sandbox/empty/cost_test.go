@@ -23,8 +23,9 @@ import (
 
 // BenchmarkModuleCost is what the empty kind costs a module, from three
 // modules of testdata/cost: base (the hello agent), surface (hello and an
-// agent that imports package sandbox but links no kind) and empty (hello
-// and the shell example, which links the empty kind). Each reports its
+// agent that imports package sandbox but links no kind), empty (hello and
+// the shell example, which links the empty kind) and jq (empty with
+// sandbox/empty/jq). Each reports its
 // size, raw and gzip, and the time to instantiate it under wazero and run
 // _initialize (every package's init), from a compiled module.
 func BenchmarkModuleCost(b *testing.B) {
@@ -32,7 +33,7 @@ func BenchmarkModuleCost(b *testing.B) {
 	require.NoError(b, err)
 	ctx := context.Background()
 	cacheDir := filepath.Join(os.TempDir(), "damper-cost-wazero-cache")
-	for _, variant := range []string{"base", "surface", "empty"} {
+	for _, variant := range []string{"base", "surface", "empty", "jq"} {
 		b.Run(variant, func(b *testing.B) {
 			out := filepath.Join(b.TempDir(), variant+".wasm")
 			require.NoError(b, build.Module(ctx, "./sandbox/empty/testdata/cost/"+variant, out, build.WithDir(root)))

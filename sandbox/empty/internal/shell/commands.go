@@ -218,3 +218,38 @@ func (p *proc) parseFlags(args []string, allowed, withArg string, long map[strin
 	}
 	return f, nil
 }
+
+// Proc is a running command, as a command registered from another
+// package sees it.
+type Proc struct{ p *proc }
+
+// Args are the command's arguments, without its name.
+func (p Proc) Args() []string { return p.p.args }
+
+// Errorf prints "name: message" on the command's stderr.
+func (p Proc) Errorf(format string, args ...any) { p.p.errorf(format, args...) }
+
+// Write writes to the command's stdout; a full pipe ends its pipeline
+// stage, and any other failure is reported and returned.
+func (p Proc) Write(s string) error { return p.p.write(s) }
+
+// Stderr is the command's standard error.
+func (p Proc) Stderr() io.Writer { return p.p.err }
+
+// Inputs calls f with the content of each file of names (standard input
+// when there are none), as cat reads them; 1 when one could not be read.
+func (p Proc) Inputs(names []string, f func(name string, data []byte) error) int {
+	return p.p.inputs(names, f)
+}
+
+// Environ returns the exported variables.
+func (p Proc) Environ() map[string]string { return p.p.r.environ() }
+
+// Step counts one step of the command's work against the script's budget.
+func (p Proc) Step() { p.p.step() }
+
+// Register adds a command, for packages that link one only when a module
+// asks for it (sandbox/empty/jq). Call it from an init.
+func Register(name string, run func(p Proc) int) {
+	commands[name] = func(p *proc) int { return run(Proc{p}) }
+}
