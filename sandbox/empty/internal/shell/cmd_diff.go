@@ -3,6 +3,7 @@ package shell
 import (
 	"fmt"
 	"path"
+	"slices"
 	"strconv"
 	"strings"
 	"unicode"
@@ -167,7 +168,7 @@ func (p *proc) diffDirs(a, b string, o *diffOpts) int {
 	for n := range all {
 		names = append(names, n)
 	}
-	sortStrings(names)
+	slices.Sort(names)
 	status := 0
 	for _, n := range names {
 		pa, pb := path.Join(a, n), path.Join(b, n)
@@ -592,12 +593,4 @@ func replaceAll(n, m, base int) []diffOp {
 		ops = append(ops, diffOp{'+', base + n, j})
 	}
 	return ops
-}
-
-func sortStrings(s []string) {
-	for i := 1; i < len(s); i++ {
-		for j := i; j > 0 && s[j] < s[j-1]; j-- {
-			s[j], s[j-1] = s[j-1], s[j]
-		}
-	}
 }
