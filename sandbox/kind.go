@@ -4,6 +4,8 @@ import (
 	"context"
 	"fmt"
 	"sync"
+
+	"github.com/damperdev/damper/runtime/instance"
 )
 
 // Kind names a kind of sandbox.
@@ -128,7 +130,5 @@ func chooseKind(chosen, override Kind) Kind {
 }
 
 // hostOverride is the kind the host asks for this run, or "" when the agent's
-// own choice stands. The override (damper run --sandbox, a Worker setting)
-// arrives in the task's start message; this reads it once the start message
-// carries it.
-func hostOverride(context.Context) Kind { return "" }
+// own choice stands (damper run --sandbox, DAMPER_SANDBOX on either host).
+func hostOverride(ctx context.Context) Kind { return Kind(instance.HostSandbox(ctx)) }

@@ -66,3 +66,20 @@ func TestShellRefusesBadInput(t *testing.T) {
 	assert.Equal(t, "agent_error", e.Type)
 	assert.Contains(t, e.Message, "path escapes the sandbox")
 }
+
+// The host may ask for another kind than the agent's (damper run
+// --sandbox, DAMPER_SANDBOX): a kind this module does not link is a clear
+// error naming the package to import, and nothing runs.
+func TestHostChoosesTheKind(t *testing.T) {
+	h := agenttest.New()
+	defer h.Close()
+	h.Sandbox = "container"
+	_, err := h.Run(t.Context(), "shell", "k", shell.Input{Script: "echo hi"})
+	require.Error(t, err)
+	assert.Contains(t, err.Error(), "open container")
+	assert.Contains(t, err.Error(), "import github.com/damperdev/damper/sandbox/container")
+
+	h.Sandbox = "bogus"
+	_, err = h.Run(t.Context(), "shell", "k", shell.Input{Script: "echo hi"})
+	assert.ErrorContains(t, err, `sandbox kind "bogus": want empty, local or container`)
+}

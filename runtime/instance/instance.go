@@ -42,3 +42,21 @@ func Exec(ctx context.Context, stmts ...wire.Statement) ([]wire.StatementResult,
 // data drops it there, as a new module instance would not have it. On the
 // hosts a module instance never forgets; it is dropped whole.
 func OnForget(f func()) { store.OnForget(f) }
+
+// HostModel is the default model the host names for ctx's run
+// ("provider/model", from DAMPER_MODEL or damper run --model), or "".
+func HostModel(ctx context.Context) string {
+	if t := sched.FromContext(ctx); t != nil {
+		return t.Start().Model
+	}
+	return ""
+}
+
+// HostSandbox is the sandbox kind the host asks ctx's run to use instead
+// of its agent's choice (DAMPER_SANDBOX, damper run --sandbox), or "".
+func HostSandbox(ctx context.Context) string {
+	if t := sched.FromContext(ctx); t != nil {
+		return t.Start().Sandbox
+	}
+	return ""
+}
