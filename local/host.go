@@ -99,6 +99,8 @@ func New(ctx context.Context, wasm []byte, cfg Config) (*Host, error) {
 		Secrets:   cfg.secrets,
 		Targets:   cfg.targets,
 		Logger:    cfg.logger,
+		Model:     cfg.model,
+		Sandbox:   cfg.sandbox,
 	}
 	if cfg.onBatch != nil {
 		opts.OnBatch = func(t *host.Task, effects []wire.Effect) { cfg.onBatch(t.Inst.Agent, t.Inst.ID, effects) }

@@ -70,6 +70,11 @@ type Host struct {
 	// the policy allows and which origin owns which secret.
 	Targets map[string]string
 
+	// Model is the host's default model, as DAMPER_MODEL sets it on the
+	// hosts ("test/schema", say), and Sandbox the sandbox kind every run
+	// uses instead of its agent's choice, as DAMPER_SANDBOX does.
+	Model, Sandbox string
+
 	// OnBatch, when set, sees each batch of effects before the host
 	// performs it, in the order the run issued them.
 	OnBatch func(batch []Effect)
@@ -210,6 +215,8 @@ func (h *Host) hostCore(handlers *sync.WaitGroup) (*host.Core, error) {
 			return v, ok
 		},
 		Targets: h.Targets,
+		Model:   h.Model,
+		Sandbox: h.Sandbox,
 		Logger:  slog.New(&recordLogs{h: h}),
 		Sleep: func(ctx context.Context, d time.Duration) error {
 			h.mu.Lock()
