@@ -4,8 +4,11 @@ import (
 	"encoding/json"
 	"os/exec"
 	"path/filepath"
+	"slices"
+	"strings"
 	"testing"
 
+	"github.com/damperdev/damper/policy"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 )
@@ -62,4 +65,31 @@ process.stdout.write(JSON.stringify({headers: m.HOST_OWNED_HEADERS, prefixes: m.
 	require.NoError(t, json.Unmarshal(out, &got))
 	assert.ElementsMatch(t, hostOwnedHeaders, got.Headers, "worker/headers.js HOST_OWNED_HEADERS")
 	assert.ElementsMatch(t, hostOwnedPrefixes, got.Prefixes, "worker/headers.js HOST_OWNED_PREFIXES")
+}
+
+// Range is not in the default allowlist: against an origin that reflects
+// its credential, ranges would let a model read it back a few bytes at a
+// time (docs/redteam.md). A service that serves ranges names it.
+func TestRangeIsNotAllowedByDefault(t *testing.T) {
+	for _, tc := range []struct {
+		svc  *policy.ServiceBuilder
+		sent bool
+	}{
+		{policy.NewService("api", "https://api.example").Level(policy.AllowAll).Credential("Authorization", "Bearer ${secret:T}"), false},
+		{policy.NewService("api", "https://api.example").Level(policy.AllowAll), false},
+		{policy.NewService("api", "https://api.example").Level(policy.AllowAll).AddHeaders("Range"), true},
+	} {
+		p, err := policy.New(tc.svc)
+		require.NoError(t, err)
+		e, err := policy.Compile(p)
+		require.NoError(t, err)
+		d := e.Evaluate(&policy.Request{URL: "https://api.example/file", Headers: []policy.Header{{Name: "Range", Value: "bytes=0-5"}, {Name: "Accept", Value: "*/*"}}}, nil)
+		require.True(t, d.Allow)
+		var sent []string
+		for _, h := range d.Headers {
+			sent = append(sent, strings.ToLower(h.Name))
+		}
+		assert.Equal(t, tc.sent, slices.Contains(sent, "range"), "%v", sent)
+		assert.Contains(t, sent, "accept")
+	}
 }
