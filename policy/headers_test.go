@@ -8,7 +8,6 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/damperdev/damper/policy"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 )
@@ -72,18 +71,18 @@ process.stdout.write(JSON.stringify({headers: m.HOST_OWNED_HEADERS, prefixes: m.
 // time (docs/redteam.md). A service that serves ranges names it.
 func TestRangeIsNotAllowedByDefault(t *testing.T) {
 	for _, tc := range []struct {
-		svc  *policy.ServiceBuilder
+		svc  *ServiceBuilder
 		sent bool
 	}{
-		{policy.NewService("api", "https://api.example").Level(policy.AllowAll).Credential("Authorization", "Bearer ${secret:T}"), false},
-		{policy.NewService("api", "https://api.example").Level(policy.AllowAll), false},
-		{policy.NewService("api", "https://api.example").Level(policy.AllowAll).AddHeaders("Range"), true},
+		{NewService("api", "https://api.example").Level(AllowAll).Credential("Authorization", "Bearer ${secret:T}"), false},
+		{NewService("api", "https://api.example").Level(AllowAll), false},
+		{NewService("api", "https://api.example").Level(AllowAll).AddHeaders("Range"), true},
 	} {
-		p, err := policy.New(tc.svc)
+		p, err := New(tc.svc)
 		require.NoError(t, err)
-		e, err := policy.Compile(p)
+		e, err := Compile(p)
 		require.NoError(t, err)
-		d := e.Evaluate(&policy.Request{URL: "https://api.example/file", Headers: []policy.Header{{Name: "Range", Value: "bytes=0-5"}, {Name: "Accept", Value: "*/*"}}}, nil)
+		d := e.Evaluate(&Request{URL: "https://api.example/file", Headers: []Header{{Name: "Range", Value: "bytes=0-5"}, {Name: "Accept", Value: "*/*"}}}, nil)
 		require.True(t, d.Allow)
 		var sent []string
 		for _, h := range d.Headers {
