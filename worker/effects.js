@@ -308,7 +308,11 @@ function fetchArgs(args) {
 /** Reads a streamed body: at least one byte unless EOF, at most `max`. */
 async function readBody(args, task) {
   if (!args || !Number.isInteger(args.handle)) throw bad("read: handle must be an integer");
-  const max = Number.isInteger(args.max) && args.max > 0 ? Math.min(args.max, MAX_READ) : DEFAULT_READ;
+  // A chunk is held until the guest has the batch, as a whole body is: it
+  // counts against the same budget, and a read gets no more than is left of
+  // it, but always DEFAULT_READ, so every stream moves on (internal/host).
+  const left = Math.max(task.bodies.limit - task.bodies.used, DEFAULT_READ);
+  const max = Math.min(Number.isInteger(args.max) && args.max > 0 ? args.max : DEFAULT_READ, MAX_READ, left);
   const body = task.handles.get(args.handle);
   if (!body) throw bad(`read: unknown or released handle ${args.handle}`);
   let chunk;
@@ -323,6 +327,8 @@ async function readBody(args, task) {
     task.handles.delete(args.handle); // released at EOF
     return { eof: true };
   }
+  task.bodies.used += chunk.length;
+  task.held += chunk.length;
   return { body: toBase64(chunk) };
 }
 

@@ -258,10 +258,14 @@ func performRead(ctx context.Context, _ *Core, t *Task, args []byte) (any, *wire
 	if n <= 0 {
 		n = wire.DefaultRead
 	}
-	n = min(n, wire.MaxRead)
+	// A chunk is held until the guest has the batch, as a whole body is:
+	// it counts against the same budget, and a read gets no more than is
+	// left of it, but always DefaultRead, so every stream moves on.
+	n = min(n, wire.MaxRead, max(int(t.Inst.bodies.left()), wire.DefaultRead))
 	buf := make([]byte, n)
 	for {
 		k, err := s.body.Read(buf)
+		t.takeBody(int64(k))
 		if err == io.EOF {
 			// The last bytes and the end may come together: the guest takes
 			// both, and the handle is released one round trip sooner.

@@ -356,6 +356,21 @@ func (t *Task) holdBody(n int64) bool {
 	return true
 }
 
+// takeBody counts n bytes of a streamed chunk against the instance's
+// budget until the guest has the batch, even past the limit: reads are
+// sized to what is left (performRead), so they pass it by little.
+func (t *Task) takeBody(n int64) {
+	if n == 0 {
+		return
+	}
+	t.Inst.bodies.mu.Lock()
+	t.Inst.bodies.used += n
+	t.Inst.bodies.mu.Unlock()
+	t.mu.Lock()
+	t.held += n
+	t.mu.Unlock()
+}
+
 // unholdBody gives back n bytes holdBody took for a body that failed.
 func (t *Task) unholdBody(n int64) {
 	if n == 0 {
@@ -393,6 +408,13 @@ func (b *budget) take(n int64) bool {
 	}
 	b.used += n
 	return true
+}
+
+// left is how many bytes are left of the budget.
+func (b *budget) left() int64 {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return max(b.limit-b.used, 0)
 }
 
 func (b *budget) give(n int64) {
