@@ -17,6 +17,7 @@
 package fakeproviders
 
 import (
+	"cmp"
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
@@ -100,6 +101,7 @@ type Request struct {
 	Body         []byte
 	// Status is what the server answered: 200 for a streamed turn.
 	Status int
+	seq    int
 }
 
 // JSON decodes the request's body into a generic value.
@@ -213,16 +215,29 @@ const turnHeader = "X-Fake-Turn"
 // ServeHTTP answers one request.
 func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	body, _ := io.ReadAll(r.Body)
-	rec := Request{Method: r.Method, Path: r.URL.Path, Header: r.Header.Clone(), Body: body}
 	s.mu.Lock()
 	s.seq++
 	seq := s.seq
 	s.mu.Unlock()
+	rec := Request{Method: r.Method, Path: r.URL.Path, Header: r.Header.Clone(), Body: body, seq: seq}
 	status := s.serve(w, r, &rec, seq)
 	rec.Status = status
+	s.record(rec)
+}
+
+// record adds rec to the requests unless it was already recorded when
+// its turn was taken: a client reads a whole answer before the handler
+// returns, so a request is recorded before the answer is written.
+func (s *Server) record(rec Request) {
 	s.mu.Lock()
+	defer s.mu.Unlock()
+	for i := range s.requests {
+		if s.requests[i].seq == rec.seq {
+			s.requests[i] = rec
+			return
+		}
+	}
 	s.requests = append(s.requests, rec)
-	s.mu.Unlock()
 }
 
 func (s *Server) serve(w http.ResponseWriter, r *http.Request, rec *Request, seq int) int {
@@ -267,6 +282,11 @@ func (s *Server) serve(w http.ResponseWriter, r *http.Request, rec *Request, seq
 	s.queue = s.queue[1:]
 	s.mu.Unlock()
 	rec.Header.Set(turnHeader, fmt.Sprint(seq))
+	rec.Status = cmp.Or(t.Status, http.StatusOK)
+	if t.Raw != "" {
+		rec.Status = cmp.Or(t.RawStatus, http.StatusOK)
+	}
+	s.record(*rec)
 
 	switch {
 	case t.Raw != "":
