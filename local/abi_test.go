@@ -155,11 +155,18 @@ func chunks(b []byte, n int) func(func([]byte) bool) {
 // A run that outlives its timeout is canceled in the guest: it ends with
 // canceled, and the host holds nothing for it any more.
 func TestCancel(t *testing.T) {
-	h := newHost(t, testConfig(t).WithRunTimeout(200*time.Millisecond))
-	werr := runErr(t, h, "probe.sleep", "x", map[string]any{"ms": 3_600_000})
+	h := newHost(t, testConfig(t).WithRunTimeout(2*time.Second))
+	// A first run creates the database and applies the migrations, so the
+	// timed run spends its time in its sleep, not in getting there.
+	assert.Equal(t, "", run(t, h, "probe.slow", "x", map[string]any{"key": "k", "read": true})["stored"])
+	werr := runErr(t, h, "probe.slow", "x", map[string]any{"key": "k", "ms": 3_600_000})
 	assert.Equal(t, wire.ErrCanceled, werr.Type)
+	assert.Equal(t, 504, werr.Status, "a run past its run timeout answers 504, as on the Worker")
+	assert.Contains(t, werr.Message, "run timeout (2s)")
 	assert.Zero(t, h.core.Counters().Effects.Load(), "no effect (timer) left running")
 	assert.Zero(t, h.core.Counters().Streams.Load())
+	// What the run committed before its sleep stays; it stored nothing after.
+	assert.Equal(t, "before", run(t, h, "probe.slow", "x", map[string]any{"key": "k", "read": true})["stored"])
 
 	// The caller's context cancels too, and the instance keeps working.
 	ctx, cancel := context.WithCancel(context.Background())
@@ -170,9 +177,24 @@ func TestCancel(t *testing.T) {
 	var we *Error
 	require.ErrorAs(t, err, &we)
 	assert.Equal(t, wire.ErrCanceled, we.Type)
+	assert.NotEqual(t, 504, we.Status, "the caller left: not a run timeout")
 
 	out := run(t, h, "probe.sleep", "x", map[string]any{"ms": 1})
 	assert.EqualValues(t, 1, out["slept_ms"])
+}
+
+// An export whose output passes maxOutput is a trap (the Worker holds the
+// same cap, worker/module.js MAX_OUTPUT): the run answers module_trap and
+// the next run gets a fresh module instance.
+func TestOutputCap(t *testing.T) {
+	h := newHost(t, testConfig(t))
+	assert.Len(t, run(t, h, "probe.huge", "x", map[string]any{"mib": 1})["data"], 1<<20)
+	before := h.moduleInstance("probe.huge", "x")
+	werr := runErr(t, h, "probe.huge", "x", map[string]any{"mib": 65})
+	assert.Equal(t, errModuleTrap, werr.Type)
+	assert.Nil(t, h.moduleInstance("probe.huge", "x"), "the instance that returned too much is dropped")
+	assert.Len(t, run(t, h, "probe.huge", "x", map[string]any{"mib": 1})["data"], 1<<20)
+	assert.NotSame(t, before, h.moduleInstance("probe.huge", "x"))
 }
 
 // An effect type the host does not know is an error result, never a trap.

@@ -25,6 +25,8 @@ type Config struct {
 	maxQueue   int
 	targets    map[string]string
 	secrets    func(name string) (string, bool)
+	model      string
+	sandbox    string
 
 	maxInstances int    // live module instances
 	memoryLimit  uint64 // bytes of linear memory per module instance
@@ -200,3 +202,13 @@ func ParseTargets(spec string) (map[string]string, error) { return host.ParseTar
 // checking it, and fails on a name targets already has (the --target
 // flag of damper run and serve).
 func AddTarget(targets map[string]string, pair string) error { return host.AddTarget(targets, pair) }
+
+// WithModel sets the default model of the agents' harnesses,
+// "provider/model" (DAMPER_MODEL): used when neither the call, the session
+// nor the agent names one.
+func (c Config) WithModel(model string) Config { c.model = model; return c }
+
+// WithSandbox makes every run use the sandbox kind kind (empty, local or
+// container) instead of the one its agent chose; "" keeps the agent's
+// choice. New fails on another kind.
+func (c Config) WithSandbox(kind string) Config { c.sandbox = kind; return c }

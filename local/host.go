@@ -99,6 +99,8 @@ func New(ctx context.Context, wasm []byte, cfg Config) (*Host, error) {
 		Secrets:   cfg.secrets,
 		Targets:   cfg.targets,
 		Logger:    cfg.logger,
+		Model:     cfg.model,
+		Sandbox:   cfg.sandbox,
 	}
 	if cfg.onBatch != nil {
 		opts.OnBatch = func(t *host.Task, effects []wire.Effect) { cfg.onBatch(t.Inst.Agent, t.Inst.ID, effects) }
@@ -401,12 +403,6 @@ func (h *Host) execute(ai *agentInstance, req *runRequest) (RunResult, error) {
 	defer cancel()
 	stop := context.AfterFunc(h.ctx, cancel)
 	defer stop()
-	if h.cfg.runTimeout > 0 {
-		var cancelT context.CancelFunc
-		ctx, cancelT = context.WithTimeout(ctx, h.cfg.runTimeout)
-		defer cancelT()
-	}
-
 	if ai.mi == nil {
 		h.makeRoom(ai)
 		mi, err := h.eng.instantiate(context.WithoutCancel(ctx), ai.logger)
@@ -415,6 +411,13 @@ func (h *Host) execute(ai *agentInstance, req *runRequest) (RunResult, error) {
 			return RunResult{}, newError(500, errModuleTrap, err.Error())
 		}
 		ai.mi = mi
+	}
+	// The run timeout counts from damper_start, as on the Worker: creating
+	// the module instance is the host's time, not the run's.
+	if h.cfg.runTimeout > 0 {
+		var cancelT context.CancelFunc
+		ctx, cancelT = context.WithTimeoutCause(ctx, h.cfg.runTimeout, errRunTimeout)
+		defer cancelT()
 	}
 	t := h.core.NewTask(ai.mi.newTaskID(), req.run, ai.inst, ai.logger)
 	debug := ai.logger.Enabled(ctx, slog.LevelDebug)
@@ -449,7 +452,13 @@ func (h *Host) execute(ai *agentInstance, req *runRequest) (RunResult, error) {
 		return RunResult{}, newError(500, errInternal, err.Error())
 	}
 	if out.Error != nil {
-		return RunResult{}, errorOf(out.Error)
+		e := errorOf(out.Error)
+		if e.Type == wire.ErrCanceled && errors.Is(context.Cause(ctx), errRunTimeout) {
+			// The Worker answers the same (worker/runner.js).
+			e.Status = 504
+			e.Message = fmt.Sprintf("the run did not finish within the run timeout (%s) and was canceled; what it committed stays", h.cfg.runTimeout)
+		}
+		return RunResult{}, e
 	}
 	result := out.Result
 	if len(result) == 0 {
@@ -457,6 +466,9 @@ func (h *Host) execute(ai *agentInstance, req *runRequest) (RunResult, error) {
 	}
 	return RunResult{Run: req.run, Result: result}, nil
 }
+
+// errRunTimeout is the cause of a run's context when its run timeout passed.
+var errRunTimeout = errors.New("the run timeout passed")
 
 func (ai *agentInstance) shutdown() {
 	if ai.mi != nil {

@@ -4,6 +4,7 @@
 package tests
 
 import (
+	"bytes"
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
@@ -58,6 +59,8 @@ func TestE2E(t *testing.T) {
 		t.Run("bad_input", func(t *testing.T) { testBadInput(t, c) })
 		t.Run("unknown_agent_lists_the_agents", func(t *testing.T) { testUnknownAgent(t, c) })
 		t.Run("effects", func(t *testing.T) { testEffects(t, c, fake) })
+		t.Run("whole_bodies_in_flight", func(t *testing.T) { testBodiesInFlight(t, c, fake) })
+		t.Run("content_encoding", func(t *testing.T) { testContentEncoding(t, c, fake) })
 		t.Run("policy", func(t *testing.T) { testPolicy(t, c, apis) })
 		t.Run("preset_with_target_override", func(t *testing.T) { testPreset(t, c, gh) })
 		t.Run("models", func(t *testing.T) { testModels(t, c, models) })
@@ -73,6 +76,8 @@ func TestE2E(t *testing.T) {
 				return out.Result
 			})
 		})
+		t.Run("shell", func(t *testing.T) { testShell(t, c) })
+		t.Run("sandbox_conformance", func(t *testing.T) { testSandboxConformance(t, c) })
 		// Last: it restarts the host.
 		t.Run("state_survives_restart", func(t *testing.T) { testRestart(t, c, h, apis) })
 	})
@@ -216,7 +221,14 @@ func testHello(t *testing.T, c *client) {
 }
 
 func testManyInstances(t *testing.T, c *client) {
-	const n = 50
+	// Each new instance is a Durable Object with a module instance of its
+	// own. wrangler dev's workerd restarts ("Your worker restarted
+	// mid-request") past a few hundred MB of them under load: the test
+	// module started at 6 MiB of linear memory an instance and failed at 80
+	// instances; with the empty sandbox linked it starts at 7 MiB and failed
+	// at 50 while other packages' tests ran. 40 stays clear of the
+	// platform's limit and still runs every instance concurrently.
+	const n = 40
 	var wg sync.WaitGroup
 	got := make([][2]int, n)
 	errs := make([]string, n)
@@ -449,22 +461,31 @@ var bigBody = func() []byte {
 // effects.
 type fakeAPI struct {
 	*httptest.Server
-	mu    sync.Mutex
-	count map[string]int
+	mu     sync.Mutex
+	count  map[string]int
+	accept map[string][]string // path → the Accept-Encoding lines last sent
 }
 
 func newFakeAPI(t *testing.T) *fakeAPI {
-	f := &fakeAPI{count: map[string]int{}}
+	f := &fakeAPI{count: map[string]int{}, accept: map[string][]string{}}
 	f.Server = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		f.mu.Lock()
 		f.count[r.URL.Path]++
+		f.accept[r.URL.Path] = r.Header.Values("Accept-Encoding")
 		f.mu.Unlock()
+		if name, ok := strings.CutPrefix(r.URL.Path, "/coded/"); ok {
+			serveCoded(t, w, name)
+			return
+		}
 		switch r.URL.Path {
 		case "/echo":
 			b, _ := io.ReadAll(r.Body)
 			fmt.Fprintf(w, "%s %s %s", r.Method, b, r.Header.Get("X-Probe")+r.URL.RawQuery)
 		case "/redirect":
 			http.Redirect(w, r, "/echo-after-redirect", http.StatusFound)
+		case "/twenty":
+			w.Header().Set("Content-Length", fmt.Sprint(len(twentyMiB)))
+			_, _ = w.Write(twentyMiB)
 		case "/big":
 			// Flushed in pieces, so the host sees a stream, not one buffer.
 			fl := w.(http.Flusher)
@@ -480,6 +501,12 @@ func newFakeAPI(t *testing.T) *fakeAPI {
 	return f
 }
 
+func (f *fakeAPI) acceptEncoding(path string) []string {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return f.accept[path]
+}
+
 func (f *fakeAPI) hits(path string) int {
 	f.mu.Lock()
 	defer f.mu.Unlock()
@@ -491,4 +518,29 @@ func truncate(b []byte) string {
 		return string(b[:300]) + "…"
 	}
 	return string(b)
+}
+
+var twentyMiB = bytes.Repeat([]byte("20 MiB of body. "), 20<<20/16)
+
+// Two whole 20 MiB bodies in one batch: the agent instance may hold 32 MiB
+// of whole bodies at once on both hosts, so one is read and the other fails
+// at once, saying to stream; a run that streams would take both.
+func testBodiesInFlight(t *testing.T, c *client, fake *fakeAPI) {
+	payload := fmt.Sprintf(`{"urls":[%q,%q],"sizes":true}`, fake.URL+"/twenty", fake.URL+"/twenty")
+	res := c.run(t, "probe.batch", "bodies", payload)
+	var whole, refused int
+	for _, r := range res["responses"].([]any) {
+		r := r.(map[string]any)
+		if r["error"] == "" {
+			assert.EqualValues(t, len(twentyMiB), r["bytes"])
+			whole++
+			continue
+		}
+		assert.Contains(t, r["error"], "whole response bodies in flight would exceed 33554432 bytes; fetch large bodies with stream")
+		refused++
+	}
+	assert.Equal(t, [2]int{1, 1}, [2]int{whole, refused})
+	// The budget is given back once the guest has the batch.
+	res = c.run(t, "probe.batch", "bodies", fmt.Sprintf(`{"urls":[%q],"sizes":true}`, fake.URL+"/twenty"))
+	assert.Equal(t, "", res["responses"].([]any)[0].(map[string]any)["error"])
 }

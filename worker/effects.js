@@ -4,17 +4,10 @@
 //
 // No cloudflare: imports here, so the performer can run under Node too.
 
+import { DEFAULT_READ, MAX_BODIES_IN_FLIGHT, MAX_READ, MAX_WHOLE_BODY } from "./abi.js";
 import { errorMessage } from "./module.js";
-import { contentEncoding, hostOwnedHeader } from "./headers.js";
-import { readBounded } from "./http.js";
+import { ACCEPT_ENCODING, bodyAsSent, hostOwnedHeader } from "./headers.js";
 import { AgentSecrets, SubstituteError } from "./secrets.js";
-
-/** A whole fetch response body is capped; larger bodies need `stream`. */
-export const FETCH_BODY_LIMIT = 32 * 1024 * 1024;
-
-/** A read effect that names no max reads this much; none reads more than READ_MAX. */
-const READ_DEFAULT = 64 * 1024;
-const READ_MAX = 16 * 1024 * 1024;
 
 /** Transaction control is the storage's job (transactionSync), never a statement's. */
 const TX_CONTROL = /^(BEGIN|COMMIT|END|ROLLBACK|SAVEPOINT|RELEASE)(?![A-Za-z])/i;
@@ -43,20 +36,48 @@ export class TaskState {
    * @param {{agent: string, instance: string, run: string}} run
    * @param {AgentSecrets} [secrets] the secrets of the task's agent: which
    *   origin may receive which, and the scrubber for all it is handed back
+   * @param {AbortSignal} [signal] aborts when the task is canceled: its
+   *   fetches and sleeps end at once
+   * @param {BodyBudget} [bodies] the agent instance's budget of whole bodies
+   *   in flight, shared by its tasks
    */
-  constructor(id, run, secrets = NO_SECRETS) {
+  constructor(id, run, secrets = NO_SECRETS, signal = undefined, bodies = new BodyBudget()) {
     this.id = id;
     this.run = run;
     this.secrets = secrets;
+    this.signal = signal;
+    this.bodies = bodies;
+    /** Whole-body bytes taken from `bodies` for the batch in flight. */
+    this.held = 0;
     /** @type {Map<number, BodyStream>} */
     this.handles = new Map();
     this.nextHandle = 1; // 0 would vanish under Go's omitempty
   }
 
-  /** Cancels every body the task left open. */
+  /** Gives back the bodies of the batch the guest now has (after damper_resume). */
+  releaseBodies() {
+    this.bodies.used -= this.held;
+    this.held = 0;
+  }
+
+  /** Cancels every body the task left open, and gives back its budget. */
   release() {
+    this.releaseBodies();
     for (const body of this.handles.values()) body.cancel();
     this.handles.clear();
+  }
+}
+
+/**
+ * The whole-body bytes an agent instance's tasks hold at once, from the
+ * read of a body until the guest has the batch: a whole body crosses the ABI
+ * as base64 inside JSON and is copied into wasm memory, which never shrinks,
+ * in an isolate of 128 MB. internal/host's budget, MAX_BODIES_IN_FLIGHT.
+ */
+export class BodyBudget {
+  constructor(limit = MAX_BODIES_IN_FLIGHT) {
+    this.limit = limit;
+    this.used = 0;
   }
 }
 
@@ -95,17 +116,11 @@ export class Effects {
   }
 
   async dispatch({ type, args }, task) {
-    switch (type) {
-      case "fetch": return performFetch(fetchArgs(args), task);
-      case "read": return readBody(args, task);
-      case "close": return closeBody(args, task);
-      case "sql": return this.sql(args);
-      case "emit": return this.emit(args, task);
-      case "log": return log(args, task);
-      case "sleep": return sleep(args);
-      default:
-        throw new EffectError("unknown_effect", `this host does not perform ${JSON.stringify(type)} effects`);
+    const perform = Object.hasOwn(PERFORMERS, type) ? PERFORMERS[type] : null;
+    if (!perform) {
+      throw new EffectError("unknown_effect", `this host does not perform ${JSON.stringify(type)} effects`);
     }
+    return perform(this, args, task);
   }
 
   /**
@@ -144,11 +159,37 @@ export class Effects {
     }
   }
 
+  /** Passes the events on, scrubbed of the agent's secrets, as the Go host does. */
   emit(args, task) {
     if (!args || !Array.isArray(args.events)) throw bad("emit: events must be an array");
-    for (const event of args.events) this.onEvent(event, task);
+    for (const event of args.events) this.onEvent(scrubbedJSON(event, task.secrets.scrubber), task);
     return {};
   }
+}
+
+/**
+ * The dispatch table, by effect type: internal/host's, for this host.
+ * @type {Record<string, (effects: Effects, args: any, task: TaskState) => any>}
+ */
+const PERFORMERS = {
+  fetch: (_, args, task) => performFetch(fetchArgs(args), task),
+  read: (_, args, task) => readBody(args, task),
+  close: (_, args, task) => closeBody(args, task),
+  sql: (effects, args) => effects.sql(args),
+  emit: (effects, args, task) => effects.emit(args, task),
+  log: (_, args, task) => log(args, task),
+  sleep: (_, args, task) => sleep(args, task.signal),
+};
+
+/**
+ * `value` with the agent's secrets scrubbed from its JSON text (the
+ * replacement holds no character JSON escapes, so the text stays JSON).
+ */
+function scrubbedJSON(value, scrubber) {
+  if (scrubber.empty) return value;
+  const text = JSON.stringify(value);
+  const scrubbed = scrubber.string(text);
+  return scrubbed === text ? value : JSON.parse(scrubbed);
 }
 
 /**
@@ -191,6 +232,11 @@ export async function performFetch(args, task) {
     // The message names the secret and the origin, never a value.
     throw new EffectError("fetch_error", `refusing to send ${args.method} ${args.url}: ${e.message}`);
   }
+  // Only the identity coding (internal/codings): a server that honours it
+  // sends no Content-Encoding, and any coding sent anyway is refused below,
+  // unread. "manual" keeps workerd's own decoder (exact "gzip" and "br")
+  // off the body: the host hands the guest the bytes as sent, or nothing.
+  headers.push(["accept-encoding", ACCEPT_ENCODING]);
   let response;
   try {
     response = await fetch(args.url, {
@@ -198,26 +244,26 @@ export async function performFetch(args, task) {
       headers,
       body: args.body,
       redirect: "manual",
+      encodeResponseBody: "manual",
+      signal: task.signal,
     });
   } catch (e) {
+    if (task.signal?.aborted) throw canceled();
     throw new EffectError("fetch_error", `${args.method} ${args.url}: ${errorMessage(e)}`);
   }
   // Secrets are scrubbed from the body as the guest sees it: an encoded body
-  // would carry them past the scrubber, and the guest could decode it.
-  // workerd's fetch decodes one gzip or br coding but keeps the header (and
-  // the encoded length); dropping both gives the guest what the local host,
-  // whose transport strips them when it decodes, gives it.
-  let responseHeaders = [...response.headers];
+  // would carry them past the scrubber. (Under wrangler dev, DevTools'
+  // network view decodes an exact "gzip" or "br" body as it arrives, read
+  // or not, and a corrupt one aborts workerd: docs/architecture.md.)
   const encoding = response.headers.get("content-encoding");
-  switch (contentEncoding(encoding)) {
-    case "decoded":
-      responseHeaders = responseHeaders.filter(([name]) => name !== "content-encoding" && name !== "content-length");
-      break;
-    case "refuse":
-      await response.body?.cancel().catch(() => {});
-      throw new EffectError("fetch_error", `${args.method} ${args.url}: refusing a response with ` +
-        `Content-Encoding ${JSON.stringify(encoding)}: the host cannot scrub secrets from an encoded body`);
+  if (!bodyAsSent(encoding)) {
+    await response.body?.cancel().catch(() => {});
+    // The words of internal/codings.UnsupportedError; the guest's error
+    // names the method and URL already.
+    throw new EffectError("fetch_error", `refusing a response with Content-Encoding ${JSON.stringify(encoding)}: ` +
+      "the host asks for identity and never decodes a body (an encoded body would carry secrets past the scrubber)");
   }
+  const responseHeaders = [...response.headers];
   const value = { status: response.status, headers: secrets.scrubber.headers(responseHeaders) };
   if (args.stream) {
     const handle = task.nextHandle++;
@@ -225,11 +271,7 @@ export async function performFetch(args, task) {
     value.handle = handle;
     return value;
   }
-  try {
-    value.body = toBase64(secrets.scrubber.bytes(await readWhole(response.body, FETCH_BODY_LIMIT)));
-  } catch (e) {
-    throw new EffectError("fetch_error", `${args.method} ${args.url}: reading the body: ${errorMessage(e)}`);
-  }
+  value.body = toBase64(secrets.scrubber.bytes(await readWhole(response, task, `${args.method} ${args.url}`)));
   return value;
 }
 
@@ -258,7 +300,7 @@ function fetchArgs(args) {
 /** Reads a streamed body: at least one byte unless EOF, at most `max`. */
 async function readBody(args, task) {
   if (!args || !Number.isInteger(args.handle)) throw bad("read: handle must be an integer");
-  const max = Number.isInteger(args.max) && args.max > 0 ? Math.min(args.max, READ_MAX) : READ_DEFAULT;
+  const max = Number.isInteger(args.max) && args.max > 0 ? Math.min(args.max, MAX_READ) : DEFAULT_READ;
   const body = task.handles.get(args.handle);
   if (!body) throw bad(`read: unknown or released handle ${args.handle}`);
   let chunk;
@@ -296,26 +338,39 @@ function logEvent(event, task) {
 
 function log(args, task) {
   if (!args || typeof args.msg !== "string") throw bad("log: msg must be a string");
-  console.log(JSON.stringify({
+  console.log(task.secrets.scrubber.string(JSON.stringify({
     level: typeof args.level === "string" ? args.level : "info",
     msg: args.msg,
     ...(args.attrs && typeof args.attrs === "object" ? { attrs: args.attrs } : {}),
     agent: task.run.agent,
     instance: task.run.instance,
     run: task.run.run,
-  }));
+  })));
   return {};
 }
 
-async function sleep(args) {
+async function sleep(args, signal) {
   const ms = args?.ms;
   if (typeof ms !== "number" || !Number.isFinite(ms) || ms < 0) throw bad("sleep: ms must be a non-negative number");
-  if (globalThis.scheduler?.wait) {
-    await globalThis.scheduler.wait(ms);
-  } else {
-    await new Promise((resolve) => setTimeout(resolve, ms));
+  if (signal?.aborted) throw canceled();
+  let timer;
+  let onAbort;
+  try {
+    await new Promise((resolve, reject) => {
+      timer = setTimeout(resolve, ms);
+      onAbort = () => reject(canceled());
+      signal?.addEventListener("abort", onAbort, { once: true });
+    });
+  } finally {
+    clearTimeout(timer);
+    signal?.removeEventListener("abort", onAbort);
   }
   return {};
+}
+
+/** The error of an effect cut short because its task was canceled. */
+function canceled() {
+  return new EffectError("canceled", "the task was canceled");
 }
 
 /**
@@ -396,10 +451,55 @@ class BodyStream {
   }
 }
 
-/** Reads a whole body, failing beyond `limit` bytes without reading further. */
-async function readWhole(body, limit) {
-  const bytes = await readBounded(body, limit);
-  if (bytes === null) throw new Error(`the body exceeds ${limit} bytes; fetch it with stream`);
+/**
+ * Reads a whole body, no further than MAX_WHOLE_BODY, taking what it reads
+ * from the agent instance's budget of bodies in flight (a declared
+ * Content-Length up front), as internal/host does; a body that fails gives
+ * its bytes back at once.
+ */
+async function readWhole(response, task, what) {
+  const fail = (message) => new EffectError("fetch_error", `${what}: ${message}`);
+  const tooLarge = () => fail(`the response body exceeds ${MAX_WHOLE_BODY} bytes; fetch it with stream`);
+  const declared = Number(response.headers.get("content-length") ?? -1);
+  if (declared > MAX_WHOLE_BODY) {
+    await response.body?.cancel().catch(() => {});
+    throw tooLarge();
+  }
+  let held = 0;
+  const hold = (n) => {
+    if (task.bodies.used + n > task.bodies.limit) {
+      throw fail(`the agent instance's whole response bodies in flight would exceed ${task.bodies.limit} bytes; fetch large bodies with stream`);
+    }
+    task.bodies.used += n;
+    task.held += n;
+    held += n;
+  };
+  const chunks = [];
+  let size = 0;
+  const reader = response.body?.getReader();
+  try {
+    if (declared > 0) hold(declared);
+    for (;;) {
+      const { done, value } = reader ? await reader.read() : { done: true };
+      if (done) break;
+      size += value.length;
+      if (size > MAX_WHOLE_BODY) throw tooLarge();
+      if (size > held) hold(size - held);
+      chunks.push(value);
+    }
+  } catch (e) {
+    reader?.cancel().catch(() => {});
+    task.bodies.used -= held;
+    task.held -= held;
+    if (e instanceof EffectError) throw e;
+    throw fail(`reading the body: ${errorMessage(e)}`);
+  }
+  const bytes = new Uint8Array(size);
+  let off = 0;
+  for (const c of chunks) {
+    bytes.set(c, off);
+    off += c.length;
+  }
   return bytes;
 }
 

@@ -1,5 +1,5 @@
-// The request headers the host owns, and the response encodings it can
-// scrub (docs/abi.md, "Policies, targets and secrets").
+// The request headers the host owns, and the response codings it accepts
+// (docs/abi.md, "Policies, targets and secrets").
 //
 // HOST_OWNED_HEADERS and HOST_OWNED_PREFIXES are the same data as
 // policy/headers.go (hostOwnedHeaders, hostOwnedPrefixes), which the engine
@@ -30,18 +30,45 @@ export function hostOwnedHeader(name) {
 }
 
 /**
- * What to do with a response's Content-Encoding (the header's value, as
- * Headers.get joins repeated fields, or null): "identity" when the body is
- * as sent, "decoded" when workerd's fetch has already decoded it (one gzip
- * or br coding; workerd keeps the header on the decoded body), or "refuse"
- * for any other coding, which would reach the guest undecoded and so
- * unscrubbed (deflate, zstd, "gzip, gzip", x-gzip, ...).
- * @param {string|null} value
- * @returns {"identity"|"decoded"|"refuse"}
+ * The Accept-Encoding the host sends with every request
+ * (internal/codings.AcceptEncoding): only identity is acceptable.
  */
-export function contentEncoding(value) {
-  const v = (value ?? "").trim().toLowerCase();
-  if (v === "" || v === "identity") return "identity";
-  if (v === "gzip" || v === "br") return "decoded";
-  return "refuse";
+export const ACCEPT_ENCODING = "identity";
+
+const TOKEN = /^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$/;
+
+/**
+ * The content codings a Content-Encoding value lists (internal/codings.Parse),
+ * in the order applied, lower-cased, without identity; null when a member is
+ * not a token (such as "gzip;q=1"). Headers.get joins several field lines
+ * with ", ", which is one list. Only blanks and tabs around members are
+ * skipped, as in Go (String.prototype.trim would skip more).
+ * @param {string} value
+ * @returns {string[]|null}
+ */
+export function contentCodings(value) {
+  const out = [];
+  for (const raw of value.split(",")) {
+    const m = raw.replace(/^[ \t]+|[ \t]+$/g, "");
+    if (m === "") continue;
+    if (!TOKEN.test(m)) return null;
+    const c = m.toLowerCase();
+    if (c !== "identity") out.push(c);
+  }
+  return out;
+}
+
+/**
+ * Whether a response whose Content-Encoding is `value` (Headers.get's
+ * value, or null) has its body as sent (internal/codings.Check): no field,
+ * or only identity. Any other coding, in any letter case, is refused before
+ * the body is read: secrets are scrubbed from the body as the guest gets
+ * it, so an encoded body would carry them past the scrubber, and the host
+ * never decodes (workerd's own decoders included).
+ * @param {string|null} value
+ */
+export function bodyAsSent(value) {
+  if (value === null) return true;
+  const codings = contentCodings(value);
+  return codings !== null && codings.length === 0;
 }

@@ -2,8 +2,10 @@
 // bearer-token auth in constant time, and a request body read no further
 // than its limit.
 
+import { MAX_PAYLOAD } from "./abi.js";
+
 /** Request bodies are limited to 1 MiB. */
-export const BODY_LIMIT = 1024 * 1024;
+export const BODY_LIMIT = MAX_PAYLOAD;
 
 const NAME = /^[A-Za-z0-9._-]{1,128}$/;
 

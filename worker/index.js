@@ -14,7 +14,7 @@ import manifest from "../manifest.json";
 import { BODY_LIMIT, bearerMatches, errorResponse, jsonResponse, readBody, validName } from "./http.js";
 import { ABI_VERSION, checkManifest, errorMessage } from "./module.js";
 import { Effects } from "./effects.js";
-import { Runner, errorReply, randomHex } from "./runner.js";
+import { Runner, callerSignal, errorReply, parseRunTimeout, randomHex } from "./runner.js";
 import { HostSecrets } from "./secrets.js";
 import { targetsFromEnv } from "./targets.js";
 
@@ -151,7 +151,10 @@ async function route(request, env) {
   }
 
   const stub = env.AGENTS.get(env.AGENTS.idFromName(`${agent}/${id}`));
-  const reply = await stub.run(agent, id, payload);
+  // Never written nor closed: the Durable Object sees it end when this
+  // invocation ends, before the reply only if the client has gone.
+  const caller = new TransformStream();
+  const reply = await stub.run(agent, id, payload, caller.readable);
   return jsonResponse(reply.status, reply.body);
 }
 
@@ -168,13 +171,16 @@ export class AgentInstance extends DurableObject {
   constructor(ctx, env) {
     super(ctx, env);
     const { targets, problem } = targetsFromEnv(env, { manifest });
-    this.targetsProblem = problem;
+    const timeout = parseRunTimeout(env.DAMPER_RUN_TIMEOUT);
+    this.configProblem = problem ?? timeout.problem;
     this.runner = new Runner({
+      runTimeoutMs: timeout.ms,
       wasm,
       effects: new Effects({ storage: ctx.storage }),
       // Secret values are read from env by the names the policies list.
       secrets: new HostSecrets(manifest, targets, env),
       targets,
+      settings: { model: env.DAMPER_MODEL, sandbox: env.DAMPER_SANDBOX },
     });
   }
 
@@ -184,10 +190,18 @@ export class AgentInstance extends DurableObject {
    * @param {string} agent
    * @param {string} id
    * @param {string} payload
+   * @param {ReadableStream} [caller] a stream the calling Worker holds open:
+   *   when it ends before the reply, the client has gone and the run is
+   *   canceled
    * @returns {Promise<{status: number, body: string}>}
    */
-  async run(agent, id, payload) {
-    if (this.targetsProblem) return errorReply(500, "not_configured", this.targetsProblem);
-    return this.runner.run(agent, id, payload);
+  async run(agent, id, payload, caller) {
+    if (this.configProblem) return errorReply(500, "not_configured", this.configProblem);
+    const gone = callerSignal(caller);
+    try {
+      return await this.runner.run(agent, id, payload, { signal: gone.signal });
+    } finally {
+      gone.stop();
+    }
   }
 }

@@ -4,21 +4,19 @@
 //
 // No cloudflare: imports here: build/bench-worker.mjs loads this file in Node.
 
+import { ABI_VERSION, MAX_OUTPUT, MAX_REUSED_BUFFER, MIN_INPUT_BUFFER } from "./abi.js";
 import { WASI } from "./wasi.js";
 
-/** The ABI version this host speaks (internal/wire.Version). */
-export const ABI_VERSION = 1;
+export { ABI_VERSION, MAX_OUTPUT };
 
 const encoder = new TextEncoder();
 const decoder = new TextDecoder();
 
-/**
- * Input buffers (docs/abi.md): a small one is reused for every input that
- * fits; a larger input gets a buffer of its own size, which the next small
- * input's damper_alloc releases, so a large batch is not kept alive for good.
- */
-const MIN_INPUT_BUFFER = 4 << 10;
-const MAX_REUSED_BUFFER = 64 << 10;
+// Input buffers (docs/abi.md): a small one is reused for every input that
+// fits; a larger input gets a buffer of its own size, which the next small
+// input's damper_alloc releases, so a large batch is not kept alive for good.
+// What one export call may return is capped (MAX_OUTPUT): a guest that
+// returns more is broken, and the host treats it as a trap.
 
 /**
  * An exception from an export call (unreachable, out of bounds, proc_exit, a
@@ -124,6 +122,7 @@ export class GuestModule {
       }
       const ptr = Number(BigInt.asUintN(64, r) >> 32n);
       const len = Number(r & 0xffffffffn);
+      if (len > MAX_OUTPUT) throw new Error(`${name} returned ${len} bytes, over the ${MAX_OUTPUT} limit`);
       // The call may have grown memory: take the buffer after it, and copy
       // out now, since the output lives only until the next call.
       const text = decoder.decode(new Uint8Array(this.exports.memory.buffer, ptr, len));

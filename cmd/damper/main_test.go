@@ -173,6 +173,28 @@ func TestServeRefusesNonLoopbackWithoutToken(t *testing.T) {
 	}
 }
 
+// DAMPER_RUN_TIMEOUT sets serve's default run timeout with the grammar the
+// Worker's var takes (worker/runner.js parseRunTimeout).
+func TestRunTimeoutEnv(t *testing.T) {
+	for v, want := range map[string]time.Duration{
+		"": defaultRunTimeout, "90s": 90 * time.Second, "5m": 5 * time.Minute, "1h30m": 90 * time.Minute,
+		"1.5s": 1500 * time.Millisecond, "250ms": 250 * time.Millisecond, "0": 0,
+	} {
+		t.Setenv("DAMPER_RUN_TIMEOUT", v)
+		got, err := runTimeoutEnv()
+		require.NoError(t, err, v)
+		assert.Equal(t, want, got, v)
+	}
+	for _, v := range []string{"5", "-1s", "1x", "5 m"} {
+		t.Setenv("DAMPER_RUN_TIMEOUT", v)
+		_, err := runTimeoutEnv()
+		assert.ErrorContains(t, err, "DAMPER_RUN_TIMEOUT", v)
+		code, _, errOut := damper(t, "", "serve", "--module", "unused.wasm")
+		assert.Equal(t, 2, code, v)
+		assert.Contains(t, errOut, "DAMPER_RUN_TIMEOUT", v)
+	}
+}
+
 func TestLoopback(t *testing.T) {
 	for addr, want := range map[string]bool{
 		"127.0.0.1:8787": true, "127.1.2.3:1": true, "localhost:0": true, "[::1]:0": true,

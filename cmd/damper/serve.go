@@ -19,14 +19,41 @@ import (
 	"github.com/damperdev/damper/local"
 )
 
+// defaultRunTimeout is how long `damper serve` lets a run go before it
+// cancels it, as the Worker does (worker/runner.js DEFAULT_RUN_TIMEOUT_MS);
+// DAMPER_RUN_TIMEOUT sets both.
+const defaultRunTimeout = 5 * time.Minute
+
+// runTimeoutEnv reads DAMPER_RUN_TIMEOUT, a Go duration ("0": no limit);
+// unset or empty is defaultRunTimeout.
+func runTimeoutEnv() (time.Duration, error) {
+	v := os.Getenv("DAMPER_RUN_TIMEOUT")
+	if v == "" {
+		return defaultRunTimeout, nil
+	}
+	d, err := time.ParseDuration(v)
+	if err == nil && d < 0 {
+		err = fmt.Errorf("%s is negative", v)
+	}
+	if err != nil {
+		return 0, fmt.Errorf("DAMPER_RUN_TIMEOUT: %w", err)
+	}
+	return d, nil
+}
+
 func serveCmd(args []string, stderr io.Writer) int {
+	envTimeout, err := runTimeoutEnv()
+	if err != nil {
+		fmt.Fprintf(stderr, "damper serve: %v\n", err)
+		return 2
+	}
 	fs := newFlagSet("serve", "[flags] [--watch [package]]", stderr)
 	addr := fs.String("addr", "127.0.0.1:8787", "`address` to listen on (port 0 picks a free one)")
 	module := fs.String("module", defaultModule, "the module to serve")
 	data := fs.String("data", ".damper/data", "`directory` of the agent instances' SQLite databases")
 	tokenFile := fs.String("token-file", "", "`file` holding the bearer token (default: $DAMPER_TOKEN)")
 	idle := fs.Duration("idle", local.DefaultIdleTimeout, "drop an agent instance's module instance after this long without runs")
-	timeout := fs.Duration("run-timeout", 0, "cancel a run after this long (0: no limit)")
+	timeout := fs.Duration("run-timeout", envTimeout, "cancel a run after this long, answering 504 (0: no limit; default $DAMPER_RUN_TIMEOUT, else 5m)")
 	verbose := fs.Bool("v", false, "log at debug level")
 	watch := fs.Bool("watch", false, "build `package` (default: the one in this directory) into --module first, and again whenever a .go file of its Go module changes; runs in flight finish on the old module")
 	targets := targetFlag(fs)
@@ -85,7 +112,9 @@ func serve(ctx context.Context, o serveOptions, stderr io.Writer) error {
 		WithToken(token).
 		WithIdleTimeout(o.idle).
 		WithRunTimeout(o.runTimeout).
-		WithTargets(o.targets)
+		WithTargets(o.targets).
+		WithModel(os.Getenv("DAMPER_MODEL")).
+		WithSandbox(os.Getenv("DAMPER_SANDBOX"))
 	var w *watcher
 	if o.watch != "" {
 		if w, err = newWatcher(ctx, o.watch, filepath.Dir(o.module)); err != nil {

@@ -255,7 +255,7 @@ func logLevel(s string) slog.Level {
 // says whether it timed out.
 func CanceledError(ctx context.Context) *wire.Error {
 	msg := "the task was canceled"
-	if errors.Is(context.Cause(ctx), context.DeadlineExceeded) {
+	if errors.Is(ctx.Err(), context.DeadlineExceeded) {
 		msg = "the run timed out"
 	}
 	return &wire.Error{Type: wire.ErrCanceled, Message: msg}

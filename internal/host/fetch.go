@@ -11,6 +11,7 @@ import (
 	"sort"
 	"strings"
 
+	"github.com/damperdev/damper/internal/codings"
 	"github.com/damperdev/damper/internal/scrub"
 	"github.com/damperdev/damper/internal/wire"
 	"github.com/damperdev/damper/internal/wirejson"
@@ -49,20 +50,6 @@ func NewRequest(ctx context.Context, a wire.FetchArgs) (*http.Request, error) {
 		req.Header.Add(h[0], h[1])
 	}
 	return req, nil
-}
-
-// contentEncoding returns the response's Content-Encoding unless it is
-// empty or identity. Secrets are scrubbed from the body as the guest
-// receives it, so an encoded body would carry them past the scrubber. Go's
-// transport decodes gzip, and then strips the header, only when it asked
-// for gzip itself (not when the request has a Range header), and no other
-// coding; a server may also send one nobody asked for.
-func contentEncoding(h http.Header) string {
-	v := strings.Join(h.Values("Content-Encoding"), ", ")
-	if t := strings.TrimSpace(v); t == "" || strings.EqualFold(t, "identity") {
-		return ""
-	}
-	return v
 }
 
 // responseHeaders lists a response's header fields as workerd's Headers
@@ -113,6 +100,10 @@ func performFetch(ctx context.Context, c *Core, t *Task, args []byte) (any, *wir
 	if err := s.substitute(&a); err != nil {
 		return nil, &wire.Error{Type: wire.ErrFetch, Message: fmt.Sprintf("fetch %s %s: %v", a.Method, a.URL, s.scrubError(err))}
 	}
+	// Only the identity coding: Go's transport then neither asks for gzip
+	// nor decodes it, and every coding a server sends anyway is refused
+	// unread (internal/codings).
+	a.Headers = append(a.Headers[:len(a.Headers):len(a.Headers)], wire.Header{"Accept-Encoding", codings.AcceptEncoding})
 	req, err := NewRequest(ctx, a)
 	if err != nil {
 		return nil, fetchError(ctx, s.scrubError(err))
@@ -121,9 +112,10 @@ func performFetch(ctx context.Context, c *Core, t *Task, args []byte) (any, *wir
 	if err != nil {
 		return nil, fetchError(ctx, s.scrubError(err))
 	}
-	if enc := contentEncoding(resp.Header); enc != "" {
+	if err := codings.Check(resp.Header); err != nil {
+		// The guest's error names the method and URL already.
 		resp.Body.Close()
-		return nil, &wire.Error{Type: wire.ErrFetch, Message: fmt.Sprintf("fetch %s %s: refusing a response with Content-Encoding %q: the host cannot scrub secrets from an encoded body", a.Method, a.URL, enc)}
+		return nil, &wire.Error{Type: wire.ErrFetch, Message: err.Error()}
 	}
 	headers := responseHeaders(resp.Header)
 	if s.any() {
@@ -154,9 +146,11 @@ func performFetch(ctx context.Context, c *Core, t *Task, args []byte) (any, *wir
 // first ones are read and the rest fail at once, rather than all of them
 // failing halfway. A body that fails gives its bytes back at once.
 func readWhole(ctx context.Context, t *Task, resp *http.Response, limit int64) (body []byte, werr *wire.Error) {
-	tooLarge := &wire.Error{Type: wire.ErrFetch, Message: fmt.Sprintf("the response body exceeds %d bytes; fetch it with stream", limit)}
+	tooLarge := func() *wire.Error {
+		return &wire.Error{Type: wire.ErrFetch, Message: fmt.Sprintf("the response body exceeds %d bytes; fetch it with stream", limit)}
+	}
 	if resp.ContentLength > limit {
-		return nil, tooLarge
+		return nil, tooLarge()
 	}
 	var held int64
 	hold := func(n int64) *wire.Error {
@@ -171,29 +165,34 @@ func readWhole(ctx context.Context, t *Task, resp *http.Response, limit int64) (
 			t.unholdBody(held)
 		}
 	}()
-	var buf bytes.Buffer
+	size := 512
 	if resp.ContentLength > 0 {
 		if err := hold(resp.ContentLength); err != nil {
 			return nil, err
 		}
-		buf.Grow(int(resp.ContentLength))
+		size = int(resp.ContentLength) + 1 // +1: the read that says EOF
 	}
-	chunk := make([]byte, 32<<10)
+	// Read into the buffer's own spare room, as io.ReadAll does: no
+	// chunk of its own, which a small body would pay for at every fetch.
+	buf := make([]byte, 0, size)
 	for {
-		n, err := resp.Body.Read(chunk)
+		if len(buf) == cap(buf) {
+			buf = append(buf, 0)[:len(buf)]
+		}
+		n, err := resp.Body.Read(buf[len(buf):cap(buf)])
 		if n > 0 {
-			if int64(buf.Len()+n) > limit {
-				return nil, tooLarge
+			if int64(len(buf)+n) > limit {
+				return nil, tooLarge()
 			}
-			if over := int64(buf.Len()+n) - held; over > 0 {
+			if over := int64(len(buf)+n) - held; over > 0 {
 				if err := hold(over); err != nil {
 					return nil, err
 				}
 			}
-			buf.Write(chunk[:n])
+			buf = buf[:len(buf)+n]
 		}
 		if err == io.EOF {
-			return buf.Bytes(), nil
+			return buf, nil
 		}
 		if err != nil {
 			return nil, fetchError(ctx, t.secrets.scrubError(fmt.Errorf("read body: %w", err)))

@@ -47,6 +47,9 @@ type Options struct {
 	// Targets point services of the agents' policies elsewhere: service
 	// name to "scheme://host[:port]", checked and made canonical by New.
 	Targets map[string]string
+	// Model and Sandbox reach the guest in every start (wire.Start): the
+	// default model and the sandbox kind the host asks for.
+	Model, Sandbox string
 	// Logger receives the log effects of tasks that have no logger of
 	// their own.
 	Logger *slog.Logger
@@ -93,6 +96,8 @@ type Performer func(ctx context.Context, c *Core, t *Task, args []byte) (any, *w
 type Core struct {
 	transport http.RoundTripper
 	targets   map[string]string        // canonical overrides, passed in every start
+	model     string                   // the default model, passed in every start
+	sandbox   string                   // the sandbox kind override, passed in every start
 	secrets   map[string]*agentSecrets // by agent
 	table     map[string]Performer     // the dispatch table, by effect type
 	logger    *slog.Logger
@@ -139,9 +144,16 @@ func New(m wire.Manifest, o Options) (*Core, error) {
 		}
 		o.Transport = d.Transport()
 	}
+	switch o.Sandbox {
+	case "", "empty", "local", "container":
+	default:
+		return nil, fmt.Errorf("sandbox kind %q: want empty, local or container", o.Sandbox)
+	}
 	c := &Core{
 		transport: o.Transport,
 		targets:   targets,
+		model:     o.Model,
+		sandbox:   o.Sandbox,
 		secrets:   secrets,
 		logger:    o.Logger,
 		sleep:     o.Sleep,
@@ -263,6 +275,8 @@ func (t *Task) Start(payload []byte) wire.Start {
 		Run:      t.Run,
 		Payload:  payload,
 		Targets:  t.core.targets,
+		Model:    t.core.model,
+		Sandbox:  t.core.sandbox,
 	}
 }
 

@@ -57,6 +57,14 @@ type Start struct {
 	// "scheme://host[:port]"; the guest applies those naming services of
 	// the agent's policy before deciding its requests.
 	Targets map[string]string `json:"targets,omitempty"`
+	// Model is the host's default model, "provider/model" (DAMPER_MODEL,
+	// damper run --model): the harness uses it when neither the call, the
+	// session nor the agent names one.
+	Model string `json:"model,omitempty"`
+	// Sandbox is the sandbox kind the host asks for this run instead of
+	// the agent's choice (DAMPER_SANDBOX, damper run --sandbox): empty,
+	// local or container.
+	Sandbox string `json:"sandbox,omitempty"`
 }
 
 // Resume is the input of damper_resume: the results of every effect of the

@@ -11,6 +11,7 @@
 package agents
 
 import (
+	"cmp"
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
@@ -75,6 +76,8 @@ func init() {
 	agent.Register("probe.stream", stream, fake)
 	agent.Register("probe.fetch", fetch, fake)
 	agent.Register("probe.sleep", sleep)
+	agent.Register("probe.slow", slow, fake)
+	agent.Register("probe.huge", huge)
 	agent.Register("probe.unknown", unknown)
 	agent.Register("probe.crash", crash)
 	agent.Register("probe.fail", fail)
@@ -339,6 +342,70 @@ func sleep(ctx *agent.Context, in SleepIn) (SleepOut, error) {
 	return SleepOut{SleptMs: in.Ms}, nil
 }
 
+// SlowIn asks probe.slow to store "before" under Key, GET Ping (when set:
+// the test learns the run has reached its sleep), sleep Ms, then store
+// "after" under Key. With Read it only reports what Key holds: the state
+// belongs to the agent instance, so only probe.slow sees it.
+type SlowIn struct {
+	Key  string `json:"key"`
+	Ms   int    `json:"ms,omitempty"`
+	Ping string `json:"ping,omitempty"`
+	Read bool   `json:"read,omitempty"`
+}
+
+// SlowOut is what Key holds at the end of the run ("" for nothing).
+type SlowOut struct {
+	Stored string `json:"stored"`
+}
+
+// slow is a run that outlives a short run timeout or its client: what it
+// committed before the sleep must stay, and "after" must never be stored
+// by a run canceled while it sleeps.
+func slow(ctx *agent.Context, in SlowIn) (SlowOut, error) {
+	if in.Read {
+		var v string
+		_, err := ctx.State().Get(in.Key, &v)
+		return SlowOut{Stored: v}, err
+	}
+	if err := ctx.State().Set(in.Key, "before"); err != nil {
+		return SlowOut{}, err
+	}
+	if in.Ping != "" {
+		req, err := http.NewRequestWithContext(ctx, http.MethodGet, in.Ping, nil)
+		if err != nil {
+			return SlowOut{}, err
+		}
+		resp, err := ctx.Fetch(req)
+		if err != nil {
+			return SlowOut{}, err
+		}
+		resp.Body.Close()
+	}
+	if err := ctx.Sleep(time.Duration(in.Ms) * time.Millisecond); err != nil {
+		return SlowOut{}, err
+	}
+	if err := ctx.State().Set(in.Key, "after"); err != nil {
+		return SlowOut{}, err
+	}
+	return SlowOut{Stored: "after"}, nil
+}
+
+// HugeIn is how many MiB of output probe.huge returns.
+type HugeIn struct {
+	MiB int `json:"mib"`
+}
+
+// HugeOut is one string of MiB mebibytes.
+type HugeOut struct {
+	Data string `json:"data"`
+}
+
+// huge returns an output of about MiB mebibytes in one export call: past
+// the hosts' 64 MiB output cap, the module instance counts as trapped.
+func huge(_ *agent.Context, in HugeIn) (HugeOut, error) {
+	return HugeOut{Data: strings.Repeat("x", in.MiB<<20)}, nil
+}
+
 // UnknownOut is the error type the host answered an effect it does not
 // perform with: unknown_effect.
 type UnknownOut struct {
@@ -437,6 +504,10 @@ type PolicyIn struct {
 	Method  string            `json:"method,omitempty"`
 	URL     string            `json:"url"`
 	Headers map[string]string `json:"headers,omitempty"`
+	// Stream sends it through ctx.Transport instead (no redirect followed)
+	// and reads the body in reads of at most ReadMax bytes (default 7).
+	Stream  bool `json:"stream,omitempty"`
+	ReadMax int  `json:"read_max,omitempty"`
 }
 
 // PolicyOut is the response, its body read whole; or Denied with the
@@ -463,7 +534,12 @@ func policyProbe(ctx *agent.Context, in PolicyIn) (PolicyOut, error) {
 	for k, v := range in.Headers {
 		req.Header.Set(k, v)
 	}
-	resp, err := ctx.Fetch(req)
+	var resp *http.Response
+	if in.Stream {
+		resp, err = ctx.Transport().RoundTrip(req)
+	} else {
+		resp, err = ctx.Fetch(req)
+	}
 	var denied *policy.DenyError
 	if errors.As(err, &denied) {
 		return PolicyOut{Denied: true, Reason: string(denied.Decision.Reason), Rule: denied.Decision.Rule}, nil
@@ -472,8 +548,20 @@ func policyProbe(ctx *agent.Context, in PolicyIn) (PolicyOut, error) {
 		return PolicyOut{Error: err.Error()}, nil
 	}
 	defer resp.Body.Close()
-	body, err := io.ReadAll(resp.Body)
-	if err != nil {
+	var body []byte
+	if in.Stream {
+		chunk := make([]byte, cmp.Or(in.ReadMax, 7))
+		for {
+			n, err := resp.Body.Read(chunk)
+			body = append(body, chunk[:n]...)
+			if err == io.EOF {
+				break
+			}
+			if err != nil {
+				return PolicyOut{Error: err.Error()}, nil
+			}
+		}
+	} else if body, err = io.ReadAll(resp.Body); err != nil {
 		return PolicyOut{Error: err.Error()}, nil
 	}
 	return PolicyOut{Status: resp.StatusCode, Body: string(body), Headers: resp.Header}, nil

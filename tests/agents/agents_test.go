@@ -135,6 +135,23 @@ func TestSleep(t *testing.T) {
 	assert.Equal(t, 250*time.Millisecond, h.Slept())
 }
 
+func TestSlow(t *testing.T) {
+	h := newHost(t)
+	var pinged int
+	h.HTTP = http.HandlerFunc(func(http.ResponseWriter, *http.Request) { pinged++ })
+	assert.JSONEq(t, `{"stored":"after"}`, run(t, h, "probe.slow", `{"key":"k","ms":300,"ping":"http://h/ping"}`))
+	assert.Equal(t, 1, pinged)
+	assert.Equal(t, 300*time.Millisecond, h.Slept())
+	assert.JSONEq(t, `{"stored":"after"}`, run(t, h, "probe.slow", `{"key":"k","read":true}`))
+	assert.JSONEq(t, `{"stored":""}`, run(t, h, "probe.slow", `{"key":"other","read":true}`))
+}
+
+func TestHuge(t *testing.T) {
+	var out struct{ Data string }
+	require.NoError(t, json.Unmarshal([]byte(run(t, newHost(t), "probe.huge", `{"mib":2}`)), &out))
+	assert.Equal(t, strings.Repeat("x", 2<<20), out.Data)
+}
+
 func TestUnknown(t *testing.T) {
 	assert.JSONEq(t, `{"error_type":"unknown_effect"}`, run(t, newHost(t), "probe.unknown", `{}`))
 }
@@ -175,8 +192,8 @@ func TestManifestListsTheProbes(t *testing.T) {
 	for _, a := range m.Agents {
 		names = append(names, a.Name)
 	}
-	assert.Equal(t, []string{"probe.batch", "probe.crash", "probe.effects", "probe.emit", "probe.fail", "probe.fetch", "probe.model", "probe.model.nopolicy", "probe.policy",
-		"probe.report", "probe.roundtrip", "probe.sleep", "probe.state", "probe.stream", "probe.unknown"}, names)
+	assert.Equal(t, []string{"probe.batch", "probe.crash", "probe.effects", "probe.emit", "probe.fail", "probe.fetch", "probe.huge", "probe.model", "probe.model.nopolicy", "probe.policy",
+		"probe.report", "probe.roundtrip", "probe.sandbox", "probe.sleep", "probe.slow", "probe.state", "probe.stream", "probe.unknown"}, names)
 }
 
 // probe.policy's contract, as the end-to-end suite uses it on both hosts

@@ -3,7 +3,9 @@
 //
 // Start stages a copy of the Worker with the module under test, starts the
 // wrangler pinned in package.json (running `npm ci` first if it is not
-// installed) on free loopback ports, and waits until GET /health answers.
+// installed) on free loopback ports, waits until GET /health answers, and
+// turns off DevTools' network view, which a deployed Worker does not have
+// and which aborts workerd on a corrupt gzip body (devtools.go).
 // Node.js and npm are required: without them Start fails the test.
 //
 // Plain vars (such as DAMPER_TARGETS) are passed as `--var NAME:VALUE`,
@@ -189,6 +191,10 @@ func (s *Server) start() error {
 	if err := s.waitHealthy(done); err != nil {
 		s.Stop()
 		return fmt.Errorf("%w\n--- last lines of %s ---\n%s", err, s.logPath, tail(s.logPath, 60))
+	}
+	if err := disableNetworkView(s.inspector, s.opts.StartTimeout); err != nil {
+		s.Stop()
+		return fmt.Errorf("turning off DevTools' network view: %w", err)
 	}
 	s.logf("/health answered %s after start", time.Since(began).Round(time.Millisecond))
 	return nil

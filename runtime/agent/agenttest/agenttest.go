@@ -70,6 +70,11 @@ type Host struct {
 	// the policy allows and which origin owns which secret.
 	Targets map[string]string
 
+	// Model is the host's default model, as DAMPER_MODEL sets it on the
+	// hosts ("test/schema", say), and Sandbox the sandbox kind every run
+	// uses instead of its agent's choice, as DAMPER_SANDBOX does.
+	Model, Sandbox string
+
 	// OnBatch, when set, sees each batch of effects before the host
 	// performs it, in the order the run issued them.
 	OnBatch func(batch []Effect)
@@ -156,7 +161,9 @@ var (
 // JSON, or an *Error. When ctx is done between two batches, the run is
 // canceled.
 func (h *Host) Run(ctx context.Context, agent, instance string, payload any) (json.RawMessage, error) {
-	core, err := h.hostCore()
+	var handlers sync.WaitGroup
+	defer handlers.Wait() // after the task released its bodies, so no handler blocks on a write
+	core, err := h.hostCore(&handlers)
 	if err != nil {
 		return nil, &Error{Type: "internal", Status: http.StatusInternalServerError, Message: err.Error()}
 	}
@@ -196,18 +203,20 @@ func (h *Host) Run(ctx context.Context, agent, instance string, payload any) (js
 
 // hostCore builds the host core for a run, from the fields as they are
 // then: a test may change them between runs.
-func (h *Host) hostCore() (*host.Core, error) {
+func (h *Host) hostCore(handlers *sync.WaitGroup) (*host.Core, error) {
 	var m wire.Manifest
 	if err := json.Unmarshal(Manifest(), &m); err != nil {
 		return nil, fmt.Errorf("agenttest: decode the manifest: %w", err)
 	}
 	opts := host.Options{
-		Transport: handlerTransport{h.HTTP},
+		Transport: handlerTransport{h.HTTP, handlers},
 		Secrets: func(name string) (string, bool) {
 			v, ok := h.Secrets[name]
 			return v, ok
 		},
 		Targets: h.Targets,
+		Model:   h.Model,
+		Sandbox: h.Sandbox,
 		Logger:  slog.New(&recordLogs{h: h}),
 		Sleep: func(ctx context.Context, d time.Duration) error {
 			h.mu.Lock()

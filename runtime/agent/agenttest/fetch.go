@@ -13,8 +13,13 @@ import (
 // process, as a server on the network would: a handler that returns
 // without flushing sends its whole body (with a known length, so the last
 // read of it also says EOF), and one that flushes streams it from the
-// first flush on, as an SSE endpoint does.
-type handlerTransport struct{ h http.Handler }
+// first flush on, as an SSE endpoint does. handlers counts the handlers
+// still running, so that a run returns only once the handlers it called
+// have (a test then sees everything they recorded).
+type handlerTransport struct {
+	h        http.Handler
+	handlers *sync.WaitGroup
+}
 
 func (t handlerTransport) RoundTrip(req *http.Request) (*http.Response, error) {
 	if t.h == nil {
@@ -29,7 +34,9 @@ func (t handlerTransport) RoundTrip(req *http.Request) (*http.Response, error) {
 	}
 	pr, pw := io.Pipe()
 	w := &responseWriter{header: http.Header{}, pipe: pw, ready: make(chan struct{})}
+	t.handlers.Add(1)
 	go func() {
+		defer t.handlers.Done()
 		defer func() {
 			if r := recover(); r != nil && r != http.ErrAbortHandler {
 				pw.CloseWithError(errors.New("agenttest: the handler panicked"))
