@@ -223,7 +223,7 @@ func ensureWrangler(name string, stdout, stderr io.Writer) error {
 		return errors.New("no package-lock.json here: run `npm install` once to pin wrangler, and commit package-lock.json")
 	}
 	if _, err := exec.LookPath("npm"); err != nil {
-		return errors.New("npm is not installed: it installs wrangler and the Node.js it runs on; install Node.js and npm (any Node.js npm runs on), then run this again")
+		return errors.New("npm is not installed: it installs wrangler and the Node.js that runs it; install npm (with any Node.js), then run this again")
 	}
 	if _, err := os.Stat("node_modules"); err != nil {
 		fmt.Fprintf(stderr, "damper %s: installing wrangler from package-lock.json into node_modules/ (npm ci; once per checkout)\n", name)
