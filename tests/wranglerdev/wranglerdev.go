@@ -2,11 +2,13 @@
 // workerd, with its Durable Objects and their SQLite) for tests.
 //
 // Start stages a copy of the Worker with the module under test, starts the
-// wrangler pinned in package.json (running `npm ci` first if it is not
-// installed) on free loopback ports, waits until GET /health answers, and
-// turns off DevTools' network view, which a deployed Worker does not have
-// and which aborts workerd on a corrupt gzip body (devtools.go).
-// Node.js and npm are required: without them Start fails the test.
+// wrangler pinned in package-lock.json (running `npm ci` first unless
+// node_modules holds exactly what the lock pins) on free loopback ports,
+// waits until GET /health answers, and turns off DevTools' network view,
+// which a deployed Worker does not have and which aborts workerd on a
+// corrupt gzip body (devtools.go). wrangler runs on the Node.js the lock
+// pins (internal/wrangler); npm, and a node to run it, are required: without
+// them Start fails the test.
 //
 // Plain vars (such as DAMPER_TARGETS) are passed as `--var NAME:VALUE`,
 // which wrangler splits at the first colon, so values may hold ':', '=' and
@@ -36,6 +38,7 @@ import (
 	"time"
 
 	"github.com/damperdev/damper/internal/testmodule"
+	"github.com/damperdev/damper/internal/wrangler"
 	"github.com/damperdev/damper/worker"
 )
 
@@ -213,9 +216,12 @@ func (s *Server) launch() (<-chan struct{}, error) {
 	for _, k := range sortedKeys(s.opts.Vars) {
 		args = append(args, "--var", k+":"+s.opts.Vars[k])
 	}
-	cmd := exec.Command(filepath.Join(s.root, "node_modules", ".bin", "wrangler"), args...)
+	cmd, err := wrangler.Command(s.root, args...)
+	if err != nil {
+		return nil, err
+	}
 	cmd.Dir = s.stage
-	cmd.Env = append(os.Environ(),
+	cmd.Env = append(cmd.Env,
 		"WRANGLER_SEND_METRICS=false",
 		"CI=true",
 		"NO_COLOR=1",
@@ -232,7 +238,7 @@ func (s *Server) launch() (<-chan struct{}, error) {
 	cmd.Stdout = logf
 	cmd.Stderr = logf
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true} // Stop kills the group
-	s.logf("%s %s", cmd.Path, strings.Join(redact(args), " "))
+	s.logf("%s", strings.Join(redact(cmd.Args), " "))
 
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -329,30 +335,30 @@ func DryRunDeploy(t testing.TB, module, manifest string) string {
 	if err := stage(root, dir, module, manifest, nil); err != nil {
 		t.Fatalf("wranglerdev: staging the Worker: %v", err)
 	}
-	cmd := exec.Command(filepath.Join(root, "node_modules", ".bin", "wrangler"), "deploy", "--dry-run", "--outdir", out)
+	cmd, err := wrangler.Command(root, "deploy", "--dry-run", "--outdir", out)
+	if err != nil {
+		t.Fatalf("wranglerdev: %v", err)
+	}
 	cmd.Dir = dir
-	cmd.Env = append(os.Environ(), "WRANGLER_SEND_METRICS=false", "CI=true", "NO_COLOR=1")
+	cmd.Env = append(cmd.Env, "WRANGLER_SEND_METRICS=false", "CI=true", "NO_COLOR=1")
 	if b, err := cmd.CombinedOutput(); err != nil {
 		t.Fatalf("wranglerdev: wrangler deploy --dry-run: %v\n%s", err, b)
 	}
 	return out
 }
 
-// ensureWrangler runs `npm ci` in root unless the pinned wrangler is
-// installed. A lock file keeps concurrent test processes (go test runs
-// packages in parallel) from installing at once.
+// ensureWrangler runs `npm ci` in root unless node_modules holds what
+// package-lock.json pins (wrangler, and the Node.js it runs on). A lock file
+// keeps concurrent test processes (go test runs packages in parallel) from
+// installing at once.
 func ensureWrangler(root string) error {
-	node, err := exec.LookPath("node")
-	if err != nil {
-		return errors.New("node is not installed (Node.js >= 20.3 runs wrangler dev): install Node.js and npm")
-	}
-	bin := filepath.Join(root, "node_modules", ".bin", "wrangler")
-	if _, err := os.Stat(bin); err == nil {
+	stale := wrangler.Stale(root)
+	if stale == "" {
 		return nil
 	}
 	npm, err := exec.LookPath("npm")
 	if err != nil {
-		return fmt.Errorf("%s is missing and npm is not installed to run `npm ci`: install npm", bin)
+		return fmt.Errorf("%s, and npm is not installed to run `npm ci`: install Node.js and npm", stale)
 	}
 	sum := sha256.Sum256([]byte(root))
 	lock, err := os.OpenFile(filepath.Join(os.TempDir(), "damper-npm-ci-"+hex.EncodeToString(sum[:8])+".lock"), os.O_CREATE|os.O_RDWR, 0o644)
@@ -364,17 +370,17 @@ func ensureWrangler(root string) error {
 		return fmt.Errorf("locking for npm ci: %w", err)
 	}
 	defer func() { _ = syscall.Flock(int(lock.Fd()), syscall.LOCK_UN) }()
-	if _, err := os.Stat(bin); err == nil {
+	if wrangler.Stale(root) == "" {
 		return nil // another process installed it while we waited
 	}
 	cmd := exec.Command(npm, "ci", "--no-audit", "--no-fund")
 	cmd.Dir = root
 	cmd.Env = append(os.Environ(), "WRANGLER_SEND_METRICS=false")
 	if out, err := cmd.CombinedOutput(); err != nil {
-		return fmt.Errorf("npm ci in %s (node %s): %w\n%s", root, node, err, out)
+		return fmt.Errorf("npm ci in %s (%s): %w\n%s", root, stale, err, out)
 	}
-	if _, err := os.Stat(bin); err != nil {
-		return fmt.Errorf("npm ci did not install %s", bin)
+	if stale := wrangler.Stale(root); stale != "" {
+		return fmt.Errorf("after npm ci in %s: %s", root, stale)
 	}
 	return nil
 }

@@ -9,6 +9,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
 	"sync/atomic"
@@ -19,6 +20,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/damperdev/damper/internal/testmodule"
+	"github.com/damperdev/damper/internal/wrangler"
 	"github.com/damperdev/damper/local"
 	"github.com/damperdev/damper/tests/wranglerdev"
 )
@@ -42,6 +44,34 @@ func TestServesTheModuleAndKeepsState(t *testing.T) {
 
 	s.Restart()
 	assert.Equal(t, 3, visits(t, s), "the Durable Object's SQLite did not survive a restart")
+
+	// It is the wrangler that package-lock.json pins, on the Node.js it pins.
+	root, err := testmodule.RepoRoot()
+	require.NoError(t, err)
+	log, err := os.ReadFile(s.LogPath())
+	require.NoError(t, err)
+	assert.Contains(t, string(log), " wrangler "+pinned(t, root, "wrangler")+"\n")
+	if pkg := wrangler.NodePackage(); pkg != "" {
+		node := filepath.Join(root, "node_modules", ".bin", "node")
+		assert.Contains(t, string(log), "=== wranglerdev: "+node+" "+filepath.Join(root, "node_modules", "wrangler", "bin", "wrangler.js")+" dev ")
+		out, err := exec.Command(node, "--version").Output()
+		require.NoError(t, err)
+		assert.Equal(t, "v"+pinned(t, root, pkg)+"\n", string(out))
+	}
+}
+
+// pinned is the version of the package that root's package-lock.json pins.
+func pinned(t *testing.T, root, name string) string {
+	t.Helper()
+	b, err := os.ReadFile(filepath.Join(root, "package-lock.json"))
+	require.NoError(t, err)
+	var lock struct {
+		Packages map[string]struct{ Version string } `json:"packages"`
+	}
+	require.NoError(t, json.Unmarshal(b, &lock))
+	v := lock.Packages["node_modules/"+name].Version
+	require.NotEmpty(t, v, "package-lock.json pins no %s", name)
+	return v
 }
 
 // TestWithoutTokenIsNotConfigured: with DAMPER_TOKEN unset, health answers
