@@ -14,8 +14,19 @@ import (
 
 	"github.com/damperdev/damper/internal/wire"
 	"github.com/damperdev/damper/policy"
+	"github.com/damperdev/damper/runtime/internal/send"
 	"github.com/damperdev/damper/runtime/internal/sched"
 )
+
+func init() {
+	send.Stream = func(run any, req *http.Request) (*http.Response, error) {
+		c, ok := run.(*Context)
+		if !ok {
+			return nil, fmt.Errorf("send %s %s: %T is not a run's *agent.Context", req.Method, req.URL, run)
+		}
+		return transport{c: c}.RoundTrip(req)
+	}
+}
 
 // Fetch sends req through the host and returns the whole response, its
 // body read into memory (the host caps it at 32 MiB; use Transport for

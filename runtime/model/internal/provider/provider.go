@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/damperdev/damper/policy"
+	"github.com/damperdev/damper/runtime/internal/send"
 	"github.com/damperdev/damper/runtime/model"
 )
 
@@ -34,7 +35,7 @@ func Post(ctx context.Context, env model.Env, provider, url string, headers map[
 	for k, v := range headers {
 		req.Header.Set(k, v)
 	}
-	resp, err := env.Transport().RoundTrip(req)
+	resp, err := send.Stream(env, req)
 	if err != nil {
 		return nil, SendError(ctx, provider, err)
 	}
