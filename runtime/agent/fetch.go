@@ -14,8 +14,8 @@ import (
 
 	"github.com/damperdev/damper/internal/wire"
 	"github.com/damperdev/damper/policy"
-	"github.com/damperdev/damper/runtime/internal/send"
 	"github.com/damperdev/damper/runtime/internal/sched"
+	"github.com/damperdev/damper/runtime/internal/send"
 )
 
 func init() {
