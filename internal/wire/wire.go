@@ -91,11 +91,14 @@ type Output struct {
 }
 
 // Error is a failure with a machine-readable type. Status, when set, is the
-// HTTP status the host answers with.
+// HTTP status the host answers with. Details, when set, is a JSON value the
+// host's error body carries as error.details (a result_error's reason,
+// raw output and problems).
 type Error struct {
-	Type    string `json:"type"`
-	Message string `json:"message"`
-	Status  int    `json:"status,omitempty"`
+	Type    string          `json:"type"`
+	Message string          `json:"message"`
+	Status  int             `json:"status,omitempty"`
+	Details json.RawMessage `json:"details,omitempty"`
 }
 
 func (e *Error) Error() string { return e.Type + ": " + e.Message }

@@ -113,6 +113,9 @@ type Error struct {
 	Type    string
 	Message string
 	Status  int
+	// Details is the error body's details, when the run's error had any
+	// (an agent.Error's Details: a result_error's reason and problems).
+	Details json.RawMessage
 }
 
 func (e *Error) Error() string {
@@ -196,7 +199,7 @@ func (h *Host) Run(ctx context.Context, agent, instance string, payload any) (js
 		if status == 0 {
 			status = http.StatusInternalServerError
 		}
-		return nil, &Error{Type: out.Error.Type, Message: out.Error.Message, Status: status}
+		return nil, &Error{Type: out.Error.Type, Message: out.Error.Message, Status: status, Details: out.Error.Details}
 	}
 	return out.Result, nil
 }
