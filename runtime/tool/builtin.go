@@ -12,11 +12,26 @@ import (
 	"github.com/damperdev/damper/sandbox"
 )
 
-// Builtins are the built-in tools over sb: bash, read, write, edit, glob
-// and grep. Every one uses only the sandbox surface, so they work the same
-// on every kind.
-func Builtins(sb sandbox.Sandbox) []Tool {
-	return []Tool{Bash(sb), Read(sb), Write(sb), Edit(sb), Glob(sb), Grep(sb)}
+// Builtins are the built-in tools over the sandbox spec names: bash,
+// read, write, edit, glob and grep. Every one uses only the sandbox
+// surface, so they work the same on every kind. Each call opens the run's
+// sandbox (sandbox.Open: cheap once the module instance has it), so the
+// tools are data, made once, like any tool:
+//
+//	var builtins = tool.Builtins(sandbox.Empty())
+//
+// A module that uses none of them does not link them.
+func Builtins(spec sandbox.Spec) []Tool {
+	return []Tool{Bash(spec), Read(spec), Write(spec), Edit(spec), Glob(spec), Grep(spec)}
+}
+
+// open opens the run's sandbox of spec, for a built-in's call.
+func open(ctx *agent.Context, spec sandbox.Spec) (sandbox.Sandbox, error) {
+	sb, err := sandbox.Open(ctx, spec)
+	if err != nil {
+		return nil, fmt.Errorf("open the sandbox: %w", err)
+	}
+	return sb, nil
 }
 
 // Limits of the built-ins.
@@ -43,9 +58,13 @@ type BashIn struct {
 // model asks for another, at most 10). A command that fails is not a tool
 // error: the model reads its output and exit code. A command that times
 // out keeps what it printed.
-func Bash(sb sandbox.Sandbox) Tool {
-	return New("bash", "Runs a shell command in the sandbox's working directory ("+sb.Dir()+") and returns its output and exit code.",
+func Bash(spec sandbox.Spec) Tool {
+	return New("bash", "Runs a shell command in the sandbox's working directory and returns its output and exit code.",
 		func(ctx *agent.Context, in BashIn) (string, error) {
+			sb, err := open(ctx, spec)
+			if err != nil {
+				return "", err
+			}
 			timeout := DefaultTimeout
 			if in.Timeout > 0 {
 				timeout = min(time.Duration(in.Timeout)*time.Second, MaxTimeout)
@@ -93,9 +112,13 @@ type ReadIn struct {
 
 // Read returns lines of a text file in sb, numbered, 2,000 from the start
 // unless the model asks for a range.
-func Read(sb sandbox.Sandbox) Tool {
+func Read(spec sandbox.Spec) Tool {
 	return New("read", "Reads a text file, with line numbers. Use offset and limit for a range of a long file.",
 		func(ctx *agent.Context, in ReadIn) (string, error) {
+			sb, err := open(ctx, spec)
+			if err != nil {
+				return "", err
+			}
 			text, err := sb.ReadText(ctx, in.Path)
 			if err != nil {
 				return "", pathError(err)
@@ -141,9 +164,13 @@ type WriteIn struct {
 }
 
 // Write writes a whole file in sb, making its directories.
-func Write(sb sandbox.Sandbox) Tool {
+func Write(spec sandbox.Spec) Tool {
 	return New("write", "Writes a file, replacing it if it exists.",
 		func(ctx *agent.Context, in WriteIn) (string, error) {
+			sb, err := open(ctx, spec)
+			if err != nil {
+				return "", err
+			}
 			if err := sb.WriteFile(ctx, in.Path, []byte(in.Content)); err != nil {
 				return "", pathError(err)
 			}
@@ -161,9 +188,13 @@ type EditIn struct {
 
 // Edit replaces text in a file of sb: one occurrence that must be unique,
 // or every one with replace_all.
-func Edit(sb sandbox.Sandbox) Tool {
+func Edit(spec sandbox.Spec) Tool {
 	return New("edit", "Replaces old_string with new_string in a text file. old_string must occur exactly once, unless replace_all is set.",
 		func(ctx *agent.Context, in EditIn) (string, error) {
+			sb, err := open(ctx, spec)
+			if err != nil {
+				return "", err
+			}
 			text, err := sb.ReadText(ctx, in.Path)
 			if err != nil {
 				return "", pathError(err)

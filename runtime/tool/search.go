@@ -19,9 +19,13 @@ type GlobIn struct {
 
 // Glob lists the files of sb whose paths match a pattern, sorted, at most
 // 1,000.
-func Glob(sb sandbox.Sandbox) Tool {
+func Glob(spec sandbox.Spec) Tool {
 	return New("glob", "Lists the files whose paths match a glob pattern, sorted by path.",
 		func(ctx *agent.Context, in GlobIn) (string, error) {
+			sb, err := open(ctx, spec)
+			if err != nil {
+				return "", err
+			}
 			segs, err := globSegments(in.Pattern)
 			if err != nil {
 				return "", err
@@ -61,9 +65,13 @@ type GrepIn struct {
 
 // Grep searches the text files of sb for a regular expression, listing
 // path:line:text, at most 100 matches.
-func Grep(sb sandbox.Sandbox) Tool {
+func Grep(spec sandbox.Spec) Tool {
 	return New("grep", "Searches text files for a regular expression and lists the matching lines as path:line:text.",
 		func(ctx *agent.Context, in GrepIn) (string, error) {
+			sb, err := open(ctx, spec)
+			if err != nil {
+				return "", err
+			}
 			expr := in.Pattern
 			if in.IgnoreCase {
 				expr = "(?i)" + expr

@@ -59,7 +59,7 @@ func init() {
 				return callOut{}, err
 			}
 		}
-		for _, t := range append(tool.Builtins(sb), add) {
+		for _, t := range append(tool.Builtins(sandbox.Empty()), add) {
 			if t.Name() != in.Tool {
 				continue
 			}
