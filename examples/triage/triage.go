@@ -20,7 +20,6 @@ import (
 	"github.com/damperdev/damper/runtime/agent"
 	"github.com/damperdev/damper/runtime/harness"
 	_ "github.com/damperdev/damper/runtime/model/anthropic" // anthropic/…
-	_ "github.com/damperdev/damper/runtime/model/modeltest" // test/schema: no key
 	_ "github.com/damperdev/damper/runtime/model/openai"    // openai/…
 	"github.com/damperdev/damper/runtime/tool"
 	"github.com/damperdev/damper/sandbox"

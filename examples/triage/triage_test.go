@@ -11,6 +11,7 @@ import (
 
 	"github.com/damperdev/damper/examples/triage"
 	"github.com/damperdev/damper/runtime/agent/agenttest"
+	_ "github.com/damperdev/damper/runtime/model/modeltest"
 	"github.com/damperdev/damper/tests/fakeproviders"
 )
 
@@ -22,7 +23,7 @@ var issue = triage.Issue{Title: "Crash when saving", Body: "The app quits when I
 func TestTriageOnTheTestModel(t *testing.T) {
 	h := agenttest.New()
 	defer h.Close()
-	h.Model = "test/schema"
+	h.Model = "test/schema" // linked by the test binary: modeltest is imported below
 	out, err := h.Run(t.Context(), "triage", "t1", issue)
 	require.NoError(t, err)
 	var got triage.Triage

@@ -336,18 +336,25 @@ type runState struct {
 	prompts  map[string]int
 }
 
-var runs sync.Map // *sched.Task → *runState
+var (
+	runsMu sync.Mutex
+	runs   = map[*sched.Task]*runState{}
+)
 
 func runStateOf(ctx *agent.Context) *runState {
 	t := sched.FromContext(ctx)
-	if v, ok := runs.Load(t); ok {
-		return v.(*runState)
+	runsMu.Lock()
+	defer runsMu.Unlock()
+	if rs, ok := runs[t]; ok {
+		return rs
 	}
 	rs := &runState{sessions: map[string]*Session{}, prompts: map[string]int{}}
-	if v, loaded := runs.LoadOrStore(t, rs); loaded {
-		return v.(*runState)
-	}
-	context.AfterFunc(ctx, func() { runs.Delete(t) })
+	runs[t] = rs
+	context.AfterFunc(ctx, func() {
+		runsMu.Lock()
+		delete(runs, t)
+		runsMu.Unlock()
+	})
 	return rs
 }
 

@@ -62,11 +62,16 @@ type resultSpec struct {
 	digest    string
 }
 
-var resultSpecs sync.Map // reflect.Type → *resultSpec
+var (
+	specsMu     sync.Mutex
+	resultSpecs = map[reflect.Type]*resultSpec{}
+)
 
 func resultSpecOf(t reflect.Type) *resultSpec {
-	if s, ok := resultSpecs.Load(t); ok {
-		return s.(*resultSpec)
+	specsMu.Lock()
+	defer specsMu.Unlock()
+	if s, ok := resultSpecs[t]; ok {
+		return s
 	}
 	var doc map[string]any
 	if err := json.Unmarshal(schema.For(t), &doc); err != nil {
@@ -101,8 +106,8 @@ func resultSpecOf(t reflect.Type) *resultSpec {
 		panic("harness: compile a generated schema: " + err.Error())
 	}
 	spec.digest = digest(t.String(), string(b))
-	v, _ := resultSpecs.LoadOrStore(t, spec)
-	return v.(*resultSpec)
+	resultSpecs[t] = spec
+	return spec
 }
 
 // check validates finish's arguments and decodes them strictly, returning

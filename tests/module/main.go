@@ -11,7 +11,8 @@ import (
 	_ "github.com/damperdev/damper/examples/triage" // registers "triage"
 	_ "github.com/damperdev/damper/tests/agents"    // registers the probe.* agents
 
-	_ "github.com/damperdev/damper/sandbox/empty/jq" // the e2e suite runs jq in the shell agent
+	_ "github.com/damperdev/damper/runtime/model/modeltest" // test/schema and the scripted test models
+	_ "github.com/damperdev/damper/sandbox/empty/jq"        // the e2e suite runs jq in the shell agent
 )
 
 // main is never called: the module is a reactor.

@@ -42,7 +42,12 @@ type Rules struct {
 func (r *Rules) empty() bool { return r == nil || reflect.ValueOf(*r).IsZero() }
 
 // rulesCache holds each struct field's parsed rules, by tag text and type.
-var rulesCache sync.Map // ruleKey → *Rules
+// (A mutex and a map: sync.Map costs the module more.)
+var (
+	cacheMu    sync.Mutex
+	rulesCache = map[ruleKey]*Rules{}
+	patterns   = map[string]*regexp.Regexp{}
+)
 
 type ruleKey struct {
 	tag, desc string
@@ -57,14 +62,19 @@ func rulesOf(tag, desc string, t reflect.Type) *Rules {
 		return nil
 	}
 	k := ruleKey{tag, desc, t}
-	if r, ok := rulesCache.Load(k); ok {
-		return r.(*Rules)
+	cacheMu.Lock()
+	r, ok := rulesCache[k]
+	cacheMu.Unlock()
+	if ok {
+		return r
 	}
 	r, err := parseRules(tag, desc, t)
 	if err != nil {
 		panic(fmt.Sprintf("schema: jsonschema tag %q: %v", tag, err))
 	}
-	rulesCache.Store(k, r)
+	cacheMu.Lock()
+	rulesCache[k] = r
+	cacheMu.Unlock()
 	return r
 }
 
@@ -182,18 +192,21 @@ func count(s string) (*int, error) {
 	return &n, nil
 }
 
-var patterns sync.Map // string → *regexp.Regexp
-
 // compiled returns the compiled pattern p, compiling it once.
 func compiled(p string) (*regexp.Regexp, error) {
-	if re, ok := patterns.Load(p); ok {
-		return re.(*regexp.Regexp), nil
+	cacheMu.Lock()
+	re, ok := patterns[p]
+	cacheMu.Unlock()
+	if ok {
+		return re, nil
 	}
 	re, err := regexp.Compile(p)
 	if err != nil {
 		return nil, err
 	}
-	patterns.Store(p, re)
+	cacheMu.Lock()
+	patterns[p] = re
+	cacheMu.Unlock()
 	return re, nil
 }
 
