@@ -220,10 +220,10 @@ func block(header string, lines []string) (string, error) {
 		var b strings.Builder
 		for i, p := range parts {
 			switch {
-			case i == 0:
-			case p == "" || parts[i-1] == "":
+			case p == "": // an empty line is a line break
 				b.WriteByte('\n')
-			default:
+				continue
+			case i > 0 && parts[i-1] != "":
 				b.WriteByte(' ')
 			}
 			b.WriteString(p)

@@ -79,6 +79,11 @@ type Host struct {
 	// performs it, in the order the run issued them.
 	OnBatch func(batch []Effect)
 
+	// RunID, when set, is the id of the next runs instead of a fresh one:
+	// a test plays a host starting a lost run again with its id, which
+	// the harness continues from what the run stored.
+	RunID string
+
 	mu        sync.Mutex
 	instances map[string]*host.Instance // by "agent/instance"
 	events    []Event
@@ -177,7 +182,11 @@ func (h *Host) Run(ctx context.Context, agent, instance string, payload any) (js
 		}
 	}
 	n := taskSeq.Add(1)
-	t := core.NewTask(fmt.Sprintf("t%d", n), fmt.Sprintf("r_%d", n), h.instance(core, agent, instance), nil)
+	run := h.RunID
+	if run == "" {
+		run = fmt.Sprintf("r_%d", n)
+	}
+	t := core.NewTask(fmt.Sprintf("t%d", n), run, h.instance(core, agent, instance), nil)
 	t.OnEvent = func(ev wire.Event) {
 		h.mu.Lock()
 		h.events = append(h.events, Event(ev))
