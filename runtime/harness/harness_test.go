@@ -816,3 +816,14 @@ func contextWithCancel(t *testing.T) (context.Context, func()) {
 }
 
 func textOf(m model.Message) string { return m.Text() }
+
+func TestTheNextPromptAnswersFinish(t *testing.T) {
+	h := newHost(t)
+	sc := newScript(call("finish", map[string]any{"label": "bug", "priority": 1}), text("ok"))
+	mustRun(t, h, "next", in{Model: sc.model(), Prompt: "judge", Typed: true})
+	mustRun(t, h, "next", in{Model: sc.model(), Prompt: "thanks"})
+	last := lastUser(sc.requests()[1])
+	require.Len(t, results(last), 1)
+	assert.Equal(t, "accepted", results(last)[0].Text)
+	assert.False(t, results(last)[0].IsError)
+}

@@ -503,10 +503,10 @@ func (c *call) answer(last *model.Message) (json.RawMessage, bool, error) {
 			if len(ps) == 0 {
 				outcomeRaw = raw
 				results[i] = model.ToolResult(u.ID, "accepted", false)
-				continue
+			} else {
+				problems = ps
+				results[i] = model.ToolResult(u.ID, problemText(ps), true)
 			}
-			problems = ps
-			results[i] = model.ToolResult(u.ID, problemText(ps), true)
 		}
 		done[i] = true
 		if b, err := jsonOf(results[i]); err == nil {
