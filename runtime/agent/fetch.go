@@ -26,6 +26,13 @@ func init() {
 		}
 		return transport{c: c}.RoundTrip(req)
 	}
+	send.Binding = func(run any, binding string, req *http.Request) (*http.Response, error) {
+		c, ok := run.(*Context)
+		if !ok {
+			return nil, fmt.Errorf("send %s %s: %T is not a run's *agent.Context", req.Method, req.URL, run)
+		}
+		return transport{c: c, binding: binding}.RoundTrip(req)
+	}
 }
 
 // Fetch sends req through the host and returns the whole response, its
@@ -272,6 +279,9 @@ func statusLine(code int) string {
 // close effects.
 type transport struct {
 	c *Context
+	// binding, when set, sends each request as a call on that Workers
+	// binding (a binding effect) instead of a fetch.
+	binding string
 }
 
 func (t transport) RoundTrip(req *http.Request) (*http.Response, error) {
@@ -279,6 +289,7 @@ func (t transport) RoundTrip(req *http.Request) (*http.Response, error) {
 	if err != nil {
 		return nil, err
 	}
+	o.binding = t.binding
 	v, _, err := t.c.send(o, true)
 	if err != nil {
 		return nil, err

@@ -15,3 +15,8 @@ import "net/http"
 // Stream sends req through the transport of run, a run's *agent.Context,
 // with the response body streamed. Package agent sets it in its init.
 var Stream func(run any, req *http.Request) (*http.Response, error)
+
+// Binding is Stream for a call on the Workers binding named binding (a
+// binding effect): the agent's policy decides req as it would a fetch, and
+// the host calls the binding with it, or sends it where it has none.
+var Binding func(run any, binding string, req *http.Request) (*http.Response, error)
