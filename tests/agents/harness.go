@@ -6,7 +6,7 @@ import (
 	"github.com/damperdev/damper/examples/triage"
 	"github.com/damperdev/damper/runtime/agent"
 	"github.com/damperdev/damper/runtime/harness"
-	"github.com/damperdev/damper/runtime/tool"
+	harnesstool "github.com/damperdev/damper/runtime/tool"
 )
 
 // HarnessIn asks probe.harness for a triage-shaped prompt in Session of the
@@ -25,7 +25,7 @@ type HarnessOut struct {
 
 // crashTool ends the module instance (proc_exit), as a trap does: the e2e
 // suite loses a run while a tool runs.
-var crashTool = tool.New("crash", "Stops the module instance.", func(*agent.Context, struct{}) (string, error) {
+var crashTool = harnesstool.New("crash", "Stops the module instance.", func(*agent.Context, struct{}) (string, error) {
 	os.Exit(3)
 	return "", nil
 })
@@ -35,7 +35,7 @@ func init() {
 }
 
 func runHarness(ctx *agent.Context, in HarnessIn) (HarnessOut, error) {
-	h, err := harness.New(ctx, harness.Config{Model: in.Model, System: triage.System, Tools: []tool.Tool{crashTool}})
+	h, err := harness.New(ctx, harness.Config{Model: in.Model, System: triage.System, Tools: []harnesstool.Tool{crashTool}})
 	if err != nil {
 		return HarnessOut{}, err
 	}
