@@ -5,7 +5,8 @@
 GO      ?= go
 DAMPER  := build/damper
 MODULE  := build/damper.wasm
-PAYLOAD ?= {"name":"world"}
+TRYMOD  := build/testmodel/damper.wasm
+PAYLOAD ?= {"title":"Saving a file crashes the app","body":"Since 2.3, pressing Save quits the app and the file is lost."}
 export WRANGLER_SEND_METRICS := false
 # The Node.js that package-lock.json pins (node_modules/.bin/node, which npm ci
 # installs on Linux x64 and arm64) runs everything here that runs node: wrangler
@@ -26,9 +27,22 @@ $(DAMPER): FORCE
 build: $(DAMPER)
 	$(DAMPER) build -o $(MODULE) ./examples/module
 
-# Runs the hello agent locally under wazero; state lives in .damper/data.
+# Runs the triage agent locally under wazero (state in .damper/data), on
+# Anthropic when ANTHROPIC_API_KEY is set, else on OpenAI when
+# OPENAI_API_KEY is, else on the test model test/schema, which needs no key
+# and is linked into a module of its own (the shipped one leaves it out).
+# DAMPER_MODEL, when set, wins.
 run: build
-	$(DAMPER) run --module $(MODULE) --data .damper/data hello '$(PAYLOAD)'
+	@if [ -n "$$DAMPER_MODEL" ]; then model=$$DAMPER_MODEL; \
+	elif [ -n "$$ANTHROPIC_API_KEY" ]; then model=anthropic/claude-sonnet-4-5; \
+	elif [ -n "$$OPENAI_API_KEY" ]; then model=openai/gpt-4.1; \
+	else model=test/schema; fi; \
+	module=$(MODULE); \
+	if [ "$${model%%/*}" = test ]; then \
+	  echo "make run: no ANTHROPIC_API_KEY or OPENAI_API_KEY set: triage runs on the test model $$model, whose result is made up to fit the schema ($(TRYMOD))" >&2; \
+	  $(DAMPER) build -o $(TRYMOD) ./examples/module/testmodel >/dev/null || exit 1; module=$(TRYMOD); \
+	else echo "make run: triage runs on $$model" >&2; fi; \
+	DAMPER_MODEL=$$model $(DAMPER) run --module $$module --data .damper/data triage '$(PAYLOAD)'
 
 node_modules/.bin/wrangler: package.json package-lock.json
 	npm ci --no-audit --no-fund
@@ -58,4 +72,4 @@ deploy: $(DAMPER) node_modules/.bin/wrangler
 	$(DAMPER) deploy -o $(MODULE) ./examples/module
 
 clean:
-	rm -rf build/damper build/*.wasm build/manifest.json build/worker build/test .damper
+	rm -rf build/damper build/*.wasm build/manifest.json build/worker build/test build/testmodel .damper

@@ -13,6 +13,9 @@ type Error struct {
 	Type    string `json:"type"`
 	Message string `json:"message"`
 	Status  int    `json:"-"`
+	// Details is the guest's error.details, when it sent any (a
+	// result_error's reason, raw output and problems).
+	Details json.RawMessage `json:"details,omitempty"`
 }
 
 func (e *Error) Error() string { return e.Type + ": " + e.Message }
@@ -60,5 +63,5 @@ func errorOf(e *wire.Error) *Error {
 	if status == 0 {
 		status = 500
 	}
-	return &Error{Type: e.Type, Message: e.Message, Status: status}
+	return &Error{Type: e.Type, Message: e.Message, Status: status, Details: e.Details}
 }

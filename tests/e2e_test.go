@@ -45,6 +45,7 @@ func TestE2E(t *testing.T) {
 		"PROBE_API_TOKEN": apis.secret,
 		"GITHUB_TOKEN":    gh.token,
 		"ECHO_TOKEN":      effectcases.Secret,
+		"DAMPER_MODEL":    hostModel,
 	}
 	for k, v := range models.secrets() {
 		env[k] = v
@@ -64,6 +65,7 @@ func TestE2E(t *testing.T) {
 		t.Run("policy", func(t *testing.T) { testPolicy(t, c, apis) })
 		t.Run("preset_with_target_override", func(t *testing.T) { testPreset(t, c, gh) })
 		t.Run("models", func(t *testing.T) { testModels(t, c, models) })
+		t.Run("harness", func(t *testing.T) { testHarness(t, c, models) })
 		t.Run("trap_fails_alone", func(t *testing.T) { testTrap(t, c) })
 		t.Run("effect_cases", func(t *testing.T) {
 			effectcases.Run(t, cases, func(t *testing.T, id string, in agents.EffectsIn) []byte {

@@ -26,7 +26,7 @@ import (
 type host interface {
 	URL() string
 	// Restart stops the host and starts it again on the same stored state.
-	Restart(t *testing.T)
+	Restart(t testing.TB)
 }
 
 // artifacts are built once per test process: the damper CLI and, with it, the
@@ -41,7 +41,7 @@ var (
 	buildErr  error
 )
 
-func build(t *testing.T) artifacts {
+func build(t testing.TB) artifacts {
 	t.Helper()
 	buildOnce.Do(func() {
 		root, err := testmodule.RepoRoot()
@@ -90,7 +90,7 @@ type localHost struct {
 
 var listening = regexp.MustCompile(`listening on (http://\S+)`)
 
-func startLocal(t *testing.T, token string, env map[string]string) *localHost {
+func startLocal(t testing.TB, token string, env map[string]string) *localHost {
 	t.Helper()
 	h := &localHost{a: build(t), data: t.TempDir(), token: token, env: env}
 	h.start(t)
@@ -100,13 +100,13 @@ func startLocal(t *testing.T, token string, env map[string]string) *localHost {
 
 func (h *localHost) URL() string { return h.url }
 
-func (h *localHost) Restart(t *testing.T) {
+func (h *localHost) Restart(t testing.TB) {
 	t.Helper()
 	h.stop()
 	h.start(t)
 }
 
-func (h *localHost) start(t *testing.T) {
+func (h *localHost) start(t testing.TB) {
 	t.Helper()
 	logf, err := os.CreateTemp(t.TempDir(), "serve-*.log")
 	require.NoError(t, err)
@@ -166,7 +166,7 @@ func (h *localHost) stop() {
 // Object's SQLite persisted to a directory that outlives restarts.
 type workerHost struct{ s *wranglerdev.Server }
 
-func startWorker(t *testing.T, token string, env map[string]string) *workerHost {
+func startWorker(t testing.TB, token string, env map[string]string) *workerHost {
 	t.Helper()
 	a := build(t)
 	// Configuration goes in as vars; anything named like a secret goes in
@@ -192,7 +192,7 @@ func startWorker(t *testing.T, token string, env map[string]string) *workerHost 
 
 func (h *workerHost) URL() string { return h.s.URL() }
 
-func (h *workerHost) Restart(t *testing.T) {
+func (h *workerHost) Restart(t testing.TB) {
 	t.Helper()
 	h.s.Restart()
 }

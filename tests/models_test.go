@@ -15,7 +15,7 @@ import (
 
 // modelFakes are the fake model APIs the hosts point the presets at.
 type modelFakes struct {
-	anthropic, openai, compat *fakeproviders.Server
+	anthropic, openai, compat, workersAI *fakeproviders.Server
 }
 
 const (
@@ -29,16 +29,18 @@ func newModelFakes(t *testing.T) *modelFakes {
 		anthropic: fakeproviders.NewAnthropic(t, fakeAnthropicKey),
 		openai:    fakeproviders.NewOpenAI(t, fakeOpenAIKey),
 		compat:    fakeproviders.NewOpenAICompatible(t, fakeCompatKey, agents.CompatPrefix),
+		workersAI: fakeproviders.NewOpenAICompatible(t, fakeCompatKey, agents.CompatPrefix),
 	}
 }
 
 // targets and env are what a host needs to reach the fakes with the keys.
 func (f *modelFakes) targets() string {
-	return "anthropic=" + f.anthropic.URL() + ",openai=" + f.openai.URL() + ",compat=" + f.compat.URL()
+	return "anthropic=" + f.anthropic.URL() + ",openai=" + f.openai.URL() + ",compat=" + f.compat.URL() + ",workers-ai=" + f.workersAI.URL()
 }
 
 func (f *modelFakes) secrets() map[string]string {
-	return map[string]string{"ANTHROPIC_API_KEY": fakeAnthropicKey, "OPENAI_API_KEY": fakeOpenAIKey, "COMPAT_API_KEY": fakeCompatKey}
+	return map[string]string{"ANTHROPIC_API_KEY": fakeAnthropicKey, "OPENAI_API_KEY": fakeOpenAIKey, "COMPAT_API_KEY": fakeCompatKey,
+		"CLOUDFLARE_API_TOKEN": fakeCompatKey}
 }
 
 // turn runs one model turn in the module through probe.model.
@@ -112,6 +114,19 @@ func testModels(t *testing.T, c *client, f *modelFakes) {
 		assert.Equal(t, "compatible", out.Response.Message.Text())
 		last := f.compat.Turns()
 		assert.Equal(t, "Bearer "+fakeCompatKey, last[len(last)-1].Header.Get("Authorization"))
+	})
+
+	// Workers AI is a binding effect: under wrangler dev, which binds no AI,
+	// the Worker sends it to the REST API, as the local host does (the AI
+	// binding itself: worker/effects.test.mjs).
+	t.Run("workers_ai_rest_fallback", func(t *testing.T) {
+		f.workersAI.Push(fakeproviders.Turn{Text: "from workers ai"})
+		out := c.turn(t, "m-workers-ai", "workers-ai/@cf/meta/llama-3.3-70b-instruct-fp8-fast", model.Request{Messages: []model.Message{model.UserText("hi")}})
+		require.Nil(t, out.Error)
+		assert.Equal(t, "from workers ai", out.Response.Message.Text())
+		last := f.workersAI.Turns()
+		assert.Equal(t, "Bearer "+fakeCompatKey, last[len(last)-1].Header.Get("Authorization"))
+		assert.Equal(t, "@cf/meta/llama-3.3-70b-instruct-fp8-fast", last[len(last)-1].JSON()["model"])
 	})
 
 	t.Run("rate_limited_then_ok", func(t *testing.T) {

@@ -91,10 +91,13 @@ export class Effects {
    * @param {(event: object, task: TaskState) => void} [opts.onEvent] receives emitted
    *   events; by default each is a JSON line in the Worker's log (`wrangler tail`), so
    *   policy decisions are visible until the event log and its SSE stream exist
+   * @param {{run(model: string, inputs: object): Promise<any>}} [opts.ai] the Worker's AI
+   *   binding (env.AI), when it has one: binding effects call it
    */
-  constructor({ storage, onEvent } = {}) {
+  constructor({ storage, onEvent, ai } = {}) {
     this.storage = storage;
     this.onEvent = onEvent ?? logEvent;
+    this.ai = ai ?? null;
   }
 
   /**
@@ -179,7 +182,80 @@ const PERFORMERS = {
   emit: (effects, args, task) => effects.emit(args, task),
   log: (_, args, task) => log(args, task),
   sleep: (_, args, task) => sleep(args, task.signal),
+  binding: (effects, args, task) => performBinding(effects.ai, args, task),
 };
+
+/**
+ * A call on a Workers binding (docs/abi.md, "binding"); AI is the only
+ * one. The guest sends the request its policy decided on, a Chat
+ * Completions call of Workers AI's REST API. With the binding, the call is
+ * made on env.AI and answered as the REST API answers it, a Chat
+ * Completions stream; without it, the request is sent to the REST API, as
+ * the local host sends it (internal/host's performBinding).
+ * @param {{run(model: string, inputs: object): Promise<any>}|null} ai
+ * @param {any} args
+ * @param {TaskState} task
+ */
+export async function performBinding(ai, args, task) {
+  if (!args || args.binding !== "AI") {
+    throw new EffectError("binding_error", `binding ${JSON.stringify(args?.binding)}: this host offers the binding AI only`);
+  }
+  const req = fetchArgs(args);
+  if (!ai) return performFetch(req, task);
+  let body;
+  try {
+    body = JSON.parse(new TextDecoder().decode(req.body ?? new Uint8Array()));
+  } catch {
+    throw bad("binding AI: the request body is not JSON");
+  }
+  if (!body || typeof body.model !== "string") throw bad("binding AI: the request names no model");
+  let text;
+  let status = 200;
+  try {
+    const inputs = { messages: body.messages };
+    for (const k of ["tools", "max_tokens", "temperature"]) if (body[k] !== undefined) inputs[k] = body[k];
+    text = completionStream(body.model, await ai.run(body.model, inputs));
+  } catch (e) {
+    if (task.signal?.aborted) throw canceled();
+    // Answered as the REST API answers a failure, for the guest's provider to read.
+    status = 500;
+    text = JSON.stringify({ error: { message: `Workers AI: ${errorMessage(e)}`, type: "api_error" } });
+  }
+  const type = status === 200 ? "text/event-stream" : "application/json";
+  const bytes = new TextEncoder().encode(text);
+  const value = { status, headers: [["content-type", type]] };
+  if (req.stream) {
+    const handle = task.nextHandle++;
+    task.handles.set(handle, new BodyStream(new Response(bytes).body, task.secrets.scrubber));
+    value.handle = handle;
+    return value;
+  }
+  value.body = toBase64(task.secrets.scrubber.bytes(bytes));
+  return value;
+}
+
+/**
+ * What env.AI.run answered for a chat model ({response, tool_calls, usage})
+ * as a Chat Completions stream: the text, the tool calls, the finish
+ * reason, the usage, [DONE].
+ * @param {string} model
+ * @param {any} result
+ * @returns {string}
+ */
+export function completionStream(model, result) {
+  const chunk = (choices, extra = {}) => `data: ${JSON.stringify({ id: "chatcmpl-workers-ai", object: "chat.completion.chunk", model, choices, ...extra })}\n\n`;
+  const calls = Array.isArray(result?.tool_calls) ? result.tool_calls : [];
+  let out = chunk([{ index: 0, delta: { role: "assistant", content: typeof result?.response === "string" ? result.response : "" }, finish_reason: null }]);
+  calls.forEach((c, i) => {
+    const fn = c.function ?? c; // OpenAI's shape, or Workers AI's {name, arguments}
+    const args = typeof fn.arguments === "string" ? fn.arguments : JSON.stringify(fn.arguments ?? {});
+    out += chunk([{ index: 0, delta: { tool_calls: [{ index: i, id: c.id ?? `call_workers_ai_${i}`, type: "function", function: { name: fn.name, arguments: args } }] }, finish_reason: null }]);
+  });
+  out += chunk([{ index: 0, delta: {}, finish_reason: calls.length > 0 ? "tool_calls" : "stop" }]);
+  const u = result?.usage ?? {};
+  out += chunk([], { usage: { prompt_tokens: u.prompt_tokens ?? 0, completion_tokens: u.completion_tokens ?? 0, total_tokens: u.total_tokens ?? 0 } });
+  return out + "data: [DONE]\n\n";
+}
 
 /**
  * `value` with the agent's secrets scrubbed from its JSON text (the

@@ -302,3 +302,62 @@ describe("DAMPER_TARGETS", () => {
     assert.equal(targetsFromEnv({}).targets.size, 0);
   });
 });
+
+describe("the AI binding", () => {
+  const request = (body, stream = true) => ({
+    binding: "AI", method: "POST", url: "https://api.example.test/client/v4/accounts/acc/ai/v1/chat/completions",
+    headers: [["Authorization", "Bearer ${secret:PROBE_API_TOKEN}"], ["Content-Type", "application/json"]],
+    body: btoa(JSON.stringify(body)), stream,
+  });
+  async function readAll(effects, t, handle) {
+    let text = "";
+    for (;;) {
+      const r = await effects.perform({ id: 2, type: "read", args: { handle, max: 7 } }, t);
+      assert.equal(r.error, undefined);
+      if (r.value.eof) return text;
+      text += new TextDecoder().decode(fromBase64(r.value.body));
+    }
+  }
+
+  it("calls env.AI and answers a Chat Completions stream", async () => {
+    const calls = [];
+    const ai = { run: async (model, inputs) => { calls.push({ model, inputs }); return { response: "Hi", tool_calls: [{ name: "past", arguments: { query: "x" } }], usage: { prompt_tokens: 5, completion_tokens: 2 } }; } };
+    const effects = new Effects({ ai });
+    const t = task();
+    const messages = [{ role: "user", content: "hello" }];
+    const r = await effects.perform({ id: 1, type: "binding", args: request({ model: "@cf/meta/llama", messages, tools: [], max_tokens: 10, stream: true }) }, t);
+    assert.equal(r.error, undefined);
+    assert.equal(r.value.status, 200);
+    assert.deepEqual(r.value.headers, [["content-type", "text/event-stream"]]);
+    assert.deepEqual(calls, [{ model: "@cf/meta/llama", inputs: { messages, tools: [], max_tokens: 10 } }]);
+    assert.equal(sent.length, 0, "nothing was fetched");
+    const events = (await readAll(effects, t, r.value.handle)).split("\n\n").filter(Boolean);
+    assert.equal(events.at(-1), "data: [DONE]");
+    const chunks = events.slice(0, -1).map((e) => JSON.parse(e.slice("data: ".length)));
+    assert.equal(chunks[0].choices[0].delta.content, "Hi");
+    assert.deepEqual(chunks[1].choices[0].delta.tool_calls[0].function, { name: "past", arguments: '{"query":"x"}' });
+    assert.equal(chunks[2].choices[0].finish_reason, "tool_calls");
+    assert.deepEqual(chunks[3].usage, { prompt_tokens: 5, completion_tokens: 2, total_tokens: 0 });
+  });
+
+  it("answers a failed call as the REST API does", async () => {
+    const effects = new Effects({ ai: { run: async () => { throw new Error("model overloaded"); } } });
+    const r = await effects.perform({ id: 1, type: "binding", args: request({ model: "@cf/x", messages: [] }, false) }, task());
+    assert.equal(r.value.status, 500);
+    assert.match(new TextDecoder().decode(fromBase64(r.value.body)), /Workers AI: model overloaded/);
+  });
+
+  it("sends the request to the REST API without the binding, with the credential", async () => {
+    answer = () => new Response("data: [DONE]\n\n", { headers: { "content-type": "text/event-stream" } });
+    const r = await new Effects({}).perform({ id: 1, type: "binding", args: request({ model: "@cf/x", messages: [] }) }, task());
+    assert.equal(r.error, undefined);
+    assert.equal(sent.length, 1);
+    assert.equal(sent[0].url, "https://api.example.test/client/v4/accounts/acc/ai/v1/chat/completions");
+    assert.ok(sent[0].headers.some(([k, v]) => k === "Authorization" && v === `Bearer ${SECRET}`));
+  });
+
+  it("refuses other bindings", async () => {
+    const r = await new Effects({}).perform({ id: 1, type: "binding", args: { ...request({}), binding: "KV" } }, task());
+    assert.deepEqual(r.error, { type: "binding_error", message: 'binding "KV": this host offers the binding AI only' });
+  });
+});

@@ -176,7 +176,7 @@ export class AgentInstance extends DurableObject {
     this.runner = new Runner({
       runTimeoutMs: timeout.ms,
       wasm,
-      effects: new Effects({ storage: ctx.storage }),
+      effects: new Effects({ storage: ctx.storage, ai: env.AI }),
       // Secret values are read from env by the names the policies list.
       secrets: new HostSecrets(manifest, targets, env),
       targets,

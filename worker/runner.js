@@ -259,7 +259,8 @@ function doneReply(runId, out) {
   if (value.error) {
     const err = value.error;
     const status = Number.isInteger(err.status) && err.status >= 400 && err.status <= 599 ? err.status : 500;
-    return errorReply(status, String(err.type ?? "agent_error"), String(err.message ?? ""));
+    const details = err.details !== undefined ? rawMember(rawMember(text, "error"), "details") : undefined;
+    return errorReply(status, String(err.type ?? "agent_error"), String(err.message ?? ""), details);
   }
   // The result goes out as the module wrote it, so big integers stay exact.
   const result = rawMember(text, "result") ?? "null";
@@ -267,14 +268,18 @@ function doneReply(runId, out) {
 }
 
 /**
- * An error reply: `{"error":{"type","message"}}`.
+ * An error reply: `{"error":{"type","message"}}`, and `details` (JSON text,
+ * passed on as the module wrote it) when the guest sent any.
  * @param {number} status
  * @param {string} type
  * @param {string} message
+ * @param {string} [details]
  * @returns {Reply}
  */
-export function errorReply(status, type, message) {
-  return { status, body: JSON.stringify({ error: { type, message } }) };
+export function errorReply(status, type, message, details) {
+  const body = JSON.stringify({ error: { type, message } });
+  if (details === undefined) return { status, body };
+  return { status, body: `${body.slice(0, -2)},"details":${details}}}` };
 }
 
 /**

@@ -56,9 +56,10 @@ func Module(ctx context.Context, pkg, out string, opts ...Option) error {
 		return fmt.Errorf("build %s: %w", pkg, err)
 	}
 	args := []string{"build", "-buildmode=c-shared", "-trimpath", "-buildvcs=false"}
-	if len(o.ldflags) > 0 {
-		args = append(args, "-ldflags="+strings.Join(o.ldflags, " "))
-	}
+	// -s leaves out the wasm name section (~50 KB gzip of the shipped
+	// module): Go's own panics and tracebacks read its pclntab, not the
+	// section, which only names functions in an engine's trap trace.
+	args = append(args, "-ldflags="+strings.Join(append([]string{"-s"}, o.ldflags...), " "))
 	args = append(args, "-o", out, pkg)
 
 	cmd := exec.CommandContext(ctx, o.goCmd, args...)

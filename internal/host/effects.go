@@ -25,6 +25,9 @@ var performers = map[string]Performer{
 	wire.EffectEmit:  performEmit,
 	wire.EffectLog:   performLog,
 	wire.EffectSleep: performSleep,
+	// Locally, a binding call is its REST fallback: the request it
+	// carries, sent as a fetch (worker/effects.js calls env.AI).
+	wire.EffectBinding: performBinding,
 }
 
 // PerformBatch performs every effect of a batch concurrently and returns

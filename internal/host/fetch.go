@@ -3,6 +3,7 @@ package host
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -88,6 +89,25 @@ func performFetch(ctx context.Context, c *Core, t *Task, args []byte) (any, *wir
 	if err := decodeArgsWith(wire.EffectFetch, args, &a, wirejson.DecodeFetchArgs); err != nil {
 		return nil, err
 	}
+	return fetch(ctx, c, t, a)
+}
+
+// performBinding performs a binding call the only way a host without
+// Workers bindings can: the AI binding's REST fallback, its request sent
+// as a fetch.
+func performBinding(ctx context.Context, c *Core, t *Task, args []byte) (any, *wire.Error) {
+	var a wire.BindingArgs
+	if err := json.Unmarshal(args, &a); err != nil {
+		return nil, &wire.Error{Type: wire.ErrBadEffect, Message: "binding: " + err.Error()}
+	}
+	if a.Binding != wire.BindingAI {
+		return nil, &wire.Error{Type: wire.ErrBinding, Message: fmt.Sprintf("binding %q: this host offers the binding AI only", a.Binding)}
+	}
+	return fetch(ctx, c, t, a.FetchArgs)
+}
+
+// fetch sends a decided request (docs/abi.md, "fetch").
+func fetch(ctx context.Context, c *Core, t *Task, a wire.FetchArgs) (any, *wire.Error) {
 	if !policy.IsCanonical(a.URL) {
 		return nil, &wire.Error{Type: wire.ErrFetch, Message: fmt.Sprintf("fetch: %q is not a canonical URL: the host sends only URLs the policy engine decided on", a.URL)}
 	}

@@ -91,11 +91,14 @@ type Output struct {
 }
 
 // Error is a failure with a machine-readable type. Status, when set, is the
-// HTTP status the host answers with.
+// HTTP status the host answers with. Details, when set, is a JSON value the
+// host's error body carries as error.details (a result_error's reason,
+// raw output and problems).
 type Error struct {
-	Type    string `json:"type"`
-	Message string `json:"message"`
-	Status  int    `json:"status,omitempty"`
+	Type    string          `json:"type"`
+	Message string          `json:"message"`
+	Status  int             `json:"status,omitempty"`
+	Details json.RawMessage `json:"details,omitempty"`
 }
 
 func (e *Error) Error() string { return e.Type + ": " + e.Message }
@@ -124,6 +127,8 @@ const (
 	EffectEmit  = "emit"
 	EffectLog   = "log"
 	EffectSleep = "sleep"
+	// EffectBinding is a call on a Workers binding (BindingArgs).
+	EffectBinding = "binding"
 )
 
 // Error types shared by both hosts and the guest.
@@ -137,6 +142,7 @@ const (
 	ErrUnknownAgent   = "unknown_agent"   // no agent of that name is registered (404)
 	ErrAgent          = "agent_error"     // the handler returned an error (500)
 	ErrBadTask        = "bad_task"        // the task input is malformed or names an unknown task
+	ErrBinding        = "binding_error"   // the host has no such binding
 )
 
 // UnknownAgentMessage is the message of the error for a run of name, an
@@ -239,6 +245,21 @@ type LogArgs struct {
 	Message string         `json:"msg"`
 	Attrs   map[string]any `json:"attrs,omitempty"`
 }
+
+// BindingArgs are a call on the Workers binding Binding, carried as the
+// request the guest's policy decided on, as a fetch's: the only binding is
+// AI (Workers AI), whose request is a Chat Completions call of its REST
+// API. The Worker calls env.AI with it when it has the binding, and
+// otherwise, as the local host does, sends the request (the REST
+// fallback, with the credential the policy names). The value is a
+// FetchValue either way.
+type BindingArgs struct {
+	Binding string `json:"binding"`
+	FetchArgs
+}
+
+// BindingAI is the Workers AI binding.
+const BindingAI = "AI"
 
 // SleepArgs wait for Ms milliseconds. Waiting is always an effect: a guest
 // goroutine parked on a Go timer would stall the module instance.

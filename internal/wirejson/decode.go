@@ -230,6 +230,8 @@ func (d *decoder) wireError(e *wire.Error) *wire.Error {
 			if !d.null() {
 				e.Status = int(d.int(strconv.IntSize))
 			}
+		case "details":
+			e.Details = d.skip()
 		default:
 			d.skip()
 		}

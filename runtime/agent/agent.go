@@ -24,6 +24,7 @@ package agent
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"reflect"
 
@@ -142,7 +143,47 @@ func call(c *Context, handler func(*Context) (json.RawMessage, error)) (result j
 	}()
 	result, err := handler(c)
 	if err != nil {
-		return nil, &wire.Error{Type: wire.ErrAgent, Status: 500, Message: err.Error()}
+		return nil, wireError(err)
 	}
 	return result, nil
+}
+
+// Error is a handler's failure as the caller gets it: an error type, an
+// HTTP status and details of its own, where any other error is a 500
+// agent_error with its text as the message. Return one, or an error that
+// wraps one or converts to one (errors.As finds it), for a failure a
+// caller branches on: the harness's *harness.ResultError is a 500
+// result_error whose details hold the reason, the raw output and the
+// problems.
+//
+// The body is {"error": {"type": Type, "message": Message, "details":
+// Details}}, with Details encoded as JSON (left out when nil).
+type Error struct {
+	Type    string
+	Status  int // 400 to 599; anything else is 500
+	Message string
+	Details any
+}
+
+func (e *Error) Error() string { return e.Type + ": " + e.Message }
+
+// wireError is the error a handler's err is answered with.
+func wireError(err error) *wire.Error {
+	var ae *Error
+	if !errors.As(err, &ae) || ae == nil || ae.Type == "" {
+		return &wire.Error{Type: wire.ErrAgent, Status: 500, Message: err.Error()}
+	}
+	we := &wire.Error{Type: ae.Type, Status: ae.Status, Message: ae.Message}
+	if we.Status < 400 || we.Status > 599 {
+		we.Status = 500
+	}
+	if ae.Details != nil {
+		b, derr := json.Marshal(ae.Details)
+		if derr != nil {
+			we.Message += " (its details did not encode: " + derr.Error() + ")"
+		} else {
+			we.Details = b
+		}
+	}
+	return we
 }

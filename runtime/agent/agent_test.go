@@ -554,3 +554,22 @@ func TestRegisterRefusesMistakes(t *testing.T) {
 	assert.PanicsWithValue(t, `agent "test.strict" is registered twice`, func() { agent.Register("test.strict", noop) })
 	assert.Panics(t, func() { agent.Register[struct{}, struct{}]("test.nil", nil) })
 }
+
+func init() {
+	agent.Register("test.typed-error", func(ctx *agent.Context, in struct {
+		Status int `json:"status"`
+	}) (any, error) {
+		return nil, fmt.Errorf("wrapped: %w", &agent.Error{Type: "out_of_stock", Status: in.Status, Message: "none left", Details: map[string]int{"left": 0}})
+	})
+}
+
+func TestTypedErrors(t *testing.T) {
+	h := agenttest.New()
+	defer h.Close()
+	for _, tc := range []struct{ status, want int }{{409, 409}, {0, 500}, {200, 500}, {600, 500}} {
+		_, err := h.Run(t.Context(), "test.typed-error", "x", map[string]int{"status": tc.status})
+		var ae *agenttest.Error
+		require.ErrorAs(t, err, &ae)
+		assert.Equal(t, agenttest.Error{Type: "out_of_stock", Message: "none left", Status: tc.want, Details: json.RawMessage(`{"left":0}`)}, *ae)
+	}
+}

@@ -15,7 +15,25 @@ import (
 	"github.com/damperdev/damper/internal/wire"
 	"github.com/damperdev/damper/policy"
 	"github.com/damperdev/damper/runtime/internal/sched"
+	"github.com/damperdev/damper/runtime/internal/send"
 )
+
+func init() {
+	send.Stream = func(run any, req *http.Request) (*http.Response, error) {
+		c, ok := run.(*Context)
+		if !ok {
+			return nil, fmt.Errorf("send %s %s: %T is not a run's *agent.Context", req.Method, req.URL, run)
+		}
+		return transport{c: c}.RoundTrip(req)
+	}
+	send.Binding = func(run any, binding string, req *http.Request) (*http.Response, error) {
+		c, ok := run.(*Context)
+		if !ok {
+			return nil, fmt.Errorf("send %s %s: %T is not a run's *agent.Context", req.Method, req.URL, run)
+		}
+		return transport{c: c, binding: binding}.RoundTrip(req)
+	}
+}
 
 // Fetch sends req through the host and returns the whole response, its
 // body read into memory (the host caps it at 32 MiB; use Transport for
@@ -261,6 +279,9 @@ func statusLine(code int) string {
 // close effects.
 type transport struct {
 	c *Context
+	// binding, when set, sends each request as a call on that Workers
+	// binding (a binding effect) instead of a fetch.
+	binding string
 }
 
 func (t transport) RoundTrip(req *http.Request) (*http.Response, error) {
@@ -268,6 +289,7 @@ func (t transport) RoundTrip(req *http.Request) (*http.Response, error) {
 	if err != nil {
 		return nil, err
 	}
+	o.binding = t.binding
 	v, _, err := t.c.send(o, true)
 	if err != nil {
 		return nil, err

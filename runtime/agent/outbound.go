@@ -33,6 +33,7 @@ type outReq struct {
 	url     string
 	headers []policy.Header // sorted by name, values in order
 	body    []byte
+	binding string // a Workers binding to call with the request instead of fetching it
 }
 
 // outbound reads req into an outReq, refusing what cannot be sent at all.
@@ -154,6 +155,12 @@ func (c *Context) send(o *outReq, stream bool) (wire.FetchValue, policy.Decision
 	}
 	// The event goes in the fetch's batch: no round trip of its own.
 	_ = sched.Post(c.task, wire.EffectEmit, c.decisionEvent(EventPolicyAllow, &d, o))
+	if o.binding != "" {
+		if err := sched.Perform(c.task, wire.EffectBinding, wire.BindingArgs{Binding: o.binding, FetchArgs: args}, &v); err != nil {
+			return v, d, fmt.Errorf("binding %s: %s %s: %w", o.binding, args.Method, args.URL, err)
+		}
+		return v, d, nil
+	}
 	if err := sched.Perform(c.task, wire.EffectFetch, args, &v); err != nil {
 		return v, d, fmt.Errorf("fetch %s %s: %w", args.Method, args.URL, err)
 	}

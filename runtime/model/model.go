@@ -15,8 +15,8 @@
 //		Messages: []model.Message{model.UserText("Hello")},
 //	}, nil)
 //
-// A provider sends its requests through the run's policy-checked transport
-// (Env.Transport) and never holds a key: the policy presets
+// A provider sends its requests through the policy-checked transport of
+// the run its Env is (a *agent.Context) and never holds a key: the policy presets
 // (policy.Anthropic, policy.OpenAI) make the host add it to each allowed
 // request. Every wait between retries is Env.Sleep, a sleep the host
 // performs.
@@ -25,7 +25,6 @@ package model
 import (
 	"context"
 	"encoding/json"
-	"net/http"
 	"strings"
 	"time"
 )
@@ -43,13 +42,16 @@ type Model interface {
 	Turn(ctx context.Context, req *Request, onDelta func(Delta)) (*Response, error)
 }
 
-// Env is what a provider needs from the run: a transport whose requests
-// the agent's policy decides (and the host sends, adding credentials), and
-// a sleep the host performs. *agent.Context is an Env.
+// Env is the run a model belongs to: a run's *agent.Context. Providers send
+// through its policy-checked transport (the agent's policy decides each
+// request, the host sends it and adds credentials) and wait with its Sleep,
+// which the host performs.
+//
+// Env names no method that returns a transport on purpose: an interface
+// whose method has the type of Context.Transport makes the linker keep
+// crypto/x509 and encoding/asn1 code reachable through *http.Response,
+// about 70 KB gzip of module (docs/architecture.md, "Departures").
 type Env interface {
-	// Transport returns the RoundTripper requests are sent with. Providers
-	// stream response bodies through it, chunk by chunk.
-	Transport() http.RoundTripper
 	// Sleep waits for d; it fails only when the run is canceled.
 	Sleep(d time.Duration) error
 }

@@ -3,7 +3,6 @@ package model
 import (
 	"context"
 	"errors"
-	"net/http"
 	"sync"
 	"testing"
 	"time"
@@ -19,7 +18,6 @@ type sleeper struct {
 	fail  error
 }
 
-func (*sleeper) Transport() http.RoundTripper { return nil }
 func (s *sleeper) Sleep(d time.Duration) error {
 	s.slept = append(s.slept, d)
 	return s.fail

@@ -10,6 +10,7 @@ import (
 	"github.com/damperdev/damper/runtime/model"
 	_ "github.com/damperdev/damper/runtime/model/anthropic" // registers "anthropic"
 	"github.com/damperdev/damper/runtime/model/openai"      // registers "openai"
+	"github.com/damperdev/damper/runtime/model/workersai"
 )
 
 // CompatOrigin and CompatPrefix are where the provider "compat" (an
@@ -18,8 +19,9 @@ import (
 // DAMPER_TARGETS=compat=http://127.0.0.1:PORT. Its key is the secret
 // COMPAT_API_KEY.
 const (
-	CompatOrigin = "http://127.0.0.1:11"
-	CompatPrefix = "/client/v4/accounts/acc/ai/v1"
+	CompatOrigin  = "http://127.0.0.1:11"
+	CompatAccount = "acc"
+	CompatPrefix  = "/client/v4/accounts/" + CompatAccount + "/ai/v1"
 )
 
 // ModelPolicy is probe.model's: the Anthropic and OpenAI presets, and the
@@ -27,6 +29,10 @@ const (
 var ModelPolicy = must(policy.New(
 	policy.Anthropic(),
 	policy.OpenAI(),
+	// Workers AI's REST fallback has the compat fake's path: tests point
+	// the service at it (DAMPER_TARGETS=workers-ai=...), with the key as
+	// CLOUDFLARE_API_TOKEN.
+	workersai.Service(CompatAccount),
 	policy.NewService("compat", CompatOrigin).
 		Level(policy.DenyAll).
 		Credential("Authorization", "Bearer ${secret:COMPAT_API_KEY}").
@@ -35,6 +41,7 @@ var ModelPolicy = must(policy.New(
 
 func init() {
 	model.Register("compat", openai.Compatible("compat", CompatOrigin+CompatPrefix))
+	workersai.Register(CompatAccount)
 	agent.Register("probe.model", modelTurn, agent.WithPolicy(ModelPolicy))
 	agent.Register("probe.model.nopolicy", modelTurn)
 }

@@ -81,6 +81,10 @@ type Turn struct {
 
 	// CRLF frames the stream with CRLF rather than LF.
 	CRLF bool
+
+	// Whole writes the stream in one write, with no pause: a model that
+	// answers at once, for benchmarks of what the client adds.
+	Whole bool
 }
 
 // ToolCall is a scripted tool call. Input is the arguments' text as the
@@ -335,6 +339,10 @@ func (s *Server) serve(w http.ResponseWriter, r *http.Request, rec *Request, seq
 	w.Header().Set("Cache-Control", "no-cache")
 	s.setRequestID(w.Header(), seq)
 	w.WriteHeader(http.StatusOK)
+	if t.Whole {
+		_, _ = io.WriteString(w, b.String())
+		return http.StatusOK
+	}
 	s.write(w, b.String())
 	return http.StatusOK
 }

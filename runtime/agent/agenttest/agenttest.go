@@ -79,6 +79,11 @@ type Host struct {
 	// performs it, in the order the run issued them.
 	OnBatch func(batch []Effect)
 
+	// RunID, when set, is the id of the next runs instead of a fresh one:
+	// a test plays a host starting a lost run again with its id, which
+	// the harness continues from what the run stored.
+	RunID string
+
 	mu        sync.Mutex
 	instances map[string]*host.Instance // by "agent/instance"
 	events    []Event
@@ -113,6 +118,9 @@ type Error struct {
 	Type    string
 	Message string
 	Status  int
+	// Details is the error body's details, when the run's error had any
+	// (an agent.Error's Details: a result_error's reason and problems).
+	Details json.RawMessage
 }
 
 func (e *Error) Error() string {
@@ -174,7 +182,11 @@ func (h *Host) Run(ctx context.Context, agent, instance string, payload any) (js
 		}
 	}
 	n := taskSeq.Add(1)
-	t := core.NewTask(fmt.Sprintf("t%d", n), fmt.Sprintf("r_%d", n), h.instance(core, agent, instance), nil)
+	run := h.RunID
+	if run == "" {
+		run = fmt.Sprintf("r_%d", n)
+	}
+	t := core.NewTask(fmt.Sprintf("t%d", n), run, h.instance(core, agent, instance), nil)
 	t.OnEvent = func(ev wire.Event) {
 		h.mu.Lock()
 		h.events = append(h.events, Event(ev))
@@ -196,7 +208,7 @@ func (h *Host) Run(ctx context.Context, agent, instance string, payload any) (js
 		if status == 0 {
 			status = http.StatusInternalServerError
 		}
-		return nil, &Error{Type: out.Error.Type, Message: out.Error.Message, Status: status}
+		return nil, &Error{Type: out.Error.Type, Message: out.Error.Message, Status: status, Details: out.Error.Details}
 	}
 	return out.Result, nil
 }

@@ -56,6 +56,10 @@ func encodeDone(task string, result json.RawMessage, err *wire.Error) []byte {
 			b = append(b, `,"status":`...)
 			b = strconv.AppendInt(b, int64(err.Status), 10)
 		}
+		if len(err.Details) > 0 {
+			b = append(b, `,"details":`...)
+			b = append(b, err.Details...)
+		}
 		return append(b, "}}"...)
 	}
 	b = append(b, `,"result":`...)

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"math"
 	"reflect"
 	"slices"
 	"strconv"
@@ -42,6 +43,9 @@ func Decode(data []byte, v any) error {
 	}
 	if _, err := dec.Token(); err != io.EOF {
 		return errors.New("not one JSON value: data after the value")
+	}
+	if ptr, dup := duplicateMember(data); dup {
+		return fmt.Errorf("not one JSON value: member %s appears twice", ptr)
 	}
 	if err := check(tree, t, ""); err != nil {
 		return err
@@ -107,7 +111,8 @@ func check(tree any, t reflect.Type, path string) error {
 		if !ok {
 			return wrong()
 		}
-		if _, err := strconv.ParseFloat(n.String(), t.Bits()); err != nil {
+		f, err := strconv.ParseFloat(n.String(), 64)
+		if err != nil || t.Kind() == reflect.Float32 && math.Abs(f) > math.MaxFloat32 {
 			return fmt.Errorf("%s: want %s, got JSON number %s", where(path), kind(t), n)
 		}
 	case reflect.Slice, reflect.Array:
@@ -120,6 +125,10 @@ func check(tree any, t reflect.Type, path string) error {
 		items, ok := tree.([]any)
 		if !ok {
 			return wrong()
+		}
+		if t.Kind() == reflect.Array && len(items) != t.Len() {
+			// encoding/json would pad or drop; the schema says exactly.
+			return fmt.Errorf("%s: want %d items, got %d", where(path), t.Len(), len(items))
 		}
 		for i, item := range items {
 			if err := check(item, t.Elem(), path+"["+strconv.Itoa(i)+"]"); err != nil {
@@ -155,6 +164,9 @@ func check(tree any, t reflect.Type, path string) error {
 				continue // a string the decoder checks
 			}
 			if err := check(members[k], f.Type, join(path, k)); err != nil {
+				return err
+			}
+			if err := f.Rules.checkValue(members[k], f.Type, join(path, k)); err != nil {
 				return err
 			}
 		}

@@ -13,6 +13,8 @@ type Field struct {
 	Type      reflect.Type
 	OmitEmpty bool // omitempty or omitzero: the member may be absent
 	Quoted    bool // the ",string" option: the value travels as a string
+	// Rules are what the field's jsonschema tags add; nil when none.
+	Rules *Rules
 }
 
 // Fields returns the JSON members of struct type t, promoted fields of
@@ -67,7 +69,8 @@ func Fields(t reflect.Type) []Field {
 				if name == "" {
 					name = sf.Name
 				}
-				c.Field = Field{Name: name, Index: index, Type: ft}
+				c.Field = Field{Name: name, Index: index, Type: ft,
+					Rules: rulesOf(sf.Tag.Get("jsonschema"), sf.Tag.Get("jsonschema_description"), ft)}
 				for opt := range strings.SplitSeq(opts, ",") {
 					switch opt {
 					case "omitempty", "omitzero":

@@ -4,7 +4,9 @@
 //
 // A struct is an object whose members are its JSON fields; a field without
 // omitempty or omitzero is required, and no other member is allowed (the
-// payload decoder rejects unknown fields). Pointers add null, as do slices
+// payload decoder rejects unknown fields). A field's jsonschema tag adds a
+// description, an enum, bounds and the like (see Rules), which the decoder
+// enforces too. Integers narrower than 64 bits carry their range. Pointers add null, as do slices
 // and maps, which encoding/json writes as null when nil. A recursive struct
 // type is written once under $defs and referred to with $ref.
 package schema
@@ -12,6 +14,7 @@ package schema
 import (
 	"encoding"
 	"encoding/json"
+	"math"
 	"reflect"
 	"strconv"
 	"time"
@@ -72,11 +75,17 @@ func (g *generator) schema(t reflect.Type) any {
 	switch t.Kind() {
 	case reflect.Bool:
 		return map[string]any{"type": "boolean"}
-	case reflect.Int, reflect.Int8, reflect.Int16, reflect.Int32, reflect.Int64:
+	case reflect.Int, reflect.Int64:
 		return map[string]any{"type": "integer"}
-	case reflect.Uint, reflect.Uint8, reflect.Uint16, reflect.Uint32, reflect.Uint64, reflect.Uintptr:
+	case reflect.Int8, reflect.Int16, reflect.Int32:
+		return map[string]any{"type": "integer", "minimum": -(1 << (t.Bits() - 1)), "maximum": 1<<(t.Bits()-1) - 1}
+	case reflect.Uint, reflect.Uint64, reflect.Uintptr:
 		return map[string]any{"type": "integer", "minimum": 0}
-	case reflect.Float32, reflect.Float64:
+	case reflect.Uint8, reflect.Uint16, reflect.Uint32:
+		return map[string]any{"type": "integer", "minimum": 0, "maximum": 1<<t.Bits() - 1}
+	case reflect.Float32:
+		return map[string]any{"type": "number", "minimum": -math.MaxFloat32, "maximum": math.MaxFloat32}
+	case reflect.Float64:
 		return map[string]any{"type": "number"}
 	case reflect.String:
 		return map[string]any{"type": "string"}
@@ -110,6 +119,8 @@ func (g *generator) object(t reflect.Type) map[string]any {
 		s := g.schema(f.Type)
 		if f.Quoted {
 			s = map[string]any{"type": "string"}
+		} else if f.Rules != nil {
+			s = f.Rules.apply(s, f.Type)
 		}
 		props[f.Name] = s
 		if !f.OmitEmpty {

@@ -52,7 +52,9 @@ func TestSchema(t *testing.T) {
 	}{
 		{"string", reflect.TypeFor[string](), `{"type":"string"}`},
 		{"int", reflect.TypeFor[int](), `{"type":"integer"}`},
-		{"uint8", reflect.TypeFor[uint8](), `{"type":"integer","minimum":0}`},
+		{"uint8", reflect.TypeFor[uint8](), `{"type":"integer","minimum":0,"maximum":255}`},
+		{"int16", reflect.TypeFor[int16](), `{"type":"integer","minimum":-32768,"maximum":32767}`},
+		{"float32", reflect.TypeFor[float32](), `{"type":"number","minimum":-3.4028234663852886e38,"maximum":3.4028234663852886e38}`},
 		{"any", reflect.TypeFor[any](), `{}`},
 		{"pointer", reflect.TypeFor[*string](), `{"type":["string","null"]}`},
 		{"slice", reflect.TypeFor[[]int](), `{"type":["array","null"],"items":{"type":"integer"}}`},

@@ -78,6 +78,58 @@ var migrations = [][]string{
 		)`,
 		`INSERT INTO _damper_sandbox_owner (id, owner, seq) VALUES (1, '', 0)`,
 	},
+	4: {
+		// The harness's sessions (runtime/harness): one row per session,
+		// with its model and what its turns used and cost so far.
+		`CREATE TABLE _damper_sessions (
+			name TEXT PRIMARY KEY,
+			model TEXT NOT NULL,
+			depth INTEGER NOT NULL,
+			input_tokens INTEGER NOT NULL,
+			output_tokens INTEGER NOT NULL,
+			cache_read_tokens INTEGER NOT NULL,
+			cache_write_tokens INTEGER NOT NULL,
+			cost REAL NOT NULL,
+			turns INTEGER NOT NULL,
+			created_at INTEGER NOT NULL,
+			updated_at INTEGER NOT NULL
+		)`,
+		// A session's conversation: model.Message JSON by position, with
+		// an estimate of its tokens (for compaction). Compaction replaces
+		// the rows before a position with one summary.
+		`CREATE TABLE _damper_session_messages (
+			session TEXT NOT NULL,
+			seq INTEGER NOT NULL,
+			message TEXT NOT NULL,
+			tokens INTEGER NOT NULL,
+			PRIMARY KEY (session, seq)
+		)`,
+		// The tool calls of a session's last assistant message that no
+		// user message answers yet: part is the tool_result (model.Part
+		// JSON) once the call ended, '' while it runs. A call whose row
+		// is '' when a run resumes was interrupted.
+		`CREATE TABLE _damper_session_results (
+			session TEXT NOT NULL,
+			call_id TEXT NOT NULL,
+			part TEXT NOT NULL,
+			PRIMARY KEY (session, call_id)
+		)`,
+		// Each prompt a run made, by its position among the run's prompts
+		// of the session (n), so that a run started again with the same
+		// id continues it: status running, done or failed, the loop's
+		// counters (state) and how it ended (outcome).
+		`CREATE TABLE _damper_prompts (
+			run TEXT NOT NULL,
+			session TEXT NOT NULL,
+			n INTEGER NOT NULL,
+			digest TEXT NOT NULL,
+			status TEXT NOT NULL,
+			state TEXT NOT NULL,
+			outcome TEXT,
+			updated_at INTEGER NOT NULL,
+			PRIMARY KEY (run, session, n)
+		)`,
+	},
 }
 
 // latest is the schema version this module brings its databases to.

@@ -53,10 +53,20 @@ func init() {
 // The output cap is sent as max_tokens, which such services understand,
 // where OpenAI's own API gets max_completion_tokens.
 func Compatible(provider, baseURL string) model.Opener {
+	return CompatibleBinding(provider, baseURL, "")
+}
+
+// CompatibleBinding is Compatible for a service a Workers binding also
+// reaches (binding "AI": Workers AI): each request, decided by the agent's
+// policy as for Compatible, is a call on the binding, which the Worker
+// makes with env.AI when it has the binding; the local host, and a Worker
+// without it, send the request to baseURL instead. runtime/model/workersai
+// registers one.
+func CompatibleBinding(provider, baseURL, binding string) model.Opener {
 	url := strings.TrimSuffix(baseURL, "/") + "/chat/completions"
 	own := strings.HasPrefix(baseURL, Origin+"/")
 	return func(id string, env model.Env) (model.Model, error) {
-		return &client{provider: provider, url: url, own: own, id: id, env: env}, nil
+		return &client{provider: provider, url: url, own: own, id: id, env: env, binding: binding}, nil
 	}
 }
 
@@ -66,6 +76,7 @@ type client struct {
 	own      bool // OpenAI's own API
 	id       string
 	env      model.Env
+	binding  string
 }
 
 func (c *client) Turn(ctx context.Context, req *model.Request, onDelta func(model.Delta)) (*model.Response, error) {
@@ -73,7 +84,7 @@ func (c *client) Turn(ctx context.Context, req *model.Request, onDelta func(mode
 	if err != nil {
 		return nil, &model.Error{Kind: model.KindInvalidRequest, Provider: c.provider, Message: "encode the request", Err: err}
 	}
-	resp, merr := provider.Post(ctx, c.env, c.provider, c.url, nil, body)
+	resp, merr := provider.PostBinding(ctx, c.env, c.binding, c.provider, c.url, nil, body)
 	if merr != nil {
 		return nil, merr
 	}

@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/damperdev/damper/policy"
+	"github.com/damperdev/damper/runtime/internal/send"
 	"github.com/damperdev/damper/runtime/model"
 )
 
@@ -25,6 +26,13 @@ const maxErrorBody = 64 << 10
 // asking for an event stream. A failure to send is a *model.Error of kind
 // denied, canceled or connection.
 func Post(ctx context.Context, env model.Env, provider, url string, headers map[string]string, body []byte) (*http.Response, *model.Error) {
+	return PostBinding(ctx, env, "", provider, url, headers, body)
+}
+
+// PostBinding is Post as a call on the Workers binding named binding, when
+// not empty: the host calls the binding with the request the policy
+// decided on, or sends it where it has no such binding.
+func PostBinding(ctx context.Context, env model.Env, binding, provider, url string, headers map[string]string, body []byte) (*http.Response, *model.Error) {
 	req, err := http.NewRequestWithContext(ctx, http.MethodPost, url, bytes.NewReader(body))
 	if err != nil {
 		return nil, &model.Error{Kind: model.KindInvalidRequest, Provider: provider, Message: "build the request", Err: err}
@@ -34,7 +42,12 @@ func Post(ctx context.Context, env model.Env, provider, url string, headers map[
 	for k, v := range headers {
 		req.Header.Set(k, v)
 	}
-	resp, err := env.Transport().RoundTrip(req)
+	var resp *http.Response
+	if binding == "" {
+		resp, err = send.Stream(env, req)
+	} else {
+		resp, err = send.Binding(env, binding, req)
+	}
 	if err != nil {
 		return nil, SendError(ctx, provider, err)
 	}
