@@ -111,7 +111,7 @@ func TestRunVerboseShowsEachEventOnce(t *testing.T) {
 	code, _, errOut := damper(t, "", "run", "-v", "--module", testmodule.Path(t), "--data", t.TempDir(), "probe.emit", `{"events":3}`)
 	require.Equal(t, 0, code, errOut)
 	for n := range 3 {
-		assert.Equal(t, 1, strings.Count(errOut, `"data":{"n":`+string(rune('0'+n))+`}`), "event %d in:\n%s", n, errOut)
+		assert.Equal(t, 1, strings.Count(errOut, `"data":{"text":"`+string(rune('0'+n))+`"}`), "event %d in:\n%s", n, errOut)
 	}
 	assert.NotContains(t, errOut, "msg=event", "no second copy in the debug log")
 }
