@@ -11,6 +11,7 @@ import (
 	"github.com/stretchr/testify/require"
 	"github.com/tetratelabs/wazero"
 
+	"github.com/damperdev/damper/internal/shellbench"
 	"github.com/damperdev/damper/internal/testmodule"
 )
 
@@ -101,4 +102,22 @@ func TestReportIdleMemory(t *testing.T) {
 	mi := a.instance()
 	t.Logf("idle module instance: %.1f MiB of linear memory", float64(mi.memorySize())/(1<<20))
 	require.NotZero(t, mi.memorySize())
+}
+
+// BenchmarkEmptyShell is the shell example agent running the empty
+// sandbox's benchmark workload (internal/shellbench: 20 commands over 1,000
+// files) inside the module: one op is one run of the script, with the
+// changed files written back to the instance's SQLite file. The files are
+// written once, by a first run.
+func BenchmarkEmptyShell(b *testing.B) {
+	h := newHost(b, testConfig(b).WithLogger(nil))
+	out := run(b, h, "shell", "bench", map[string]any{"files": shellbench.Files(), "script": "find . -type f | wc -l"})
+	require.Equal(b, "1000\n", out["stdout"], "%v", out)
+	b.ResetTimer()
+	for b.Loop() {
+		out = run(b, h, "shell", "bench", map[string]any{"script": shellbench.Script})
+	}
+	b.StopTimer()
+	require.EqualValues(b, 0, out["exit_code"], "%v", out["stderr"])
+	require.Contains(b, out["stdout"], "1000\n")
 }

@@ -29,13 +29,14 @@ type Config struct {
 	maxQueue   int
 	targets    map[string]string
 	secrets    func(name string) (string, bool)
+	model      string
+	sandbox    string
 
-	retention      int           // events kept per agent instance
-	heartbeat      time.Duration // between SSE comments on an idle stream
-	ringSize       int           // recent events kept in memory per live agent instance, for streams
-	model, sandbox string        // the hosts' choices, in every start
-	telemetry      *wire.Telemetry
-	onDestroy      []func(ctx context.Context, agent, id string) error
+	retention int           // events kept per agent instance
+	heartbeat time.Duration // between SSE comments on an idle stream
+	ringSize  int           // recent events kept in memory per live agent instance, for streams
+	telemetry *wire.Telemetry
+	onDestroy []func(ctx context.Context, agent, id string) error
 
 	maxInstances int    // live module instances
 	memoryLimit  uint64 // bytes of linear memory per module instance
@@ -231,6 +232,16 @@ func ParseTargets(spec string) (map[string]string, error) { return host.ParseTar
 // flag of damper run and serve).
 func AddTarget(targets map[string]string, pair string) error { return host.AddTarget(targets, pair) }
 
+// WithModel sets the default model of the agents' harnesses,
+// "provider/model" (DAMPER_MODEL): used when neither the call, the session
+// nor the agent names one.
+func (c Config) WithModel(model string) Config { c.model = model; return c }
+
+// WithSandbox makes every run use the sandbox kind kind (empty, local or
+// container) instead of the one its agent chose; "" keeps the agent's
+// choice. New fails on another kind.
+func (c Config) WithSandbox(kind string) Config { c.sandbox = kind; return c }
+
 // WithEventRetention sets how many events each agent instance's log keeps
 // (the newest; default DefaultEventRetention). A stream that resumes from
 // before the oldest kept starts at the oldest kept.
@@ -239,15 +250,6 @@ func (c Config) WithEventRetention(n int) Config { c.retention = n; return c }
 // WithHeartbeat sets how often an idle SSE stream sends a comment line
 // (default DefaultHeartbeat).
 func (c Config) WithHeartbeat(d time.Duration) Config { c.heartbeat = d; return c }
-
-// WithModel and WithSandbox set the host's model choice ("provider/model")
-// and sandbox kind ("empty", "local", "container") that every run's start
-// carries (wire.Start), as DAMPER_MODEL and DAMPER_SANDBOX do; a run's
-// Model and Sandbox options win. "" leaves the agents' own choice.
-func (c Config) WithModel(model string) Config { c.model = model; return c }
-
-// WithSandbox: see WithModel.
-func (c Config) WithSandbox(kind string) Config { c.sandbox = kind; return c }
 
 // WithTelemetry has every run export its spans to the OpenTelemetry
 // collector whose traces URL is endpoint (OTLP/HTTP with JSON, such as

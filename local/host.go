@@ -162,6 +162,8 @@ func New(ctx context.Context, wasm []byte, cfg Config) (*Host, error) {
 		Secrets:        cfg.secrets,
 		Targets:        targets,
 		Logger:         cfg.logger,
+		Model:          cfg.model,
+		Sandbox:        cfg.sandbox,
 		EventRetention: cfg.retention,
 		Telemetry:      telemetry,
 	}

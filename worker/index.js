@@ -180,6 +180,7 @@ export class AgentInstance extends DurableObject {
       // Secret values are read from env by the names the policies list.
       secrets: new HostSecrets(manifest, targets, env),
       targets,
+      settings: { model: env.DAMPER_MODEL, sandbox: env.DAMPER_SANDBOX },
     });
   }
 

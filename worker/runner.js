@@ -45,14 +45,18 @@ export class Runner {
    *   passed to the guest in every damper_start
    * @param {number} [opts.runTimeoutMs] cancel a run that has not finished
    *   after this long (0: no limit)
+   * @param {{model?: string, sandbox?: string}} [opts.settings] the default
+   *   model and the sandbox kind override (DAMPER_MODEL, DAMPER_SANDBOX),
+   *   passed to the guest in every damper_start
    */
-  constructor({ wasm, effects, idleMs = IDLE_MS, secrets = null, targets = new Map(), runTimeoutMs = DEFAULT_RUN_TIMEOUT_MS }) {
+  constructor({ wasm, effects, idleMs = IDLE_MS, secrets = null, targets = new Map(), runTimeoutMs = DEFAULT_RUN_TIMEOUT_MS, settings = {} }) {
     this.wasm = wasm;
     this.effects = effects;
     this.idleMs = idleMs;
     this.runTimeoutMs = runTimeoutMs;
     this.secrets = secrets;
     this.targets = Object.fromEntries(targets);
+    this.settings = settings;
     this.idleTimer = null;
     /** The whole bodies this agent instance's tasks hold at once. */
     this.bodies = new BodyBudget();
@@ -128,7 +132,8 @@ export class Runner {
     // bodies are cancelled. So the batch in flight settles at once.
     abort.signal.addEventListener("abort", () => task.release(), { once: true });
     try {
-      const head = JSON.stringify({ task: task.id, kind: "run", agent, instance, run: runId, targets: this.targets });
+      const head = JSON.stringify({ task: task.id, kind: "run", agent, instance, run: runId, targets: this.targets,
+        model: this.settings.model || undefined, sandbox: this.settings.sandbox || undefined });
       let out = mod.callRaw("damper_start", `${head.slice(0, -1)},"payload":${payload}}`);
       while (!out.value?.done) {
         const effects = out.value?.effects;

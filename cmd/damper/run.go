@@ -58,7 +58,9 @@ func runCmd(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 		WithDataDir(*data).
 		WithLogger(logger).
 		WithRunTimeout(*timeout).
-		WithTargets(overrides))
+		WithTargets(overrides).
+		WithModel(os.Getenv("DAMPER_MODEL")).
+		WithSandbox(os.Getenv("DAMPER_SANDBOX")))
 	if err != nil {
 		fmt.Fprintf(stderr, "damper run: %v\n", err)
 		return 1

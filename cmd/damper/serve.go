@@ -112,7 +112,9 @@ func serve(ctx context.Context, o serveOptions, stderr io.Writer) error {
 		WithToken(token).
 		WithIdleTimeout(o.idle).
 		WithRunTimeout(o.runTimeout).
-		WithTargets(o.targets)
+		WithTargets(o.targets).
+		WithModel(os.Getenv("DAMPER_MODEL")).
+		WithSandbox(os.Getenv("DAMPER_SANDBOX"))
 	var w *watcher
 	if o.watch != "" {
 		if w, err = newWatcher(ctx, o.watch, filepath.Dir(o.module)); err != nil {

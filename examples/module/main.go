@@ -7,6 +7,7 @@ package main
 import (
 	_ "github.com/damperdev/damper/examples/hello" // registers "hello"
 	_ "github.com/damperdev/damper/examples/repo"  // registers "repo"
+	_ "github.com/damperdev/damper/examples/shell" // registers "shell"
 )
 
 // main is never called: the module is a reactor, driven through its

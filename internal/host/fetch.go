@@ -146,9 +146,11 @@ func performFetch(ctx context.Context, c *Core, t *Task, args []byte) (any, *wir
 // first ones are read and the rest fail at once, rather than all of them
 // failing halfway. A body that fails gives its bytes back at once.
 func readWhole(ctx context.Context, t *Task, resp *http.Response, limit int64) (body []byte, werr *wire.Error) {
-	tooLarge := &wire.Error{Type: wire.ErrFetch, Message: fmt.Sprintf("the response body exceeds %d bytes; fetch it with stream", limit)}
+	tooLarge := func() *wire.Error {
+		return &wire.Error{Type: wire.ErrFetch, Message: fmt.Sprintf("the response body exceeds %d bytes; fetch it with stream", limit)}
+	}
 	if resp.ContentLength > limit {
-		return nil, tooLarge
+		return nil, tooLarge()
 	}
 	var held int64
 	hold := func(n int64) *wire.Error {
@@ -163,29 +165,34 @@ func readWhole(ctx context.Context, t *Task, resp *http.Response, limit int64) (
 			t.unholdBody(held)
 		}
 	}()
-	var buf bytes.Buffer
+	size := 512
 	if resp.ContentLength > 0 {
 		if err := hold(resp.ContentLength); err != nil {
 			return nil, err
 		}
-		buf.Grow(int(resp.ContentLength))
+		size = int(resp.ContentLength) + 1 // +1: the read that says EOF
 	}
-	chunk := make([]byte, 32<<10)
+	// Read into the buffer's own spare room, as io.ReadAll does: no
+	// chunk of its own, which a small body would pay for at every fetch.
+	buf := make([]byte, 0, size)
 	for {
-		n, err := resp.Body.Read(chunk)
+		if len(buf) == cap(buf) {
+			buf = append(buf, 0)[:len(buf)]
+		}
+		n, err := resp.Body.Read(buf[len(buf):cap(buf)])
 		if n > 0 {
-			if int64(buf.Len()+n) > limit {
-				return nil, tooLarge
+			if int64(len(buf)+n) > limit {
+				return nil, tooLarge()
 			}
-			if over := int64(buf.Len()+n) - held; over > 0 {
+			if over := int64(len(buf)+n) - held; over > 0 {
 				if err := hold(over); err != nil {
 					return nil, err
 				}
 			}
-			buf.Write(chunk[:n])
+			buf = buf[:len(buf)+n]
 		}
 		if err == io.EOF {
-			return buf.Bytes(), nil
+			return buf, nil
 		}
 		if err != nil {
 			return nil, fetchError(ctx, t.secrets.scrubError(fmt.Errorf("read body: %w", err)))

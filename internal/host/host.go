@@ -15,6 +15,7 @@
 package host
 
 import (
+	"cmp"
 	"context"
 	"database/sql"
 	"errors"
@@ -51,6 +52,9 @@ type Options struct {
 	// Targets point services of the agents' policies elsewhere: service
 	// name to "scheme://host[:port]", checked and made canonical by New.
 	Targets map[string]string
+	// Model and Sandbox reach the guest in every start (wire.Start): the
+	// default model and the sandbox kind the host asks for.
+	Model, Sandbox string
 	// Logger receives the log effects of tasks that have no logger of
 	// their own.
 	Logger *slog.Logger
@@ -102,6 +106,8 @@ type Performer func(ctx context.Context, c *Core, t *Task, args []byte) (any, *w
 type Core struct {
 	transport http.RoundTripper
 	targets   map[string]string        // canonical overrides, passed in every start
+	model     string                   // the default model, passed in every start
+	sandbox   string                   // the sandbox kind override, passed in every start
 	secrets   map[string]*agentSecrets // by agent
 	table     map[string]Performer     // the dispatch table, by effect type
 	logger    *slog.Logger
@@ -150,9 +156,16 @@ func New(m wire.Manifest, o Options) (*Core, error) {
 		}
 		o.Transport = d.Transport()
 	}
+	switch o.Sandbox {
+	case "", "empty", "local", "container":
+	default:
+		return nil, fmt.Errorf("sandbox kind %q: want empty, local or container", o.Sandbox)
+	}
 	c := &Core{
 		transport: o.Transport,
 		targets:   targets,
+		model:     o.Model,
+		sandbox:   o.Sandbox,
 		secrets:   secrets,
 		logger:    o.Logger,
 		sleep:     o.Sleep,
@@ -331,7 +344,8 @@ type Task struct {
 	ID   string
 	Run  string
 	Inst *Instance
-	// Model, Sandbox and Attempt go in the task's start (wire.Start).
+	// Model and Sandbox, when set, go in the task's start instead of the
+	// core's (a run's own choice); Attempt goes there too (wire.Start).
 	Model, Sandbox string
 	Attempt        int
 	// OnStarted, when set, sees damper_start's output before RunTask
@@ -372,8 +386,8 @@ func (t *Task) Start(payload []byte) wire.Start {
 		Run:       t.Run,
 		Payload:   payload,
 		Targets:   t.core.targets,
-		Model:     t.Model,
-		Sandbox:   t.Sandbox,
+		Model:     cmp.Or(t.Model, t.core.model),
+		Sandbox:   cmp.Or(t.Sandbox, t.core.sandbox),
 		Attempt:   t.Attempt,
 		Telemetry: t.core.telemetry,
 	}

@@ -57,12 +57,13 @@ type Start struct {
 	// "scheme://host[:port]"; the guest applies those naming services of
 	// the agent's policy before deciding its requests.
 	Targets map[string]string `json:"targets,omitempty"`
-	// Model and Sandbox are the host's choices for the run: `damper run
-	// --model/--sandbox`, else DAMPER_MODEL and DAMPER_SANDBOX (on Workers,
-	// vars). The harness runs Model ("provider/model") where the agent
-	// names none, and Sandbox is the sandbox kind ("empty", "local",
-	// "container"); "" leaves the agent's own choice.
-	Model   string `json:"model,omitempty"`
+	// Model is the host's default model, "provider/model" (DAMPER_MODEL,
+	// damper run --model): the harness uses it when neither the call, the
+	// session nor the agent names one.
+	Model string `json:"model,omitempty"`
+	// Sandbox is the sandbox kind the host asks for this run instead of
+	// the agent's choice (DAMPER_SANDBOX, damper run --sandbox): empty,
+	// local or container.
 	Sandbox string `json:"sandbox,omitempty"`
 	// Attempt counts the run's starts: 1 the first time, more when the
 	// run starts again with the same id after its module instance or its

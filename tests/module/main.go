@@ -7,7 +7,10 @@ package main
 import (
 	_ "github.com/damperdev/damper/examples/hello" // registers "hello"
 	_ "github.com/damperdev/damper/examples/repo"  // registers "repo"
+	_ "github.com/damperdev/damper/examples/shell" // registers "shell"
 	_ "github.com/damperdev/damper/tests/agents"   // registers the probe.* agents
+
+	_ "github.com/damperdev/damper/sandbox/empty/jq" // the e2e suite runs jq in the shell agent
 )
 
 // main is never called: the module is a reactor.

@@ -71,13 +71,14 @@ type Host struct {
 	// the policy allows and which origin owns which secret.
 	Targets map[string]string
 
+	// Model is the host's default model, as DAMPER_MODEL sets it on the
+	// hosts ("test/schema", say), and Sandbox the sandbox kind every run
+	// uses instead of its agent's choice, as DAMPER_SANDBOX does.
+	Model, Sandbox string
+
 	// OnBatch, when set, sees each batch of effects before the host
 	// performs it, in the order the run issued them.
 	OnBatch func(batch []Effect)
-
-	// Model and Sandbox are the host's choices every run's start carries
-	// (wire.Start), as damper run --model and --sandbox give them.
-	Model, Sandbox string
 
 	mu        sync.Mutex
 	instances map[string]*host.Instance // by "agent/instance"
@@ -173,7 +174,7 @@ func (h *Host) Run(ctx context.Context, agent, instance string, payload any) (js
 	}
 	n := taskSeq.Add(1)
 	t := core.NewTask(fmt.Sprintf("t%d", n), fmt.Sprintf("r_%d", n), h.instance(core, agent, instance), nil)
-	t.Model, t.Sandbox, t.Attempt = h.Model, h.Sandbox, 1
+	t.Attempt = 1
 
 	running.Lock()
 	defer running.Unlock()
@@ -209,6 +210,8 @@ func (h *Host) hostCore(handlers *sync.WaitGroup) (*host.Core, error) {
 			return v, ok
 		},
 		Targets: h.Targets,
+		Model:   h.Model,
+		Sandbox: h.Sandbox,
 		Logger:  slog.New(&recordLogs{h: h}),
 		Sleep: func(ctx context.Context, d time.Duration) error {
 			h.mu.Lock()

@@ -49,10 +49,42 @@ var migrations = [][]string{
 			updated_at INTEGER NOT NULL
 		)`,
 	},
+	3: {
+		// The files of the agent instance's empty-kind sandbox
+		// (sandbox/empty), by path relative to its working directory. A
+		// file's content is in pieces (part 0, 1, ...) so that no row
+		// nears the Durable Object's 2 MB row limit; a directory is one
+		// row of part 0 with no data. A piece that is UTF-8 text is stored
+		// as it is, anything else as base64 (b64 = 1): sql arguments are
+		// JSON values, which carry no bytes.
+		`CREATE TABLE _damper_sandbox_files (
+			path TEXT NOT NULL,
+			part INTEGER NOT NULL,
+			dir INTEGER NOT NULL,
+			mode INTEGER NOT NULL,
+			mtime INTEGER NOT NULL,
+			data TEXT NOT NULL,
+			b64 INTEGER NOT NULL,
+			PRIMARY KEY (path, part)
+		)`,
+		// Who may write the files: the module instance that loaded them
+		// last (owner), and the sequence number of the last batch written
+		// (seq), so that a module instance holding a stale copy, or a
+		// batch overtaken by a later one, fails instead of writing.
+		`CREATE TABLE _damper_sandbox_owner (
+			id INTEGER PRIMARY KEY,
+			owner TEXT NOT NULL,
+			seq INTEGER NOT NULL
+		)`,
+		`INSERT INTO _damper_sandbox_owner (id, owner, seq) VALUES (1, '', 0)`,
+	},
 }
 
 // latest is the schema version this module brings its databases to.
 var latest = len(migrations) - 1
+
+// Version is the schema version this module brings its databases to.
+func Version() int { return latest }
 
 // Run statuses in _damper_runs.
 const (
@@ -67,14 +99,29 @@ var (
 	// module instance has brought to the latest version. It lives as long as the
 	// module instance: a new one checks again.
 	current = map[string]bool{}
+	// forgetters drop what other packages keep of databases (OnForget).
+	forgetters []func()
 )
 
 // Forget drops what this module instance knows about databases, as a new
 // module instance starts knowing nothing. Tests use it to play a restart.
 func Forget() {
 	mu.Lock()
-	defer mu.Unlock()
 	clear(current)
+	fs := append([]func(){}, forgetters...)
+	mu.Unlock()
+	for _, f := range fs {
+		f()
+	}
+}
+
+// OnForget makes Forget call f, for a package that keeps a copy of what an
+// agent instance stored (the empty sandbox's files): a restart must drop it
+// as a new module instance would not have it.
+func OnForget(f func()) {
+	mu.Lock()
+	defer mu.Unlock()
+	forgetters = append(forgetters, f)
 }
 
 // Exec runs statements as one atomic batch against the database of ctx's

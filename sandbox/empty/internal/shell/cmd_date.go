@@ -1,0 +1,306 @@
+package shell
+
+import (
+	"fmt"
+	"regexp"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+)
+
+func init() { commands["date"] = cmdDate }
+
+func cmdDate(p *proc) int {
+	args := p.args
+	when := p.r.sh.now()
+	format := "%a %b %e %H:%M:%S %Z %Y"
+	utc := true // the sandbox's time zone is UTC
+	for len(args) > 0 && strings.HasPrefix(args[0], "-") && len(args[0]) > 1 {
+		a := args[0]
+		args = args[1:]
+		val := func(prefix string) (string, bool) {
+			if strings.HasPrefix(a, prefix+"=") {
+				return a[len(prefix)+1:], true
+			}
+			if len(args) == 0 {
+				return "", false
+			}
+			v := args[0]
+			args = args[1:]
+			return v, true
+		}
+		switch {
+		case a == "-u" || a == "--utc" || a == "--universal":
+		case a == "-d" || strings.HasPrefix(a, "--date"):
+			v, ok := val("--date")
+			if !ok {
+				return p.usage("option requires an argument -- 'd'")
+			}
+			t, err := parseDate(v, when)
+			if err != nil {
+				p.errorf("invalid date '%s'", v)
+				return 1
+			}
+			when = t
+		case strings.HasPrefix(a, "-d") && len(a) > 2:
+			t, err := parseDate(a[2:], when)
+			if err != nil {
+				p.errorf("invalid date '%s'", a[2:])
+				return 1
+			}
+			when = t
+		case a == "-r" || strings.HasPrefix(a, "--reference"):
+			v, ok := val("--reference")
+			if !ok {
+				return p.usage("option requires an argument -- 'r'")
+			}
+			in, _, err := p.r.stat(v)
+			if err != nil {
+				p.errorf("%s: %s", v, errText(err))
+				return 1
+			}
+			when = in.ModTime()
+		case a == "-R" || a == "--rfc-email":
+			format = "%a, %d %b %Y %H:%M:%S %z"
+		case strings.HasPrefix(a, "-I") || strings.HasPrefix(a, "--iso-8601"):
+			spec := strings.TrimPrefix(strings.TrimPrefix(strings.TrimPrefix(a, "-I"), "--iso-8601"), "=")
+			switch spec {
+			case "", "date":
+				format = "%Y-%m-%d"
+			case "hours":
+				format = "%Y-%m-%dT%H%:z"
+			case "minutes":
+				format = "%Y-%m-%dT%H:%M%:z"
+			case "seconds":
+				format = "%Y-%m-%dT%H:%M:%S%:z"
+			case "ns":
+				format = "%Y-%m-%dT%H:%M:%S,%N%:z"
+			}
+		default:
+			return p.usage("invalid option -- '%s'", strings.TrimLeft(a, "-"))
+		}
+	}
+	if len(args) > 0 {
+		if !strings.HasPrefix(args[0], "+") {
+			p.errorf("invalid date '%s'", args[0])
+			return 1
+		}
+		format = args[0][1:]
+	}
+	if utc {
+		when = when.UTC()
+	}
+	return boolStatus(p.write(strftime(format, when)+"\n") != nil)
+}
+
+// relDate reads "3 days ago" and the like; compiled at first use, not at
+// every module instance's start.
+var relDate = sync.OnceValue(func() *regexp.Regexp {
+	return regexp.MustCompile(`^([+-]?\d+)\s*(second|sec|minute|min|hour|day|week|month|year)s?(\s+ago)?$`)
+})
+
+// parseDate reads date -d's common forms: @epoch, ISO dates and times,
+// now, today, yesterday, tomorrow, and "N units [ago]".
+func parseDate(s string, now time.Time) (time.Time, error) {
+	s = strings.TrimSpace(s)
+	now = now.UTC()
+	switch strings.ToLower(s) {
+	case "now", "":
+		return now, nil
+	case "today":
+		return now, nil
+	case "yesterday":
+		return now.AddDate(0, 0, -1), nil
+	case "tomorrow":
+		return now.AddDate(0, 0, 1), nil
+	}
+	if strings.HasPrefix(s, "@") {
+		f, err := strconv.ParseFloat(s[1:], 64)
+		if err != nil {
+			return time.Time{}, err
+		}
+		sec := int64(f)
+		return time.Unix(sec, int64((f-float64(sec))*1e9)).UTC(), nil
+	}
+	if m := relDate().FindStringSubmatch(strings.ToLower(s)); m != nil {
+		n, _ := strconv.Atoi(m[1])
+		if m[3] != "" {
+			n = -n
+		}
+		switch m[2] {
+		case "second", "sec":
+			return now.Add(time.Duration(n) * time.Second), nil
+		case "minute", "min":
+			return now.Add(time.Duration(n) * time.Minute), nil
+		case "hour":
+			return now.Add(time.Duration(n) * time.Hour), nil
+		case "day":
+			return now.AddDate(0, 0, n), nil
+		case "week":
+			return now.AddDate(0, 0, 7*n), nil
+		case "month":
+			return now.AddDate(0, n, 0), nil
+		default:
+			return now.AddDate(n, 0, 0), nil
+		}
+	}
+	for _, layout := range []string{
+		time.RFC3339Nano, time.RFC3339, "2006-01-02T15:04:05", "2006-01-02 15:04:05", "2006-01-02 15:04",
+		"2006-01-02", "2006/01/02", "01/02/2006", "2006-01-02 15:04:05 MST", time.RFC1123, time.RFC1123Z,
+		time.UnixDate, time.ANSIC, "Jan 2 2006", "2 Jan 2006", "January 2, 2006", "15:04:05", "15:04",
+	} {
+		if t, err := time.Parse(layout, s); err == nil {
+			if layout == "15:04:05" || layout == "15:04" {
+				t = time.Date(now.Year(), now.Month(), now.Day(), t.Hour(), t.Minute(), t.Second(), 0, time.UTC)
+			}
+			return t.UTC(), nil
+		}
+	}
+	return time.Time{}, fmt.Errorf("invalid date %q", s)
+}
+
+// strftime formats t as date(1) does.
+func strftime(format string, t time.Time) string {
+	var b strings.Builder
+	for i := 0; i < len(format); i++ {
+		c := format[i]
+		if c != '%' || i+1 >= len(format) {
+			b.WriteByte(c)
+			continue
+		}
+		i++
+		pad := byte(0) // '-' none, '_' spaces, '0' zeros
+		if strings.IndexByte("-_0^#", format[i]) >= 0 && i+1 < len(format) {
+			pad = format[i]
+			i++
+		}
+		num := func(n, width int) {
+			s := strconv.Itoa(n)
+			switch pad {
+			case '-':
+			case '_':
+				for len(s) < width {
+					s = " " + s
+				}
+			default:
+				for len(s) < width {
+					s = "0" + s
+				}
+			}
+			b.WriteString(s)
+		}
+		switch format[i] {
+		case 'Y':
+			num(t.Year(), 4)
+		case 'C':
+			num(t.Year()/100, 2)
+		case 'y':
+			num(t.Year()%100, 2)
+		case 'm':
+			num(int(t.Month()), 2)
+		case 'd':
+			num(t.Day(), 2)
+		case 'e':
+			if pad == 0 {
+				pad = '_'
+			}
+			num(t.Day(), 2)
+		case 'H':
+			num(t.Hour(), 2)
+		case 'k':
+			if pad == 0 {
+				pad = '_'
+			}
+			num(t.Hour(), 2)
+		case 'I':
+			h := t.Hour() % 12
+			if h == 0 {
+				h = 12
+			}
+			num(h, 2)
+		case 'l':
+			h := t.Hour() % 12
+			if h == 0 {
+				h = 12
+			}
+			if pad == 0 {
+				pad = '_'
+			}
+			num(h, 2)
+		case 'M':
+			num(t.Minute(), 2)
+		case 'S':
+			num(t.Second(), 2)
+		case 'N':
+			b.WriteString(fmt.Sprintf("%09d", t.Nanosecond()))
+		case 's':
+			b.WriteString(strconv.FormatInt(t.Unix(), 10))
+		case 'j':
+			num(t.YearDay(), 3)
+		case 'u':
+			wd := int(t.Weekday())
+			if wd == 0 {
+				wd = 7
+			}
+			b.WriteString(strconv.Itoa(wd))
+		case 'w':
+			b.WriteString(strconv.Itoa(int(t.Weekday())))
+		case 'a':
+			b.WriteString(t.Format("Mon"))
+		case 'A':
+			b.WriteString(t.Format("Monday"))
+		case 'b', 'h':
+			b.WriteString(t.Format("Jan"))
+		case 'B':
+			b.WriteString(t.Format("January"))
+		case 'p':
+			b.WriteString(t.Format("PM"))
+		case 'P':
+			b.WriteString(strings.ToLower(t.Format("PM")))
+		case 'Z':
+			b.WriteString(t.Format("MST"))
+		case 'z':
+			b.WriteString(t.Format("-0700"))
+		case ':':
+			if i+1 < len(format) && format[i+1] == 'z' {
+				i++
+				b.WriteString(t.Format("-07:00"))
+			} else {
+				b.WriteString("%:")
+			}
+		case 'T':
+			b.WriteString(t.Format("15:04:05"))
+		case 'R':
+			b.WriteString(t.Format("15:04"))
+		case 'D':
+			b.WriteString(t.Format("01/02/06"))
+		case 'F':
+			b.WriteString(t.Format("2006-01-02"))
+		case 'c':
+			b.WriteString(t.Format("Mon Jan _2 15:04:05 2006"))
+		case 'x':
+			b.WriteString(t.Format("01/02/06"))
+		case 'X':
+			b.WriteString(t.Format("15:04:05"))
+		case 'V':
+			_, w := t.ISOWeek()
+			num(w, 2)
+		case 'G':
+			y, _ := t.ISOWeek()
+			num(y, 4)
+		case 'U':
+			num((t.YearDay()+6-int(t.Weekday()))/7, 2)
+		case 'n':
+			b.WriteByte('\n')
+		case 't':
+			b.WriteByte('\t')
+		case '%':
+			b.WriteByte('%')
+		default:
+			b.WriteByte('%')
+			b.WriteByte(format[i])
+		}
+	}
+	return b.String()
+}

@@ -1,0 +1,5 @@
+package main
+
+import _ "github.com/damperdev/damper/examples/hello"
+
+func main() {}
