@@ -67,7 +67,7 @@ const (
 // MaxAttempts is how many times a run is started at most: a run whose
 // module instance trapped, or whose process was lost, starts again with
 // the same id until then, and then fails.
-const MaxAttempts = 3
+const MaxAttempts = host.MaxAttempts
 
 // Run is one run as the agent instance's ledger records it, and as GET
 // /agents/{agent}/{id}/runs/{run} answers it (its JSON).

@@ -66,6 +66,12 @@ func (h *Host) resumeFile(ctx context.Context, path string) (int, error) {
 	defer release()
 	queued := 0
 	for _, r := range runs {
+		h.mu.Lock()
+		_, taken := h.runs[r.ID]
+		h.mu.Unlock()
+		if taken {
+			continue
+		}
 		var why string
 		switch {
 		case r.Mode == ModeCLI:

@@ -326,3 +326,8 @@ func (i *Instance) queryRuns(ctx context.Context, query string, args ...any) ([]
 	}
 	return out, nil
 }
+
+// MaxAttempts is how many times a run is started at most: a run whose
+// module instance trapped, or whose process was lost, starts again with
+// the same id until then, and then fails with interrupted.
+const MaxAttempts = 3
