@@ -104,6 +104,7 @@ type RunOption func(*runOptions)
 
 type runOptions struct {
 	onEvent        func(Event)
+	onEnd          func(Run)
 	mode           string
 	model, sandbox string
 }
@@ -113,6 +114,12 @@ type runOptions struct {
 // the run's effects wait for it.
 func OnEvent(fn func(Event)) RunOption {
 	return func(o *runOptions) { o.onEvent = fn }
+}
+
+// OnEnd calls fn once the run has ended in this host, with the run as it
+// ended (see Wait), or was interrupted by Close.
+func OnEnd(fn func(Run)) RunOption {
+	return func(o *runOptions) { o.onEnd = fn }
 }
 
 // Mode says how the run is asked for (ModeSync by default for Run,
@@ -262,7 +269,10 @@ func (h *Host) Start(ctx context.Context, agent, id string, payload json.RawMess
 }
 
 // Wait waits until run of the agent instance (agent, id) has ended, or
-// ctx, and returns it as the ledger has it then.
+// ctx, and returns it as it ended: its Status, and its Result or Error
+// (also for a run of ModeSync or ModeCLI that ended before the ledger had
+// it, such as one whose payload did not decode). A run the host shut down
+// before it ended has the status it had, and an interrupted Error.
 func (h *Host) Wait(ctx context.Context, agent, id, run string) (Run, error) {
 	h.mu.Lock()
 	req := h.runs[run]
@@ -270,6 +280,7 @@ func (h *Host) Wait(ctx context.Context, agent, id, run string) (Run, error) {
 	if req != nil && req.key == (instanceKey{agent, id}) {
 		select {
 		case <-req.done:
+			return req.final, nil
 		case <-ctx.Done():
 			return Run{}, ctx.Err()
 		}
@@ -509,6 +520,7 @@ type runRequest struct {
 	ctx     context.Context
 	cancel  context.CancelCauseFunc
 	onEvent func(Event)
+	onEnd   func(Run)
 	done    chan struct{} // closed when the run has ended here, or was interrupted
 
 	// Set before done closes.
@@ -575,6 +587,7 @@ func (h *Host) submit(ctx context.Context, agent, id string, payload json.RawMes
 		ctx:     runCtx,
 		cancel:  cancel,
 		onEvent: o.onEvent,
+		onEnd:   o.onEnd,
 		done:    make(chan struct{}),
 	}
 	if !h.reserve(ai) {
@@ -1009,12 +1022,28 @@ func (h *Host) interrupted(ai *agentInstance, req *runRequest) {
 // release forgets a run this process has ended or interrupted, and wakes
 // its waiters.
 func (h *Host) release(ai *agentInstance, req *runRequest) {
+	if req.final.ID == "" {
+		req.final = req.rec
+	}
+	if req.answer != nil && req.final.Error == nil && req.final.Status != StatusDone {
+		// A run that ended before the ledger had it: Wait tells its end.
+		req.final.Error = &wire.Error{Type: req.answer.Type, Message: req.answer.Message, Status: req.answer.Status}
+		if req.final.Status == StatusQueued || req.final.Status == StatusRunning || req.final.Status == "" {
+			req.final.Status = StatusFailed
+			if req.answer.Type == wire.ErrCanceled {
+				req.final.Status = StatusCanceled
+			}
+		}
+	}
 	h.mu.Lock()
 	delete(h.runs, req.rec.ID)
 	h.mu.Unlock()
 	ai.feed.unlisten(req.rec.ID)
 	req.cancel(nil)
 	close(req.done)
+	if req.onEnd != nil {
+		req.onEnd(req.final)
+	}
 }
 
 // cancelAnswer is the error for a caller whose run was canceled before
