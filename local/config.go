@@ -37,6 +37,8 @@ type Config struct {
 	ringSize  int           // recent events kept in memory per live agent instance, for streams
 	telemetry *wire.Telemetry
 	onDestroy []func(ctx context.Context, agent, id string) error
+	// discardEvents numbers events without writing them (benchmarks).
+	discardEvents bool
 
 	maxInstances int    // live module instances
 	memoryLimit  uint64 // bytes of linear memory per module instance

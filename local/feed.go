@@ -1,6 +1,7 @@
 package local
 
 import (
+	"strconv"
 	"sync"
 
 	"github.com/damperdev/damper/runtime/event"
@@ -16,7 +17,7 @@ type Event = event.Envelope
 // ring while it covers what the stream needs, and the database before.
 type feed struct {
 	mu        sync.Mutex
-	ring      []event.Envelope // the newest events, in seq order, at most size
+	ring      []frame // the newest events, in seq order, at most size
 	size      int
 	next      chan struct{} // closed at the next append
 	closed    bool
@@ -30,28 +31,33 @@ func newFeed(size int) *feed {
 // publish is the event log's OnAppend: envs are in seq order, and
 // publishes come in seq order (appends take turns).
 func (f *feed) publish(envs []event.Envelope) {
+	// Each event is encoded once, for every stream.
+	frames := make([]frame, len(envs))
+	for i := range envs {
+		frames[i] = frame{env: envs[i], sse: sseFrame(nil, &envs[i])}
+	}
 	f.mu.Lock()
 	if f.closed {
 		f.mu.Unlock()
 		return
 	}
-	if n := len(f.ring); n > 0 && f.ring[n-1].Seq+1 != envs[0].Seq {
+	if n := len(f.ring); n > 0 && f.ring[n-1].env.Seq+1 != envs[0].Seq {
 		// Another process appended to the same database: the ring would
 		// have a gap, so it starts again from here.
 		f.ring = f.ring[:0]
 	}
-	if over := len(f.ring) + len(envs) - f.size; over > 0 {
+	if over := len(f.ring) + len(frames) - f.size; over > 0 {
 		if over >= len(f.ring) {
 			f.ring = f.ring[:0]
-			if len(envs) > f.size {
-				envs = envs[len(envs)-f.size:]
+			if len(frames) > f.size {
+				frames = frames[len(frames)-f.size:]
 			}
 		} else {
 			n := copy(f.ring, f.ring[over:])
 			f.ring = f.ring[:n]
 		}
 	}
-	f.ring = append(f.ring, envs...)
+	f.ring = append(f.ring, frames...)
 	close(f.next)
 	f.next = make(chan struct{})
 	var calls []func(Event)
@@ -74,24 +80,42 @@ func (f *feed) publish(envs []event.Envelope) {
 // later, or is empty): the caller reads the database, having taken next
 // first, so that nothing appended meanwhile goes unseen. closed says the
 // feed has ended (its agent instance was deleted or retired).
-func (f *feed) since(after int64, run string) (evs []event.Envelope, next <-chan struct{}, ok, closed bool) {
+func (f *feed) since(after int64, run string) (evs []frame, next <-chan struct{}, ok, closed bool) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	next = f.next
 	if f.closed {
 		return nil, next, true, true
 	}
-	if len(f.ring) == 0 || f.ring[0].Seq > after+1 {
+	if len(f.ring) == 0 || f.ring[0].env.Seq > after+1 {
 		return nil, next, false, false
 	}
 	// The ring is contiguous: seq after+1 is at index after+1-first.
-	i := max(int(after+1-f.ring[0].Seq), 0)
+	i := max(int(after+1-f.ring[0].env.Seq), 0)
 	for _, e := range f.ring[min(i, len(f.ring)):] {
-		if run == "" || e.Run == run {
+		if run == "" || e.env.Run == run {
 			evs = append(evs, e)
 		}
 	}
 	return evs, next, true, false
+}
+
+// frame is an event and its SSE encoding.
+type frame struct {
+	env event.Envelope
+	sse []byte
+}
+
+// sseFrame appends e as one SSE event: id (its seq), event (its type),
+// data (its JSON, one line: JSON escapes line breaks).
+func sseFrame(b []byte, e *event.Envelope) []byte {
+	b = append(b, "id: "...)
+	b = strconv.AppendInt(b, e.Seq, 10)
+	b = append(b, "\nevent: "...)
+	b = append(b, e.Type...)
+	b = append(b, "\ndata: "...)
+	b = e.AppendJSON(b)
+	return append(b, "\n\n"...)
 }
 
 func (f *feed) listen(run string, fn func(Event)) {

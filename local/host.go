@@ -173,6 +173,7 @@ func New(ctx context.Context, wasm []byte, cfg Config) (*Host, error) {
 		Sandbox:        cfg.sandbox,
 		EventRetention: cfg.retention,
 		Telemetry:      telemetry,
+		DiscardEvents:  cfg.discardEvents,
 	}
 	if cfg.onBatch != nil {
 		opts.OnBatch = func(t *host.Task, effects []wire.Effect) { cfg.onBatch(t.Inst.Agent, t.Inst.ID, effects) }
@@ -1101,6 +1102,10 @@ func (h *Host) hostEvent(ai *agentInstance, run string, p event.Payload) {
 	raw, err := json.Marshal(p)
 	if err == nil {
 		_, err = ai.inst.AppendEvents(context.Background(), run, []wire.Event{{Type: string(p.Type()), Data: raw}})
+	}
+	if err == nil && event.Terminal(p.Type()) {
+		// A run's end is on disk before the host answers for it.
+		err = ai.inst.Flush(context.Background())
 	}
 	if err != nil {
 		ai.logger.Error("an event of the host was lost", "run", run, "type", p.Type(), "err", err)

@@ -282,20 +282,32 @@ func (s *handler) serveEvents(w http.ResponseWriter, r *http.Request, rt route, 
 			return
 		}
 		if !ok {
-			var err error
-			if evs, err = ai.inst.ReadEvents(ctx, after, run, 512); err != nil {
+			stored, err := ai.inst.ReadEvents(ctx, after, run, 512)
+			if err != nil {
 				sw.comment("error: " + err.Error())
 				return
 			}
+			evs = make([]frame, len(stored))
+			for i := range stored {
+				evs[i] = frame{env: stored[i], sse: sseFrame(nil, &stored[i])}
+			}
 		}
+		// What is there goes in one write.
+		end := false
+		sw.buf = sw.buf[:0]
 		for i := range evs {
-			if err := sw.event(&evs[i]); err != nil {
-				return
+			sw.buf = append(sw.buf, evs[i].sse...)
+			after = evs[i].env.Seq
+			if run != "" && event.Terminal(evs[i].env.Type) {
+				end = true
+				break
 			}
-			after = evs[i].Seq
-			if run != "" && event.Terminal(evs[i].Type) {
-				return
-			}
+		}
+		if len(sw.buf) > 0 && sw.write(sw.buf) != nil {
+			return
+		}
+		if end {
+			return
 		}
 		if len(evs) > 0 && !ok {
 			continue // more may be in the database
@@ -337,18 +349,6 @@ type sseWriter struct {
 	w   http.ResponseWriter
 	rc  *http.ResponseController
 	buf []byte
-}
-
-func (s *sseWriter) event(e *Event) error {
-	b := append(s.buf[:0], "id: "...)
-	b = strconv.AppendInt(b, e.Seq, 10)
-	b = append(b, "\nevent: "...)
-	b = append(b, e.Type...)
-	b = append(b, "\ndata: "...)
-	b = e.AppendJSON(b) // one line: JSON escapes line breaks
-	b = append(b, "\n\n"...)
-	s.buf = b
-	return s.write(b)
 }
 
 func (s *sseWriter) comment(text string) error {

@@ -224,6 +224,7 @@ func TestEmitAndSleep(t *testing.T) {
 		{Type: "tool.start", Session: "s", Turn: "t1", Call: "c1"},
 	}})
 	require.Nil(t, werr)
+	require.NoError(t, tk.Inst.Flush(context.Background()))
 	require.Len(t, got, 2)
 	assert.Equal(t, event.Envelope{Seq: 1, Time: got[0].Time, Type: "text.delta", Agent: "a", Instance: "i", Run: "r_1", Turn: "t1", Data: json.RawMessage(`{"text":"hi"}`)}, got[0])
 	assert.Equal(t, event.Envelope{Seq: 2, Time: got[1].Time, Type: "tool.start", Agent: "a", Instance: "i", Run: "r_1", Session: "s", Turn: "t1", Call: "c1"}, got[1])

@@ -16,7 +16,7 @@ import (
 	"github.com/damperdev/damper/runtime/event"
 )
 
-func newLogInstance(t *testing.T, retention int) (*Core, *Instance, string) {
+func newLogInstance(t testing.TB, retention int) (*Core, *Instance, string) {
 	t.Helper()
 	c, err := New(wire.Manifest{ABI: wire.Version, Agents: []wire.AgentEntry{{Name: "a"}}}, Options{Logger: testLogger(t), EventRetention: retention})
 	require.NoError(t, err)
@@ -26,7 +26,7 @@ func newLogInstance(t *testing.T, retention int) (*Core, *Instance, string) {
 	return c, inst, path
 }
 
-func appendN(t *testing.T, inst *Instance, run string, n int) []event.Envelope {
+func appendN(t testing.TB, inst *Instance, run string, n int) []event.Envelope {
 	t.Helper()
 	evs := make([]wire.Event, n)
 	for i := range evs {

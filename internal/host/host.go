@@ -68,6 +68,9 @@ type Options struct {
 	EventRetention int
 	// Telemetry, when set, has every run export its spans (wire.Telemetry).
 	Telemetry *wire.Telemetry
+	// DiscardEvents numbers and publishes events but never writes them:
+	// for benchmarks that measure what persisting them costs.
+	DiscardEvents bool
 	// OnBatch, when set, sees every batch before it is performed (tests).
 	OnBatch func(t *Task, effects []wire.Effect)
 	// Perform adds effect types to the dispatch table or replaces one, by
@@ -115,6 +118,7 @@ type Core struct {
 	limits    Limits
 	retention int
 	telemetry *wire.Telemetry
+	discard   bool
 	onBatch   func(t *Task, effects []wire.Effect)
 	counters  Counters
 }
@@ -172,6 +176,7 @@ func New(m wire.Manifest, o Options) (*Core, error) {
 		limits:    o.Limits.withDefaults(),
 		retention: o.EventRetention,
 		telemetry: o.Telemetry,
+		discard:   o.DiscardEvents,
 		onBatch:   o.OnBatch,
 		table:     make(map[string]Performer, len(performers)+len(o.Perform)),
 	}
@@ -212,7 +217,8 @@ type Instance struct {
 	db        *Store
 	hostReady bool // the host tables are migrated in db
 
-	appendMu  sync.Mutex // appends take turns, so OnAppend sees them in seq order
+	core      *Core
+	log       eventLog
 	onAppend  atomic.Pointer[func([]event.Envelope)]
 	retention int
 	finishes  int // runs finished, for pruning the ledger now and then
@@ -224,7 +230,7 @@ type Instance struct {
 // database at path (created on first use; "" for one in memory that lives
 // as long as the Instance).
 func (c *Core) NewInstance(agent, id, path string) *Instance {
-	return &Instance{Agent: agent, ID: id, path: path, retention: c.retention, bodies: budget{limit: c.limits.BodiesInFlight}}
+	return &Instance{Agent: agent, ID: id, path: path, core: c, retention: c.retention, bodies: budget{limit: c.limits.BodiesInFlight}}
 }
 
 // Store returns the instance's database, opening it on first use, so a run
@@ -304,8 +310,10 @@ func (i *Instance) Exists() bool {
 	return err == nil
 }
 
-// Close closes the instance's database; the next Store opens it again.
+// Close commits the events still pending and closes the instance's
+// database; the next Store opens it again.
 func (i *Instance) Close() error {
+	_ = i.Flush(context.Background())
 	i.mu.Lock()
 	defer i.mu.Unlock()
 	return i.closeLocked()
@@ -324,6 +332,15 @@ func (i *Instance) closeLocked() error {
 // guest's state, the event log, the run ledger): the agent instance
 // starts again empty.
 func (i *Instance) Destroy() error {
+	// Events not yet written go with the rest; the one being written is
+	// waited for, and numbering starts again.
+	i.log.mu.Lock()
+	i.log.pending = nil
+	i.log.mu.Unlock()
+	_ = i.Flush(context.Background())
+	i.log.mu.Lock()
+	i.log.loaded, i.log.lastSeq = false, 0
+	i.log.mu.Unlock()
 	i.mu.Lock()
 	defer i.mu.Unlock()
 	err := i.closeLocked()

@@ -205,6 +205,8 @@ func (i *Instance) StartRun(ctx context.Context, run string) (Run, error) {
 // FinishRun records how a run ended (status done with result, or failed
 // or canceled with e) and returns the run with its totals.
 func (i *Instance) FinishRun(ctx context.Context, run, status string, result json.RawMessage, e *wire.Error) (Run, error) {
+	// The totals are summed as turn.finish events are committed.
+	_ = i.Flush(ctx)
 	var res, errText any
 	if result != nil {
 		res = string(result)
@@ -277,6 +279,7 @@ func (i *Instance) ForgetRun(ctx context.Context, run string) error {
 
 // GetRun returns the ledger's row of run, and whether it has one.
 func (i *Instance) GetRun(ctx context.Context, run string) (Run, bool, error) {
+	_ = i.Flush(ctx)
 	var (
 		r     Run
 		found bool
@@ -305,6 +308,7 @@ func (i *Instance) Unfinished(ctx context.Context) ([]Run, error) {
 }
 
 func (i *Instance) queryRuns(ctx context.Context, query string, args ...any) ([]Run, error) {
+	_ = i.Flush(ctx)
 	var out []Run
 	err := i.readHost(ctx, func(q querier) error {
 		rows, err := q.QueryContext(ctx, query, args...)

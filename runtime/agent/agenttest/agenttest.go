@@ -183,6 +183,8 @@ func (h *Host) Run(ctx context.Context, agent, instance string, payload any) (js
 		Restart()
 	}
 	out, err := core.RunTask(ctx, inProcess{}, t, raw)
+	// Events are committed behind the run; Events has them all.
+	_ = t.Inst.Flush(context.WithoutCancel(ctx))
 	if err != nil {
 		return nil, err
 	}
