@@ -92,7 +92,7 @@ func TestUnknownAgentListsTheAgents(t *testing.T) {
 	}
 	require.NoError(t, json.Unmarshal([]byte(out), &v), out)
 	assert.Equal(t, "not_found", v.Error.Type)
-	assert.Regexp(t, `^no agent named "helo"; this module's agents: hello, probe\.[a-z]+, .*repo(, [a-z]+)*$`, v.Error.Message)
+	assert.Regexp(t, `^no agent named "helo"; this module's agents: hello, probe\.[a-z]+, .*repo, shell$`, v.Error.Message)
 }
 
 func TestRunTakesFlagsAfterItsArguments(t *testing.T) {

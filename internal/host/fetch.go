@@ -18,6 +18,10 @@ import (
 	"github.com/damperdev/damper/policy"
 )
 
+// interimMessage is the error for a 1xx response that came back as final;
+// worker/effects.js words it the same.
+const interimMessage = "refusing an interim response (status %d) as the answer: the host never reads what follows one"
+
 // badEffectError marks an error caused by the effect's arguments.
 type badEffectError struct{ msg string }
 
@@ -112,6 +116,23 @@ func performFetch(ctx context.Context, c *Core, t *Task, args []byte) (any, *wir
 	if err != nil {
 		return nil, fetchError(ctx, s.scrubError(err))
 	}
+	if resp.StatusCode < 200 {
+		// An interim response is never an answer. workerd hands over a 103
+		// as if it were final, with the real response's head, framing and
+		// body as its body, unscrubbable and undecoded; Go's transport
+		// skips 1xx but for 101, whose body is the raw connection.
+		resp.Body.Close()
+		return nil, &wire.Error{Type: wire.ErrFetch, Message: fmt.Sprintf(interimMessage, resp.StatusCode)}
+	}
+	for name := range resp.Header {
+		if !fieldName(name) {
+			// Go's transport keeps a name with a space before its colon
+			// ("Content-Encoding : gzip"), where other parsers trim it to
+			// the name it spells: the coding check would not see it.
+			resp.Body.Close()
+			return nil, &wire.Error{Type: wire.ErrFetch, Message: fmt.Sprintf("refusing a response with the header field name %q, which is not a token: parsers read it differently", s.scrub.Headers([]wire.Header{{name, ""}})[0][0])}
+		}
+	}
 	if err := codings.Check(resp.Header); err != nil {
 		// The guest's error names the method and URL already.
 		resp.Body.Close()
@@ -119,9 +140,7 @@ func performFetch(ctx context.Context, c *Core, t *Task, args []byte) (any, *wir
 	}
 	headers := responseHeaders(resp.Header)
 	if s.any() {
-		for i, h := range headers {
-			headers[i] = wire.Header{s.scrub.String(h[0]), s.scrub.String(h[1])}
-		}
+		headers = s.scrub.Headers(headers)
 	}
 	v := wire.FetchValue{Status: resp.StatusCode, Headers: headers}
 	if a.Stream {
@@ -200,6 +219,17 @@ func readWhole(ctx context.Context, t *Task, resp *http.Response, limit int64) (
 	}
 }
 
+// fieldName reports whether name is a token (RFC 9110, 5.1).
+func fieldName(name string) bool {
+	for i := 0; i < len(name); i++ {
+		c := name[i]
+		if !('a' <= c && c <= 'z' || 'A' <= c && c <= 'Z' || '0' <= c && c <= '9' || strings.IndexByte("!#$%&'*+-.^_`|~", c) >= 0) {
+			return false
+		}
+	}
+	return name != ""
+}
+
 func fetchError(ctx context.Context, err error) *wire.Error {
 	var bad *badEffectError
 	switch {
@@ -228,10 +258,14 @@ func performRead(ctx context.Context, _ *Core, t *Task, args []byte) (any, *wire
 	if n <= 0 {
 		n = wire.DefaultRead
 	}
-	n = min(n, wire.MaxRead)
+	// A chunk is held until the guest has the batch, as a whole body is:
+	// it counts against the same budget, and a read gets no more than is
+	// left of it, but always DefaultRead, so every stream moves on.
+	n = min(n, wire.MaxRead, max(int(t.Inst.bodies.left()), wire.DefaultRead))
 	buf := make([]byte, n)
 	for {
 		k, err := s.body.Read(buf)
+		t.takeBody(int64(k))
 		if err == io.EOF {
 			// The last bytes and the end may come together: the guest takes
 			// both, and the handle is released one round trip sooner.
