@@ -33,6 +33,7 @@ type renderer struct {
 	text    map[string]*strings.Builder // the model's text, by turn
 	frame   int
 	drawn   bool // the status line is on screen
+	lines   int  // lines printed so far
 	stopped bool
 	done    chan struct{}
 }
@@ -105,6 +106,7 @@ func (r *renderer) clearLocked() {
 func (r *renderer) linef(format string, args ...any) {
 	r.clearLocked()
 	fmt.Fprintf(r.w, format+"\n", args...)
+	r.lines++
 	r.drawLocked()
 }
 
@@ -197,7 +199,10 @@ func (r *renderer) event(e event.Envelope) {
 	case event.Log:
 		r.linef("%s %s%s", p.Level, p.Message, attrs(p.Attrs))
 	case event.RunFinish:
-		r.linef("✓ done in %s%s", elapsed(time.Duration(p.DurationMs)*time.Millisecond), spendText(p.Usage, p.Cost))
+		// A run that showed nothing ends as quietly: its result says it all.
+		if r.lines > 0 || r.tokens > 0 {
+			r.linef("✓ done in %s%s", elapsed(time.Duration(p.DurationMs)*time.Millisecond), spendText(p.Usage, p.Cost))
+		}
 	case event.RunError:
 		r.linef("✗ failed: %s: %s", p.ErrorType, p.Message)
 	case event.RunCancel:
