@@ -320,6 +320,17 @@ func (h *Host) Cancel(ctx context.Context, agent, id, run, reason string) (Run, 
 		return h.finishOrphan(ctx, instanceKey{agent, id}, r, reason)
 	}
 	req.cancel(&cancelCause{reason: reason, message: cancelMessage(reason)})
+	h.mu.Lock()
+	queued := !req.taken
+	req.taken = true // its worker passes it by
+	ai := h.instances[req.key]
+	h.mu.Unlock()
+	if queued && ai != nil {
+		// Still waiting behind another run: it ends now, not when its
+		// turn comes.
+		h.execute(ai, req)
+		return req.final, nil
+	}
 	select {
 	case <-req.done:
 	case <-ctx.Done():
@@ -527,6 +538,8 @@ type runRequest struct {
 	// Set before done closes.
 	final  Run    // the ledger's row at the end
 	answer *Error // for the caller of Run: how it failed, when it did not end done
+
+	taken bool // under Host.mu: its worker (or Cancel, for a queued run) has it
 }
 
 // job is what an agent instance's worker takes from its queue: a run, or
@@ -720,10 +733,14 @@ func (h *Host) work(ai *agentInstance) {
 			} else {
 				h.mu.Lock()
 				ai.waiting--
+				taken := j.run.taken // by Cancel, which ended it
+				j.run.taken = true
 				h.mu.Unlock()
-				h.setRunning(ai, true)
-				h.execute(ai, j.run)
-				h.setRunning(ai, false)
+				if !taken {
+					h.setRunning(ai, true)
+					h.execute(ai, j.run)
+					h.setRunning(ai, false)
+				}
 			}
 			idle.Reset(h.cfg.idle)
 		case <-idle.C:
@@ -751,9 +768,13 @@ func (h *Host) interruptQueued(ai *agentInstance) {
 		}
 		h.mu.Lock()
 		ai.waiting--
+		taken := j.run.taken
+		j.run.taken = true
 		h.mu.Unlock()
-		h.interrupted(ai, j.run)
-		h.release(ai, j.run)
+		if !taken {
+			h.interrupted(ai, j.run)
+			h.release(ai, j.run)
+		}
 	}
 }
 

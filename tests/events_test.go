@@ -372,6 +372,24 @@ func testCancelRun(t *testing.T, c *client) {
 	r = c.do(t, http.MethodDelete, "/agents/probe.steps/cancel/runs/"+run, nil, nil)
 	assert.Equal(t, http.StatusConflict, r.status, "%s", r.body)
 	assert.Equal(t, "conflict", r.errorType(t))
+
+	// A run queued behind a running one is canceled at once, and the
+	// running one goes on.
+	first := c.background(t, "probe.steps", "cancel", `{"steps":200,"sleep_ms":100}`)
+	c.waitFor(t, "probe.steps", "cancel", first, func(e sseEvent) bool { return e.env.Type == event.TypeLog })
+	queued := c.background(t, "probe.steps", "cancel", `{"steps":1}`)
+	assert.Equal(t, "queued", c.getRun(t, "probe.steps", "cancel", queued).Status)
+	r = c.do(t, http.MethodDelete, "/agents/probe.steps/cancel/runs/"+queued, nil, nil)
+	require.Equal(t, http.StatusOK, r.status, "%s", r.body)
+	require.NoError(t, json.Unmarshal(r.body, &v))
+	assert.Equal(t, "canceled", v.Status)
+	assert.Zero(t, v.Attempts, "it never started")
+	assert.Equal(t, "running", c.getRun(t, "probe.steps", "cancel", first).Status, "the running run goes on")
+	qe := c.stream(t, http.MethodGet, "/agents/probe.steps/cancel/runs/"+queued+"/events", nil, nil).all(t)
+	assert.Equal(t, []event.Type{event.TypeRunCancel}, types(qe))
+	r = c.do(t, http.MethodDelete, "/agents/probe.steps/cancel/runs/"+first, nil, nil)
+	require.Equal(t, http.StatusOK, r.status, "%s", r.body)
+	c.run(t, "probe.steps", "cancel", `{"steps":1}`) // the instance takes its next run
 }
 
 // DELETE of an agent instance cancels its runs and destroys its state:

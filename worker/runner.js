@@ -157,6 +157,14 @@ export class Runner {
     const req = this.runs.get(runId);
     if (!req) return null;
     req.abort.abort({ reason, message });
+    if (!req.taken) {
+      // Still waiting behind another run: it ends now, not when its turn
+      // comes (its turn then passes it by).
+      req.taken = true;
+      this.endCanceled(req);
+      this.runs.delete(req.id);
+      return this.log?.getRun(runId) ?? null;
+    }
     await req.done;
     return this.log?.getRun(runId) ?? null;
   }
@@ -174,6 +182,7 @@ export class Runner {
       abort: new AbortController(),
       reply: null,
       done: null,
+      taken: false,
     };
     return req;
   }
@@ -189,6 +198,11 @@ export class Runner {
     req.done = (async () => {
       await before;
       this.waiting--;
+      if (req.taken) { // canceled while it waited
+        release();
+        return;
+      }
+      req.taken = true;
       this.running = true;
       try {
         await this.execute(req);
@@ -403,6 +417,7 @@ export class Runner {
  * @property {AbortController} abort aborted with {reason, message, status?} to cancel it
  * @property {Reply|null} reply how it ended, for a synchronous caller
  * @property {Promise<void>|null} done settles when it has ended here
+ * @property {boolean} taken its turn came, or a cancel ended it while it waited
  */
 
 function busyReply(agent, instance) {
