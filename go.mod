@@ -3,6 +3,7 @@ module github.com/damperdev/damper
 go 1.26.0
 
 require (
+	github.com/creack/pty v1.1.24
 	github.com/stretchr/testify v1.12.1
 	github.com/tetratelabs/wazero v1.12.0
 	github.com/vektah/gqlparser/v2 v2.5.64

@@ -22,6 +22,7 @@ import (
 	"github.com/damperdev/damper/internal/host"
 	"github.com/damperdev/damper/internal/testmodule"
 	"github.com/damperdev/damper/internal/wire"
+	"github.com/damperdev/damper/runtime/event"
 )
 
 // Tasks of different agent instances interleave in one module instance,
@@ -302,10 +303,16 @@ func TestEmitReachesListener(t *testing.T) {
 		OnEvent(func(e Event) { events = append(events, e) }))
 	require.NoError(t, err)
 	assert.JSONEq(t, `{"emitted":3}`, string(res.Result))
-	require.Len(t, events, 3)
-	for _, e := range events {
+	var types []event.Type
+	for i, e := range events {
+		types = append(types, e.Type)
 		assert.Equal(t, res.Run, e.Run)
+		assert.Equal(t, "probe.emit", e.Agent)
+		assert.Equal(t, "x", e.Instance)
+		assert.EqualValues(t, i+1, e.Seq, "the instance's first run: its events are numbered from 1")
 	}
+	assert.Equal(t, []event.Type{event.TypeRunStart, event.TypeTextDelta, event.TypeTextDelta, event.TypeTextDelta, event.TypeLog, event.TypeRunFinish}, types)
+	assert.JSONEq(t, `{"text":"2"}`, string(events[3].Data))
 }
 
 func TestRunsOfOneInstanceAreSerialized(t *testing.T) {
@@ -360,15 +367,18 @@ func TestRunValidatesBeforeAnythingHappens(t *testing.T) {
 // the i-1 visits before it.
 func TestRunsRunInArrivalOrder(t *testing.T) {
 	h := newHost(t, testConfig(t))
-	reqs := make([]*runRequest, 10)
-	for i := range reqs {
-		reqs[i] = &runRequest{ctx: context.Background(), run: newRunID(), payload: mustJSON(t, map[string]any{"name": "x"}), done: make(chan runResponse, 1)}
-		require.NoError(t, h.enqueue(instanceKey{"hello", "fifo"}, reqs[i]))
+	ids := make([]string, 10)
+	for i := range ids {
+		r, err := h.Start(context.Background(), "hello", "fifo", mustJSON(t, map[string]any{"name": "x"}))
+		require.NoError(t, err)
+		assert.Equal(t, StatusQueued, r.Status)
+		ids[i] = r.ID
 	}
-	for i, req := range reqs {
-		r := <-req.done
-		require.NoError(t, r.err)
-		assert.JSONEq(t, fmt.Sprintf(`{"greeting":"Hello, x!","visits":%d}`, i+1), string(r.result.Result))
+	for i, id := range ids {
+		r, err := h.Wait(context.Background(), "hello", "fifo", id)
+		require.NoError(t, err)
+		assert.Equal(t, StatusDone, r.Status)
+		assert.JSONEq(t, fmt.Sprintf(`{"greeting":"Hello, x!","visits":%d}`, i+1), string(r.Result))
 	}
 }
 

@@ -1,9 +1,13 @@
 package local
 
 import (
+	"context"
+	"encoding/json"
+	"fmt"
 	"io"
 	"log/slog"
 	"net/http"
+	"net/url"
 	"os"
 	"path/filepath"
 	"time"
@@ -28,6 +32,14 @@ type Config struct {
 	model      string
 	sandbox    string
 
+	retention int           // events kept per agent instance
+	heartbeat time.Duration // between SSE comments on an idle stream
+	ringSize  int           // recent events kept in memory per live agent instance, for streams
+	telemetry *wire.Telemetry
+	onDestroy []func(ctx context.Context, agent, id string) error
+	// discardEvents numbers events without writing them (benchmarks).
+	discardEvents bool
+
 	maxInstances int    // live module instances
 	memoryLimit  uint64 // bytes of linear memory per module instance
 	dropAbove    uint64 // a module instance this large is dropped after its run
@@ -51,7 +63,17 @@ const (
 	// is dropped after its run (wasm memory never shrinks, so one large
 	// run would otherwise keep its peak until the instance idles out).
 	DefaultDropAbove = 256 << 20
+	// DefaultEventRetention is how many events an agent instance's log
+	// keeps (the newest).
+	DefaultEventRetention = host.DefaultEventRetention
+	// DefaultHeartbeat is how often an SSE stream with nothing to send
+	// sends a comment, so proxies and clients know it is alive.
+	DefaultHeartbeat = 15 * time.Second
 )
+
+// ringSize is how many recent events a live agent instance keeps in
+// memory, so its streams follow without reading the database.
+const ringSize = 4096
 
 // NewConfig returns the default configuration: data under .damper/data, the
 // compilation cache under the user's cache directory, logs discarded, a one
@@ -93,6 +115,15 @@ func (c Config) withDefaults() Config {
 	}
 	if c.secrets == nil {
 		c.secrets = os.LookupEnv
+	}
+	if c.retention <= 0 {
+		c.retention = DefaultEventRetention
+	}
+	if c.heartbeat <= 0 {
+		c.heartbeat = DefaultHeartbeat
+	}
+	if c.ringSize <= 0 {
+		c.ringSize = ringSize
 	}
 	return c
 }
@@ -212,3 +243,88 @@ func (c Config) WithModel(model string) Config { c.model = model; return c }
 // container) instead of the one its agent chose; "" keeps the agent's
 // choice. New fails on another kind.
 func (c Config) WithSandbox(kind string) Config { c.sandbox = kind; return c }
+
+// WithEventRetention sets how many events each agent instance's log keeps
+// (the newest; default DefaultEventRetention). A stream that resumes from
+// before the oldest kept starts at the oldest kept.
+func (c Config) WithEventRetention(n int) Config { c.retention = n; return c }
+
+// WithHeartbeat sets how often an idle SSE stream sends a comment line
+// (default DefaultHeartbeat).
+func (c Config) WithHeartbeat(d time.Duration) Config { c.heartbeat = d; return c }
+
+// WithTelemetry has every run export its spans to the OpenTelemetry
+// collector whose traces URL is endpoint (OTLP/HTTP with JSON, such as
+// "http://127.0.0.1:4318/v1/traces"; docs/events.md). The export is a
+// request of the run like any other: the agent's policy must allow it,
+// with a service named "otel" (policy.OTLP), whose target the host points
+// at the endpoint's origin. content adds message content to the spans.
+// "" turns the export off.
+func (c Config) WithTelemetry(endpoint string, content bool) Config {
+	if endpoint == "" {
+		c.telemetry = nil
+		return c
+	}
+	c.telemetry = &wire.Telemetry{Endpoint: endpoint, Content: content}
+	return c
+}
+
+// WithDestroyHook adds fn to what deleting an agent instance does
+// (Host.Delete, DELETE /agents/{agent}/{id}), after its database is gone:
+// a sandbox kind that lives outside the database (a container) destroys
+// the instance's sandbox there. The in-memory kind lives in the database
+// and needs none.
+func (c Config) WithDestroyHook(fn func(ctx context.Context, agent, id string) error) Config {
+	c.onDestroy = append(c.onDestroy[:len(c.onDestroy):len(c.onDestroy)], fn)
+	return c
+}
+
+// TelemetryService is the name of the policy service a run's span export
+// is decided by (policy.OTLP builds it).
+const TelemetryService = "otel"
+
+// telemetryTargets returns the target overrides with the collector's
+// origin as the target of TelemetryService (unless one was given), and
+// the telemetry the starts carry. It warns of agents whose policy has no
+// such service: their spans are denied.
+func (c Config) telemetryTargets(m wire.Manifest) (map[string]string, *wire.Telemetry, error) {
+	if c.telemetry == nil {
+		return c.targets, nil, nil
+	}
+	u, err := url.Parse(c.telemetry.Endpoint)
+	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+		return nil, nil, fmt.Errorf("OpenTelemetry endpoint %q: want an http or https URL such as http://127.0.0.1:4318/v1/traces", c.telemetry.Endpoint)
+	}
+	targets := make(map[string]string, len(c.targets)+1)
+	for k, v := range c.targets {
+		targets[k] = v
+	}
+	if _, ok := targets[TelemetryService]; !ok {
+		targets[TelemetryService] = u.Scheme + "://" + u.Host
+	}
+	for _, a := range m.Agents {
+		if !hasService(a.Policy, TelemetryService) {
+			c.logger.Warn("OpenTelemetry export is on, but this agent's policy has no service \"otel\": its spans are denied (add policy.OTLP())", "agent", a.Name)
+		}
+	}
+	t := *c.telemetry
+	return targets, &t, nil
+}
+
+// hasService reports whether a manifest policy names a service.
+func hasService(policy json.RawMessage, name string) bool {
+	var p struct {
+		Services []struct {
+			Name string `json:"name"`
+		} `json:"services"`
+	}
+	if json.Unmarshal(policy, &p) != nil {
+		return false
+	}
+	for _, s := range p.Services {
+		if s.Name == name {
+			return true
+		}
+	}
+	return false
+}

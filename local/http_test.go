@@ -141,7 +141,21 @@ func TestHTTPErrors(t *testing.T) {
 		{"not_found: agent", apiRequest{method: "POST", path: "/agents/nope/x", body: strings.NewReader(`{}`)}, 404, errNotFound, nil},
 		{"not_found before size", apiRequest{method: "POST", path: "/agents/nope/x", body: bytes.NewReader(oversized)}, 404, errNotFound, nil},
 		{"method_not_allowed", apiRequest{method: "GET", path: "/agents/hello/x"}, 405, errMethod,
-			func(t *testing.T, r apiResponse) { assert.Equal(t, "POST", r.header.Get("Allow")) }},
+			func(t *testing.T, r apiResponse) { assert.Equal(t, "POST, DELETE", r.header.Get("Allow")) }},
+		{"method_not_allowed: runs", apiRequest{method: "POST", path: "/agents/hello/x/runs"}, 405, errMethod,
+			func(t *testing.T, r apiResponse) { assert.Equal(t, "GET", r.header.Get("Allow")) }},
+		{"method_not_allowed: a run", apiRequest{method: "POST", path: "/agents/hello/x/runs/r_1"}, 405, errMethod,
+			func(t *testing.T, r apiResponse) { assert.Equal(t, "GET, DELETE", r.header.Get("Allow")) }},
+		{"not_found: a run", apiRequest{method: "GET", path: "/agents/hello/x/runs/r_1"}, 404, errNotFound, nil},
+		{"not_found: a run's events", apiRequest{method: "GET", path: "/agents/hello/x/runs/r_1/events"}, 404, errNotFound, nil},
+		{"not_found: cancel a run", apiRequest{method: "DELETE", path: "/agents/hello/x/runs/r_1"}, 404, errNotFound, nil},
+		{"not_found: under a run", apiRequest{method: "GET", path: "/agents/hello/x/runs/r_1/y"}, 404, errNotFound, nil},
+		{"invalid_name: run", apiRequest{method: "GET", path: "/agents/hello/x/runs/a%20b"}, 400, errInvalidName, nil},
+		{"not_found: agent's runs", apiRequest{method: "GET", path: "/agents/nope/x/runs"}, 404, errNotFound, nil},
+		{"invalid_request: Last-Event-ID", apiRequest{method: "GET", path: "/agents/hello/x/events", header: map[string]string{"Last-Event-ID": "x1"}}, 400, errInvalidRequest, nil},
+		{"invalid_request: after", apiRequest{method: "GET", path: "/agents/hello/x/events?after=-1"}, 400, errInvalidRequest, nil},
+		{"invalid_request: background", apiRequest{method: "POST", path: "/agents/hello/x?background=maybe", body: strings.NewReader(`{}`)}, 400, errInvalidRequest, nil},
+		{"invalid_request: limit", apiRequest{method: "GET", path: "/agents/hello/x/runs?limit=0"}, 400, errInvalidRequest, nil},
 		{"method_not_allowed before name", apiRequest{method: "PUT", path: "/agents/hello/.."}, 405, errMethod, nil},
 		{"method_not_allowed: health", apiRequest{method: "POST", path: "/health", token: strp("")}, 405, errMethod,
 			func(t *testing.T, r apiResponse) { assert.Equal(t, "GET, HEAD", r.header.Get("Allow")) }},
@@ -198,8 +212,8 @@ func TestHTTPErrors(t *testing.T) {
 		srv := httptest.NewServer(closed.Handler())
 		defer srv.Close()
 		r := do(t, srv, apiRequest{method: "POST", path: "/agents/hello/x", body: strings.NewReader(`{"name":"x"}`)})
-		assert.Equal(t, 500, r.status)
-		assert.Equal(t, errInternal, r.errorType())
+		assert.Equal(t, 503, r.status)
+		assert.Equal(t, errInterrupted, r.errorType())
 	})
 }
 
@@ -207,7 +221,7 @@ func (h *Host) waiting(agent, id string) int {
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	if ai := h.instances[instanceKey{agent, id}]; ai != nil {
-		return len(ai.queue)
+		return ai.waiting
 	}
 	return 0
 }

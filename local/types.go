@@ -20,14 +20,6 @@ type Error struct {
 
 func (e *Error) Error() string { return e.Type + ": " + e.Message }
 
-// Event is one thing that happened in a run, as the agent emitted it (the
-// policy's decisions among them), with the host's secrets scrubbed.
-type Event struct {
-	Type string          `json:"type"`
-	Run  string          `json:"run,omitempty"`
-	Data json.RawMessage `json:"data,omitempty"`
-}
-
 // Manifest describes a module: the ABI version it speaks and its agents.
 type Manifest struct {
 	ABI    int         `json:"abi"`

@@ -60,6 +60,18 @@ func GitHubGit() *ServiceBuilder {
 		)
 }
 
+// OTLP is an OpenTelemetry collector's OTLP/HTTP traces endpoint, the
+// service named "otel" that a run's span export is decided by
+// (docs/events.md): POST /v1/traces, nothing else. The hosts point its
+// target at the collector they export to (OTEL_EXPORTER_OTLP_ENDPOINT), so
+// the placeholder target here never matters; a collector that wants a
+// credential gets one with Credential (and its secret).
+func OTLP() *ServiceBuilder {
+	return NewService("otel", "http://127.0.0.1:4318").
+		Level(DenyAll).
+		Allow(On("/v1/traces", "POST").ID("otel-traces"))
+}
+
 // Preset returns the services of a preset named "NAME[:LEVEL]", as the CLI
 // spells it: "anthropic" and "openai" (LEVEL one of allow-read, allow-all,
 // deny-all; allow-all by default) and "github" (LEVEL read-only, the

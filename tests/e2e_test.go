@@ -46,6 +46,8 @@ func TestE2E(t *testing.T) {
 		"GITHUB_TOKEN":    gh.token,
 		"ECHO_TOKEN":      effectcases.Secret,
 		"DAMPER_MODEL":    hostModel,
+		// Streams of idle instances send a comment every second here.
+		"DAMPER_HEARTBEAT": "1s",
 	}
 	for k, v := range models.secrets() {
 		env[k] = v
@@ -80,6 +82,7 @@ func TestE2E(t *testing.T) {
 		})
 		t.Run("shell", func(t *testing.T) { testShell(t, c) })
 		t.Run("sandbox_conformance", func(t *testing.T) { testSandboxConformance(t, c) })
+		t.Run("events", func(t *testing.T) { testEvents(t, c) })
 		// Last: it restarts the host.
 		t.Run("state_survives_restart", func(t *testing.T) { testRestart(t, c, h, apis) })
 	})

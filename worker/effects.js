@@ -8,6 +8,8 @@ import { DEFAULT_READ, MAX_BODIES_IN_FLIGHT, MAX_READ, MAX_WHOLE_BODY } from "./
 import { errorMessage } from "./module.js";
 import { ACCEPT_ENCODING, bodyAsSent, hostOwnedHeader } from "./headers.js";
 import { AgentSecrets, SubstituteError } from "./secrets.js";
+import { eventProblem } from "./eventlog.js";
+import { HOST_TABLE_PREFIX, HOST_TABLES_MESSAGE } from "./schema.js";
 
 /** Transaction control is the storage's job (transactionSync), never a statement's. */
 const TX_CONTROL = /^(BEGIN|COMMIT|END|ROLLBACK|SAVEPOINT|RELEASE)(?![A-Za-z])/i;
@@ -89,14 +91,18 @@ export class Effects {
    * @param {object} opts
    * @param {any} [opts.storage] the Durable Object's ctx.storage (sql, transactionSync)
    * @param {(event: object, task: TaskState) => void} [opts.onEvent] receives emitted
-   *   events; by default each is a JSON line in the Worker's log (`wrangler tail`), so
-   *   policy decisions are visible until the event log and its SSE stream exist
+   *   events when there is no event log (Node's tests); by default each is a JSON
+   *   line in the Worker's log
+   * @param {import("./eventlog.js").HostLog} [opts.log] the agent instance's event
+   *   log: emitted events and log records are appended to it
    * @param {{run(model: string, inputs: object): Promise<any>}} [opts.ai] the Worker's AI
    *   binding (env.AI), when it has one: binding effects call it
    */
-  constructor({ storage, onEvent, ai } = {}) {
+  constructor({ storage, onEvent, log, ai } = {}) {
     this.storage = storage;
     this.onEvent = onEvent ?? logEvent;
+    /** @type {import("./eventlog.js").HostLog|null} the event log, when there is one */
+    this.log = log ?? null;
     this.ai = ai ?? null;
   }
 
@@ -142,6 +148,11 @@ export class Effects {
         throw new EffectError("sql_error", `statement ${i}: ${kw[1].toUpperCase()} is not allowed: ` +
           "a batch already runs as one transaction");
       }
+      // The host's tables (the event log, the run ledger) are the host's:
+      // internal/host's namesHostTable, which explains why the text is enough.
+      if (s.sql.toLowerCase().includes(HOST_TABLE_PREFIX)) {
+        throw new EffectError("sql_error", `statement ${i}: ${HOST_TABLES_MESSAGE}`);
+      }
       return { sql: s.sql, args: params.map((a, j) => bindable(a, i, j)) };
     });
     let index = 0;
@@ -162,10 +173,43 @@ export class Effects {
     }
   }
 
-  /** Passes the events on, scrubbed of the agent's secrets, as the Go host does. */
+  /**
+   * Appends the events to the event log, scrubbed of the agent's secrets,
+   * with the task's run, as the Go host does; an event outside the closed
+   * set, or too large, fails the whole effect (bad_effect).
+   */
   emit(args, task) {
     if (!args || !Array.isArray(args.events)) throw bad("emit: events must be an array");
-    for (const event of args.events) this.onEvent(scrubbedJSON(event, task.secrets.scrubber), task);
+    for (const ev of args.events) {
+      const problem = eventProblem(ev);
+      if (problem) throw bad(problem);
+    }
+    const events = args.events.map((ev) => {
+      const e = scrubbedJSON({ type: ev.type, session: ev.session, turn: ev.turn, call: ev.call, data: ev.data }, task.secrets.scrubber);
+      return e;
+    });
+    if (!this.log) {
+      for (const e of events) this.onEvent(e, task);
+      return {};
+    }
+    try {
+      this.log.append(task.run.run, task.run.agent, task.run.instance, events);
+    } catch (e) {
+      throw new EffectError("sql_error", `event log of ${task.run.agent}/${task.run.instance}: ${errorMessage(e)}`);
+    }
+    return {};
+  }
+
+  /** A log record: the Worker's log, and a log event of the run. */
+  log_(args, task) {
+    const record = log(args, task);
+    if (this.log) {
+      try {
+        this.log.append(task.run.run, task.run.agent, task.run.instance, [{ type: "log", data: record }]);
+      } catch (e) {
+        console.error(`a log event was lost: ${errorMessage(e)}`);
+      }
+    }
     return {};
   }
 }
@@ -180,7 +224,7 @@ const PERFORMERS = {
   close: (_, args, task) => closeBody(args, task),
   sql: (effects, args) => effects.sql(args),
   emit: (effects, args, task) => effects.emit(args, task),
-  log: (_, args, task) => log(args, task),
+  log: (effects, args, task) => effects.log_(args, task),
   sleep: (_, args, task) => sleep(args, task.signal),
   binding: (effects, args, task) => performBinding(effects.ai, args, task),
 };
@@ -428,7 +472,8 @@ function logEvent(event, task) {
 
 function log(args, task) {
   if (!args || typeof args.msg !== "string") throw bad("log: msg must be a string");
-  console.log(task.secrets.scrubber.string(JSON.stringify({
+  const scrub = task.secrets.scrubber;
+  console.log(scrub.string(JSON.stringify({
     level: typeof args.level === "string" ? args.level : "info",
     msg: args.msg,
     ...(args.attrs && typeof args.attrs === "object" ? { attrs: args.attrs } : {}),
@@ -436,7 +481,20 @@ function log(args, task) {
     instance: task.run.instance,
     run: task.run.run,
   })));
-  return {};
+  // The log event's data, as internal/host's performLog writes it.
+  const record = { level: levelName(args.level), message: args.msg };
+  if (args.attrs && typeof args.attrs === "object" && Object.keys(args.attrs).length > 0) record.attrs = args.attrs;
+  return scrubbedJSON(record, scrub);
+}
+
+/** A log effect's level as a log event names it (internal/host's levelName). */
+function levelName(level) {
+  switch (typeof level === "string" ? level.toLowerCase() : "") {
+    case "debug": return "debug";
+    case "warn": case "warning": return "warn";
+    case "error": return "error";
+    default: return "info";
+  }
 }
 
 async function sleep(args, signal) {

@@ -9,6 +9,8 @@
 import { MAX_WAITING } from "./abi.js";
 import { GuestModule, ModuleTrap, errorMessage } from "./module.js";
 import { BodyBudget, TaskState } from "./effects.js";
+import { spend } from "./eventlog.js";
+import { MAX_ATTEMPTS } from "./schema.js";
 
 export { MAX_WAITING };
 
@@ -45,11 +47,16 @@ export class Runner {
    *   passed to the guest in every damper_start
    * @param {number} [opts.runTimeoutMs] cancel a run that has not finished
    *   after this long (0: no limit)
-   * @param {{model?: string, sandbox?: string}} [opts.settings] the default
+   * @param {{model?: string, sandbox?: string, telemetry?: object}} [opts.settings] the default
    *   model and the sandbox kind override (DAMPER_MODEL, DAMPER_SANDBOX),
-   *   passed to the guest in every damper_start
+   *   and the span export, passed to the guest in every damper_start
+   * @param {import("./eventlog.js").HostLog} [opts.log] the agent instance's
+   *   event log and run ledger: without one (Node's tests and benchmarks)
+   *   runs are neither recorded nor resumed, and emit no host events
+   * @param {() => void} [opts.onRecorded] called when a run is recorded or
+   *   starts: the Durable Object keeps an alarm set while runs are unfinished
    */
-  constructor({ wasm, effects, idleMs = IDLE_MS, secrets = null, targets = new Map(), runTimeoutMs = DEFAULT_RUN_TIMEOUT_MS, settings = {} }) {
+  constructor({ wasm, effects, idleMs = IDLE_MS, secrets = null, targets = new Map(), runTimeoutMs = DEFAULT_RUN_TIMEOUT_MS, settings = {}, log = null, onRecorded = null }) {
     this.wasm = wasm;
     this.effects = effects;
     this.idleMs = idleMs;
@@ -57,6 +64,8 @@ export class Runner {
     this.secrets = secrets;
     this.targets = Object.fromEntries(targets);
     this.settings = settings;
+    this.log = log;
+    this.onRecorded = onRecorded ?? (() => {});
     this.idleTimer = null;
     /** The whole bodies this agent instance's tasks hold at once. */
     this.bodies = new BodyBudget();
@@ -66,10 +75,19 @@ export class Runner {
     this.running = false;
     this.tail = Promise.resolve(); // settles when the last queued run ends
     this.taskSeq = 0;
+    /** @type {Map<string, RunRequest>} queued and running, by run id */
+    this.runs = new Map();
+  }
+
+  /** Whether runs are queued or running here. */
+  busy() {
+    return this.runs.size > 0;
   }
 
   /**
-   * Runs `agent` on this agent instance, after every run that arrived first.
+   * Runs `agent` on this agent instance, after every run that arrived
+   * first, and answers with its result (a synchronous run: recorded once
+   * the guest has accepted its payload, so bad input leaves nothing).
    * @param {string} agent
    * @param {string} instance the agent instance's id
    * @param {string} payload the request body: one JSON value, passed on as
@@ -80,61 +98,195 @@ export class Runner {
    * @returns {Promise<Reply>}
    */
   async run(agent, instance, payload, { signal } = {}) {
-    if (this.waiting >= MAX_WAITING) {
-      return errorReply(429, "busy", `agent instance ${agent}/${instance} already has ${MAX_WAITING} runs waiting`);
-    }
-    this.waiting++;
-    clearTimeout(this.idleTimer);
-    const before = this.tail;
-    let done;
-    this.tail = new Promise((resolve) => (done = resolve));
-    await before;
-    this.waiting--;
-    this.running = true;
+    const req = this.newRequest(agent, instance, payload, "sync");
+    if (!req) return busyReply(agent, instance);
+    const onCaller = () => req.abort.abort({ reason: "caller_gone", message: "the caller is gone" });
+    if (signal?.aborted) onCaller();
+    signal?.addEventListener("abort", onCaller, { once: true });
     try {
-      if (signal?.aborted) return errorReply(500, "canceled", "the caller left before the run started");
-      return await this.execute(agent, instance, payload, signal);
-    } catch (e) {
-      return errorReply(500, "internal", errorMessage(e));
+      await this.enqueue(req);
+      return req.reply;
     } finally {
-      this.running = false;
-      done();
-      if (this.waiting === 0 && this.idleMs > 0) {
-        this.idleTimer = setTimeout(() => {
-          if (this.waiting === 0 && !this.running) this.module = null;
-        }, this.idleMs);
-      }
+      signal?.removeEventListener("abort", onCaller);
     }
   }
 
   /**
-   * Runs one task to its end on the (possibly new) module instance. When the
-   * run timeout passes or `signal` aborts first, the batch in flight is cut
-   * short (its fetches and sleeps aborted, its bodies cancelled) and the task
-   * is canceled in the guest (damper_cancel) instead of resumed, as the
-   * local host does: what it committed stays.
+   * Accepts a run in the background (mode "background" or "stream"):
+   * records it queued, queues it, and returns at once.
+   * @returns {{reply?: Reply, run?: string, done?: Promise<void>}}
    */
-  async execute(agent, instance, payload, signal) {
-    const runId = "r_" + randomHex(12);
+  start(agent, instance, payload, mode) {
+    const req = this.newRequest(agent, instance, payload, mode);
+    if (!req) return { reply: busyReply(agent, instance) };
+    this.log.recordRun({ id: req.id, agent, instance, mode, payload, model: req.model, sandbox: req.sandbox });
+    req.recorded = true;
+    this.onRecorded();
+    return { run: req.id, done: this.enqueue(req) };
+  }
+
+  /**
+   * Queues runs a restart left unfinished in the ledger (rows, the oldest
+   * first), with their ids.
+   */
+  resume(rows) {
+    for (const row of rows) {
+      if (this.runs.has(row.run)) continue;
+      const req = this.newRequest(row.agent, row.instance, row.payload, row.mode, row);
+      if (!req) {
+        this.failRow(row, `run ${row.run} was interrupted and cannot resume: agent instance ${row.agent}/${row.instance} already has ${MAX_WAITING} runs waiting`);
+        continue;
+      }
+      console.log(`[${row.agent}/${row.instance}] resuming interrupted run ${row.run} (attempts so far: ${row.attempts})`);
+      this.enqueue(req);
+    }
+  }
+
+  /** Ends a recorded run that will not run again, with interrupted. */
+  failRow(row, message) {
+    const error = { type: "interrupted", message, status: 500 };
+    const end = this.log.finishRun(row.run, "failed", null, error);
+    this.log.append(row.run, row.agent, row.instance, [{ type: "run.error", data: { ...error, ...spend(end) } }]);
+  }
+
+  /**
+   * Cancels a queued or running run; resolves with its ledger row once it
+   * has ended, or null when it is not running here.
+   */
+  async cancel(runId, reason, message) {
+    const req = this.runs.get(runId);
+    if (!req) return null;
+    req.abort.abort({ reason, message });
+    if (!req.taken) {
+      // Still waiting behind another run: it ends now, not when its turn
+      // comes (its turn then passes it by).
+      req.taken = true;
+      this.endCanceled(req);
+      this.runs.delete(req.id);
+      return this.log?.getRun(runId) ?? null;
+    }
+    await req.done;
+    return this.log?.getRun(runId) ?? null;
+  }
+
+  newRequest(agent, instance, payload, mode, row = null) {
+    if (this.waiting >= MAX_WAITING) return null;
+    /** @type {RunRequest} */
+    const req = {
+      id: row?.run ?? "r_" + randomHex(12),
+      agent, instance, payload, mode,
+      model: row ? row.model : (this.settings.model || ""),
+      sandbox: row ? row.sandbox : (this.settings.sandbox || ""),
+      recorded: row !== null,
+      attempts: row?.attempts ?? 0,
+      abort: new AbortController(),
+      reply: null,
+      done: null,
+      taken: false,
+    };
+    return req;
+  }
+
+  /** Queues req behind the runs before it; settles when it has ended. */
+  enqueue(req) {
+    this.waiting++;
+    this.runs.set(req.id, req);
+    clearTimeout(this.idleTimer);
+    const before = this.tail;
+    let release;
+    this.tail = new Promise((resolve) => (release = resolve));
+    req.done = (async () => {
+      await before;
+      this.waiting--;
+      if (req.taken) { // canceled while it waited
+        release();
+        return;
+      }
+      req.taken = true;
+      this.running = true;
+      try {
+        await this.execute(req);
+      } catch (e) {
+        req.reply = errorReply(500, "internal", errorMessage(e));
+        console.error(`[${req.agent}/${req.instance}] run ${req.id}: ${e?.stack ?? e}`);
+      } finally {
+        this.runs.delete(req.id);
+        this.running = false;
+        release();
+        if (this.waiting === 0 && this.idleMs > 0) {
+          this.idleTimer = setTimeout(() => {
+            if (this.waiting === 0 && !this.running) this.module = null;
+          }, this.idleMs);
+        }
+      }
+    })();
+    return req.done;
+  }
+
+  /**
+   * Runs req to its end, recording each step in the ledger and the event
+   * log: started (running, attempt n), then done, failed or canceled. A
+   * module instance that traps is replaced and the run starts again, up to
+   * MAX_ATTEMPTS, as on the local host (local/host.go execute).
+   */
+  async execute(req) {
+    if (req.abort.signal.aborted) return this.endCanceled(req);
+    for (;;) {
+      if (req.recorded && this.log) {
+        const row = this.log.startRun(req.id);
+        req.attempts = row.attempts;
+        this.onRecorded();
+        if (row.attempts > MAX_ATTEMPTS) {
+          return this.fail(req, 500, "interrupted", `run ${req.id} was started ${MAX_ATTEMPTS} times and interrupted each time ` +
+            "(its module instance or its Durable Object was lost); it is not started again");
+        }
+      } else {
+        req.attempts = 1;
+      }
+      const { out, trap, started } = await this.attempt(req);
+      if (trap) {
+        console.error(`[${req.agent}/${req.instance}] module instance trapped in run ${req.id} (attempt ${req.attempts}): ${trap.message}`);
+        if (!req.recorded || !this.log || req.attempts >= MAX_ATTEMPTS || req.abort.signal.aborted) {
+          return this.fail(req, 500, "module_trap", `the module instance trapped: ${trap.message}`);
+        }
+        continue;
+      }
+      return this.end(req, out, started);
+    }
+  }
+
+  /**
+   * Starts req once on the (possibly new) module instance and drives it to
+   * its end. When the run timeout passes or the run is canceled, the batch
+   * in flight is cut short (its fetches and sleeps aborted, its bodies
+   * cancelled) and the task is canceled in the guest (damper_cancel)
+   * instead of resumed, as the local host does: what it committed stays.
+   */
+  async attempt(req) {
     let mod;
     try {
-      mod = await this.instance(`${agent}/${instance}`);
+      mod = await this.instance(`${req.agent}/${req.instance}`);
     } catch (e) {
-      if (e instanceof ModuleTrap) return errorReply(500, "module_trap", e.message);
+      if (e instanceof ModuleTrap) return { trap: e, started: false };
       throw e;
     }
-    const abort = new AbortController();
-    const onCaller = () => abort.abort("caller");
-    signal?.addEventListener("abort", onCaller, { once: true });
-    const timer = this.runTimeoutMs > 0 ? setTimeout(() => abort.abort("timeout"), this.runTimeoutMs) : null;
-    const task = new TaskState(`t${++this.taskSeq}`, { agent, instance, run: runId }, this.secrets?.agent(agent), abort.signal, this.bodies);
+    const signal = req.abort.signal;
+    const timer = this.runTimeoutMs > 0 ? setTimeout(() => req.abort.abort({
+      reason: "timeout", status: 504,
+      message: `the run did not finish within the run timeout (${goDuration(this.runTimeoutMs)}) and was canceled; what it committed stays`,
+    }), this.runTimeoutMs) : null;
+    const task = new TaskState(`t${++this.taskSeq}`, { agent: req.agent, instance: req.instance, run: req.id }, this.secrets?.agent(req.agent), signal, this.bodies);
     // Fetches and sleeps end on the signal themselves; reads end when their
     // bodies are cancelled. So the batch in flight settles at once.
-    abort.signal.addEventListener("abort", () => task.release(), { once: true });
+    const onAbort = () => task.release();
+    signal.addEventListener("abort", onAbort, { once: true });
+    let started = false;
     try {
-      const head = JSON.stringify({ task: task.id, kind: "run", agent, instance, run: runId, targets: this.targets,
-        model: this.settings.model || undefined, sandbox: this.settings.sandbox || undefined });
-      let out = mod.callRaw("damper_start", `${head.slice(0, -1)},"payload":${payload}}`);
+      const head = JSON.stringify({ task: task.id, kind: "run", agent: req.agent, instance: req.instance, run: req.id,
+        targets: this.targets, model: req.model || undefined, sandbox: req.sandbox || undefined,
+        attempt: req.attempts, telemetry: this.settings.telemetry || undefined });
+      let out = mod.callRaw("damper_start", `${head.slice(0, -1)},"payload":${req.payload}}`);
+      started = this.started(req, out);
       while (!out.value?.done) {
         const effects = out.value?.effects;
         if (!Array.isArray(effects) || effects.length === 0) {
@@ -143,7 +295,7 @@ export class Runner {
           throw new ModuleTrap(`task ${task.id}: the module returned neither effects nor a result`);
         }
         const results = await Promise.all(effects.map((e) => this.effects.perform(e, task)));
-        if (abort.signal.aborted) {
+        if (signal.aborted) {
           out = mod.callRaw("damper_cancel", { task: task.id });
           if (!out.value?.done) {
             mod.kill();
@@ -154,21 +306,92 @@ export class Runner {
         out = mod.callRaw("damper_resume", { task: task.id, results });
         task.releaseBodies(); // the guest has them now
       }
-      if (abort.signal.reason === "timeout" && out.value.error?.type === "canceled") {
-        return errorReply(504, "canceled", `the run did not finish within the run timeout ` +
-          `(${goDuration(this.runTimeoutMs)}) and was canceled; what it committed stays`);
-      }
-      return doneReply(runId, out);
+      return { out, started };
     } catch (e) {
       if (!(e instanceof ModuleTrap)) throw e;
-      console.error(`[${agent}/${instance}] module instance trapped in run ${runId}: ${e.message}`);
-      return errorReply(500, "module_trap", `the module instance trapped: ${e.message}`);
+      return { trap: e, started };
     } finally {
       clearTimeout(timer);
-      signal?.removeEventListener("abort", onCaller);
+      signal.removeEventListener("abort", onAbort);
       task.release();
       if (mod.dead && this.module === mod) this.module = null; // the next run gets a fresh one
     }
+  }
+
+  /**
+   * What damper_start's output means for the ledger: a synchronous run is
+   * recorded now, unless the guest refused it before anything ran; and
+   * run.start comes before the run's first events.
+   */
+  started(req, out) {
+    if (!this.log) return true;
+    if (out.value?.done && out.value?.error && !req.recorded) return false;
+    if (!req.recorded) {
+      this.log.recordRun({ id: req.id, agent: req.agent, instance: req.instance, mode: req.mode, payload: req.payload, model: req.model, sandbox: req.sandbox });
+      req.attempts = this.log.startRun(req.id).attempts;
+      req.recorded = true;
+      this.onRecorded();
+    }
+    const data = { attempt: req.attempts };
+    if (req.model) data.model = req.model;
+    if (req.sandbox) data.sandbox = req.sandbox;
+    this.event(req, "run.start", data);
+    return true;
+  }
+
+  /** Records how a run the guest finished ended, and its reply. */
+  end(req, out, started) {
+    const { value, text } = out;
+    if (!value.error) {
+      // The result goes out as the module wrote it, so big integers stay exact.
+      const result = rawMember(text, "result") ?? "null";
+      req.reply = { status: 200, body: `{"run":${JSON.stringify(req.id)},"result":${result}}` };
+      if (req.recorded && this.log) {
+        const row = this.log.finishRun(req.id, "done", result, null);
+        this.event(req, "run.finish", spend(row), result);
+      }
+      return;
+    }
+    if (value.error.type === "canceled" && req.abort.signal.aborted) return this.endCanceled(req);
+    const err = value.error;
+    const status = Number.isInteger(err.status) && err.status >= 400 && err.status <= 599 ? err.status : 500;
+    const details = err.details !== undefined ? rawMember(rawMember(text, "error"), "details") : undefined;
+    if (!started && !req.recorded) {
+      req.reply = errorReply(status, String(err.type ?? "agent_error"), String(err.message ?? ""), details);
+      return;
+    }
+    this.fail(req, status, String(err.type ?? "agent_error"), String(err.message ?? ""), details);
+  }
+
+  /** Records a canceled run (its reason in the abort's reason). */
+  endCanceled(req) {
+    const why = req.abort.signal.reason ?? {};
+    const reason = why.reason ?? "requested";
+    const message = why.message ?? "the run was canceled";
+    const status = why.status ?? 500;
+    req.reply = errorReply(status, "canceled", message);
+    if (!req.recorded || !this.log) return;
+    const row = this.log.finishRun(req.id, "canceled", null, { type: "canceled", message, status });
+    this.event(req, "run.cancel", { reason, message, ...spend(row) });
+  }
+
+  /** Records a failed run; details is the JSON text of the error's details, if any. */
+  fail(req, status, type, message, details) {
+    req.reply = errorReply(status, type, message, details);
+    if (!req.recorded || !this.log) return;
+    const row = this.log.finishRun(req.id, "failed", null, { type, message, status });
+    this.event(req, "run.error", { type, message, status, ...spend(row) });
+  }
+
+  /** Appends an event the host writes. */
+  event(req, type, data, resultText) {
+    if (!this.log) return;
+    const ev = { type, data };
+    if (resultText !== undefined) {
+      // run.finish carries the result as the module wrote it.
+      ev.rawData = `{"result":${resultText},${JSON.stringify(data).slice(1)}`;
+    }
+    this.log.append(req.id, req.agent, req.instance, [ev]);
   }
 
   /** The live module instance, created on first use or after a trap. */
@@ -179,6 +402,27 @@ export class Runner {
     }
     return this.module;
   }
+}
+
+/**
+ * @typedef {object} RunRequest one run this object has taken
+ * @property {string} id
+ * @property {string} agent
+ * @property {string} instance
+ * @property {string} payload JSON text
+ * @property {string} mode sync, stream or background
+ * @property {string} model
+ * @property {string} sandbox
+ * @property {boolean} recorded whether the ledger has it
+ * @property {number} attempts
+ * @property {AbortController} abort aborted with {reason, message, status?} to cancel it
+ * @property {Reply|null} reply how it ended, for a synchronous caller
+ * @property {Promise<void>|null} done settles when it has ended here
+ * @property {boolean} taken its turn came, or a cancel ended it while it waited
+ */
+
+function busyReply(agent, instance) {
+  return errorReply(429, "busy", `agent instance ${agent}/${instance} already has ${MAX_WAITING} runs waiting`);
 }
 
 /**
@@ -251,20 +495,6 @@ export function goDuration(ms) {
   if (h > 0) return `${h}h${m}m${s}`;
   if (m > 0) return `${m}m${s}`;
   return s;
-}
-
-/** The HTTP reply for a finished task. */
-function doneReply(runId, out) {
-  const { value, text } = out;
-  if (value.error) {
-    const err = value.error;
-    const status = Number.isInteger(err.status) && err.status >= 400 && err.status <= 599 ? err.status : 500;
-    const details = err.details !== undefined ? rawMember(rawMember(text, "error"), "details") : undefined;
-    return errorReply(status, String(err.type ?? "agent_error"), String(err.message ?? ""), details);
-  }
-  // The result goes out as the module wrote it, so big integers stay exact.
-  const result = rawMember(text, "result") ?? "null";
-  return { status: 200, body: `{"run":${JSON.stringify(runId)},"result":${result}}` };
 }
 
 /**

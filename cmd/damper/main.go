@@ -18,9 +18,19 @@ Usage:
   damper build  [-o build/damper.wasm] [package]
         Build the module (GOOS=wasip1 reactor) from a main package; write
         manifest.json and the Worker (worker/) beside it.
-  damper run    [--module build/damper.wasm] [--data .damper/data] [--id default] [--target name=URL]... <agent> [payload-json|-]
-        Run an agent once under wazero; prints {"run","result"} on stdout,
-        events and logs on stderr. "-" reads the payload from stdin.
+  damper run    <agent> [payload-json|@file|-] [--id ID] [--sandbox empty|local|container] [--model M]
+                [--out FILE] [--json] [--timeout D] [--module build/damper.wasm] [--data .damper/data] [--target name=URL]...
+        Run an agent once under wazero, showing what it does as it does it
+        (on stderr; a status line on a terminal), then {"run","result"} on
+        stdout (or the result in --out FILE). --json: the events as JSON
+        lines on stdout, the result last. Exit 0 done, 1 failed, 2 bad
+        input, 130 interrupted (SIGINT cancels the run cleanly).
+  damper events <agent>/<id> [--run R] [--follow] [--json] [--url URL]
+        Print an agent instance's events (or one run's) from damper serve or
+        a deployed Worker, over SSE; --follow keeps following, reconnecting
+        after a dropped connection. $DAMPER_URL, $DAMPER_TOKEN.
+  damper runs   <agent>/<id> [--json] [--limit N] [--url URL]
+        List an agent instance's runs and their status, usage and cost.
   damper serve  [--addr 127.0.0.1:8787] [--data .damper/data] [--module build/damper.wasm] [--token-file FILE] [--target name=URL]... [--watch [package]]
         Serve the HTTP API (docs/http.md) under wazero, one log line per
         request. The bearer token comes from $DAMPER_TOKEN or --token-file;
@@ -74,6 +84,10 @@ func dispatch(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 		return runCmd(rest, stdin, stdout, stderr)
 	case "serve":
 		return serveCmd(rest, stderr)
+	case "events":
+		return eventsCmd(rest, stdout, stderr)
+	case "runs":
+		return runsCmd(rest, stdout, stderr)
 	case "dev", "deploy":
 		return wranglerCmd(cmd, rest, stdout, stderr)
 	case "policy":

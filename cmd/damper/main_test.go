@@ -102,11 +102,11 @@ func TestRun(t *testing.T) {
 	assert.FileExists(t, filepath.Join(data, "hello", "alice.sqlite"))
 
 	code, v, _ = runHello("", `{"name":7}`)
-	assert.Equal(t, 1, code)
+	assert.Equal(t, 2, code, "bad input")
 	assert.Equal(t, wire.ErrInvalidPayload, v["error"].(map[string]any)["type"])
 
 	code, out, _ := damper(t, "", "run", "--module", module, "--data", data, "nope")
-	assert.Equal(t, 1, code)
+	assert.Equal(t, 2, code, "bad input")
 	assert.Contains(t, out, `"not_found"`)
 
 	code, _, errOut = damper(t, "", "run", "--module", filepath.Join(t.TempDir(), "missing.wasm"), "hello")

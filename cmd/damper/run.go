@@ -9,19 +9,36 @@ import (
 	"log/slog"
 	"os"
 	"os/signal"
+	"strings"
 	"syscall"
 	"time"
 
 	"github.com/damperdev/damper/local"
+	"github.com/damperdev/damper/runtime/event"
 )
 
+// Exit codes of damper run, as CI jobs read them.
+const (
+	exitOK          = 0
+	exitFailed      = 1   // the run failed (or the host could not run it)
+	exitBadInput    = 2   // flags, payload, agent or instance the run cannot take
+	exitInterrupted = 130 // SIGINT: the run was canceled cleanly
+)
+
+// badInput are the error types that mean the input was wrong, not the run.
+var badInput = map[string]bool{"invalid_name": true, "invalid_json": true, "invalid_payload": true, "not_found": true, "invalid_request": true}
+
 func runCmd(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
-	fs := newFlagSet("run", "[flags] <agent> [payload-json|-]", stderr)
+	fs := newFlagSet("run", "<agent> [payload-json|@file|-] [flags]", stderr)
 	module := fs.String("module", defaultModule, "the module to run")
 	data := fs.String("data", ".damper/data", "`directory` of the agent instances' SQLite databases")
 	id := fs.String("id", "default", "the agent instance")
+	sandbox := fs.String("sandbox", "", "the sandbox `kind` for this run: empty, local or container (default $DAMPER_SANDBOX, else the agent's choice)")
+	model := fs.String("model", "", "the `provider/model` the harness uses where the agent names none (default $DAMPER_MODEL)")
+	outFile := fs.String("out", "", "write the result to `file` instead of stdout")
+	jsonOut := fs.Bool("json", false, "print the events as JSON lines on stdout, then the result (or the error) as the last line")
 	timeout := fs.Duration("timeout", 0, "cancel the run after this long (0: no limit)")
-	verbose := fs.Bool("v", false, "log at debug level (every event, every module instance)")
+	verbose := fs.Bool("v", false, "log at debug level, and show every policy decision")
 	targets := targetFlag(fs)
 	pos, rest, err := parseArgs(fs, args)
 	if err != nil {
@@ -30,31 +47,35 @@ func runCmd(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 	pos = append(pos, rest...) // after "--", a payload may start with '-'
 	if len(pos) < 1 || len(pos) > 2 {
 		fs.Usage()
-		return 2
+		return exitBadInput
+	}
+	switch *sandbox {
+	case "", "empty", "local", "container":
+	default:
+		fmt.Fprintf(stderr, "damper run: --sandbox %q: want empty, local or container\n", *sandbox)
+		return exitBadInput
 	}
 	overrides, err := targets()
 	if err != nil {
 		fmt.Fprintf(stderr, "damper run: %v\n", err)
-		return 2
+		return exitBadInput
 	}
 	agent := pos[0]
 	var payload []byte
 	if len(pos) == 2 {
-		payload = []byte(pos[1])
-		if pos[1] == "-" {
-			var err error
-			if payload, err = io.ReadAll(stdin); err != nil {
-				fmt.Fprintf(stderr, "damper run: reading the payload: %v\n", err)
-				return 1
-			}
+		if payload, err = readPayloadArg(pos[1], stdin); err != nil {
+			fmt.Fprintf(stderr, "damper run: %v\n", err)
+			return exitBadInput
+		}
+		if !json.Valid(payload) {
+			fmt.Fprintf(stderr, "damper run: the payload is not one JSON value\n")
+			return exitBadInput
 		}
 	}
 
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	defer stop()
-	// The events are printed below, each once; the debug log would repeat them.
+	// The events are rendered below, each once; the debug log would repeat them.
 	logger := slog.New(dropEvents{newLogger(stderr, *verbose).Handler()})
-	host, err := openHost(ctx, *module, local.NewConfig().
+	cfg, err := eventEnv(local.NewConfig().
 		WithDataDir(*data).
 		WithLogger(logger).
 		WithRunTimeout(*timeout).
@@ -63,31 +84,148 @@ func runCmd(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 		WithSandbox(os.Getenv("DAMPER_SANDBOX")))
 	if err != nil {
 		fmt.Fprintf(stderr, "damper run: %v\n", err)
-		return 1
+		return exitBadInput
+	}
+	host, err := openHost(context.Background(), *module, cfg)
+	if err != nil {
+		fmt.Fprintf(stderr, "damper run: %v\n", err)
+		return exitFailed
 	}
 	defer func() {
 		closeCtx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 		defer cancel()
 		host.Close(closeCtx)
 	}()
-
 	warnMissingSecrets(stderr, "run", host.Manifest(), envSet, func(n string) string {
 		return "set it in the environment, e.g. " + n + "=... damper run"
 	})
-	events := json.NewEncoder(stderr)
-	res, err := host.Run(ctx, agent, *id, payload, local.OnEvent(func(ev local.Event) {
-		events.Encode(map[string]any{"event": ev})
-	}))
-	if err != nil {
-		var he *local.Error
-		if !errors.As(err, &he) {
-			he = &local.Error{Type: "internal", Message: err.Error()}
-		}
-		printJSON(stdout, map[string]*local.Error{"error": he})
-		return 1
+
+	// What the run does: JSON lines on stdout, or lines for people on
+	// stderr (with a live status line on a terminal).
+	var (
+		show func(local.Event)
+		rend *renderer
+		enc  = json.NewEncoder(stdout)
+	)
+	if *jsonOut {
+		show = func(e local.Event) { enc.Encode(e) }
+	} else {
+		rend = newRenderer(stderr, isTerminal(os.Stderr) && stderr == io.Writer(os.Stderr), *verbose)
+		show = rend.event
 	}
-	printJSON(stdout, res)
-	return 0
+	ended := make(chan local.Run, 1)
+	run, err := host.Start(context.Background(), agent, *id, payload,
+		local.Mode(local.ModeCLI), local.Model(*model), local.Sandbox(*sandbox),
+		local.OnEvent(show), local.OnEnd(func(r local.Run) { ended <- r }))
+	if err != nil {
+		if rend != nil {
+			rend.stop()
+		}
+		return report(stdout, stderr, *jsonOut, *outFile, local.Run{}, err)
+	}
+
+	sigs := make(chan os.Signal, 2)
+	signal.Notify(sigs, os.Interrupt, syscall.SIGTERM)
+	defer signal.Stop(sigs)
+	var final local.Run
+	interrupted := false
+	for done := false; !done; {
+		select {
+		case final = <-ended:
+			done = true
+		case <-sigs:
+			if interrupted {
+				// A second interrupt does not wait for the cancellation.
+				fmt.Fprintln(stderr, "damper run: interrupted again; exiting")
+				return exitInterrupted
+			}
+			interrupted = true
+			fmt.Fprintln(stderr, "\ndamper run: interrupted; canceling the run (again to exit at once)")
+			go host.Cancel(context.Background(), agent, *id, run.ID, event.CancelInterrupted)
+		}
+	}
+	if rend != nil {
+		rend.stop()
+	}
+	code := report(stdout, stderr, *jsonOut, *outFile, final, nil)
+	if interrupted && final.Status == local.StatusCanceled {
+		return exitInterrupted
+	}
+	return code
+}
+
+// readPayloadArg reads the payload argument: "-" is stdin, "@file" a
+// file, anything else the JSON itself.
+func readPayloadArg(arg string, stdin io.Reader) ([]byte, error) {
+	switch {
+	case arg == "-":
+		b, err := io.ReadAll(stdin)
+		if err != nil {
+			return nil, fmt.Errorf("reading the payload from stdin: %w", err)
+		}
+		return b, nil
+	case strings.HasPrefix(arg, "@"):
+		b, err := os.ReadFile(arg[1:])
+		if err != nil {
+			return nil, fmt.Errorf("reading the payload: %w", err)
+		}
+		return b, nil
+	}
+	return []byte(arg), nil
+}
+
+// report writes how the run ended (its result, or its error, or the error
+// that kept it from starting) and returns the exit code.
+func report(stdout, stderr io.Writer, jsonOut bool, outFile string, r local.Run, startErr error) int {
+	var he *local.Error
+	switch {
+	case startErr != nil:
+		if !errors.As(startErr, &he) {
+			he = &local.Error{Type: "internal", Message: startErr.Error()}
+		}
+	case r.Status == local.StatusDone:
+	case r.Error != nil:
+		he = &local.Error{Type: r.Error.Type, Message: r.Error.Message, Status: r.Error.Status}
+	default:
+		he = &local.Error{Type: "internal", Message: "the run ended with status " + r.Status}
+	}
+	if he != nil {
+		body := map[string]*local.Error{"error": he}
+		if jsonOut {
+			json.NewEncoder(stdout).Encode(body)
+		} else {
+			printJSON(stdout, body)
+		}
+		if badInput[he.Type] {
+			return exitBadInput
+		}
+		return exitFailed
+	}
+	res := runAnswer{Run: r.ID, Result: r.Result}
+	if outFile != "" {
+		b, err := json.MarshalIndent(res.Result, "", "  ")
+		if err == nil {
+			err = os.WriteFile(outFile, append(b, '\n'), 0o644)
+		}
+		if err != nil {
+			fmt.Fprintf(stderr, "damper run: writing the result: %v\n", err)
+			return exitFailed
+		}
+	}
+	switch {
+	case jsonOut:
+		json.NewEncoder(stdout).Encode(res)
+	case outFile == "":
+		printJSON(stdout, res)
+	}
+	return exitOK
+}
+
+// runAnswer is what damper run prints of a run that ended done, as the
+// HTTP API answers a synchronous run.
+type runAnswer struct {
+	Run    string          `json:"run"`
+	Result json.RawMessage `json:"result"`
 }
 
 // openHost reads and compiles the module at path.

@@ -115,6 +115,9 @@ func serve(ctx context.Context, o serveOptions, stderr io.Writer) error {
 		WithTargets(o.targets).
 		WithModel(os.Getenv("DAMPER_MODEL")).
 		WithSandbox(os.Getenv("DAMPER_SANDBOX"))
+	if cfg, err = eventEnv(cfg); err != nil {
+		return err
+	}
 	var w *watcher
 	if o.watch != "" {
 		if w, err = newWatcher(ctx, o.watch, filepath.Dir(o.module)); err != nil {
@@ -140,6 +143,7 @@ func serve(ctx context.Context, o serveOptions, stderr io.Writer) error {
 		host.Close(context.Background())
 		return err
 	}
+	resume(ctx, logger, host)
 	hosts := &swapHandler{cur: newGeneration(host)}
 	defer func() {
 		closeCtx, cancel := context.WithTimeout(context.Background(), 15*time.Second)
@@ -166,6 +170,8 @@ func serve(ctx context.Context, o serveOptions, stderr io.Writer) error {
 				return
 			}
 			hosts.swap(newGeneration(next))
+			// The old host interrupted its runs when it closed: they go on here.
+			resume(ctx, logger, next)
 			logger.Info("rebuilt; serving the new module", "module", o.module, "agents", strings.Join(mod.agents(), ","), "took", time.Since(began).Round(time.Millisecond))
 		})
 	}
@@ -197,6 +203,18 @@ func serve(ctx context.Context, o serveOptions, stderr io.Writer) error {
 		err = nil
 	}
 	return err
+}
+
+// resume starts again the runs the data directory's ledgers hold
+// unfinished: those of a damper serve that was killed or stopped.
+func resume(ctx context.Context, logger *slog.Logger, h *local.Host) {
+	n, err := h.Resume(ctx)
+	if err != nil {
+		logger.Error("resuming interrupted runs", "err", err)
+	}
+	if n > 0 {
+		logger.Info("resuming interrupted runs", "runs", n)
+	}
 }
 
 // Limits of the HTTP server: a client, authenticated or not, can hold a

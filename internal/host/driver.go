@@ -26,6 +26,9 @@ func (c *Core) RunTask(ctx context.Context, g Guest, t *Task, payload []byte) (w
 	defer t.Release()
 	callCtx := context.WithoutCancel(ctx)
 	out, err := g.Start(callCtx, t.Start(payload))
+	if err == nil && t.OnStarted != nil {
+		t.OnStarted(&out)
+	}
 	for err == nil && !out.Done {
 		if c.onBatch != nil {
 			c.onBatch(t, out.Effects)

@@ -13,6 +13,7 @@ import (
 
 	"github.com/damperdev/damper/internal/wire"
 	"github.com/damperdev/damper/internal/wirejson"
+	"github.com/damperdev/damper/runtime/event"
 )
 
 // performers is the dispatch table both Go hosts start from; Options.Perform
@@ -141,23 +142,41 @@ func performSQL(ctx context.Context, _ *Core, t *Task, args []byte) (any, *wire.
 	return s.Batch(ctx, a)
 }
 
-func performEmit(_ context.Context, _ *Core, t *Task, args []byte) (any, *wire.Error) {
+func performEmit(ctx context.Context, _ *Core, t *Task, args []byte) (any, *wire.Error) {
 	var a wire.EmitArgs
 	if err := decodeArgsWith(wire.EffectEmit, args, &a, wirejson.DecodeEmitArgs); err != nil {
 		return nil, err
 	}
-	if t.OnEvent == nil {
-		return struct{}{}, nil
-	}
-	scrub := t.secrets.any()
-	for _, ev := range a.Events {
-		if scrub {
-			ev.Type, ev.Run = t.Scrub(ev.Type), t.Scrub(ev.Run)
-			ev.Data = scrubJSON(t, ev.Data)
+	for k, ev := range a.Events {
+		if werr := checkEvent(ev); werr != nil {
+			return nil, werr
 		}
-		t.OnEvent(ev)
+		if t.secrets.any() {
+			ev.Session, ev.Turn, ev.Call = t.Scrub(ev.Session), t.Scrub(ev.Turn), t.Scrub(ev.Call)
+			ev.Data = scrubJSON(t, ev.Data)
+			a.Events[k] = ev
+		}
+	}
+	if _, err := t.Inst.AppendEvents(ctx, t.Run, a.Events); err != nil {
+		t.Logger.Warn("events lost: appending to the event log failed", "run", t.Run, "err", t.Scrub(err.Error()))
+		return nil, &wire.Error{Type: wire.ErrSQL, Message: err.Error()}
 	}
 	return struct{}{}, nil
+}
+
+// checkEvent refuses an event the log may not hold: a type outside
+// runtime/event's closed set, data that is not one JSON value, or over
+// wire.MaxEventData. The Worker checks the same (worker/effects.js).
+func checkEvent(ev wire.Event) *wire.Error {
+	switch {
+	case !event.Known(event.Type(ev.Type)):
+		return &wire.Error{Type: wire.ErrBadEffect, Message: fmt.Sprintf("emit: %q is not an event type (see runtime/event)", ev.Type)}
+	case len(ev.Data) > wire.MaxEventData:
+		return &wire.Error{Type: wire.ErrBadEffect, Message: fmt.Sprintf("emit: a %s event's data is %d bytes, over %d", ev.Type, len(ev.Data), wire.MaxEventData)}
+	case len(ev.Data) > 0 && !json.Valid(ev.Data):
+		return &wire.Error{Type: wire.ErrBadEffect, Message: fmt.Sprintf("emit: a %s event's data is not JSON", ev.Type)}
+	}
+	return nil
 }
 
 // scrubJSON replaces secrets in a JSON value. The replacement holds no
@@ -184,6 +203,7 @@ func performLog(ctx context.Context, _ *Core, t *Task, args []byte) (any, *wire.
 	attrs := make([]slog.Attr, 0, len(a.Attrs)+1)
 	attrs = append(attrs, slog.String("run", t.Run))
 	scrub := t.secrets.any()
+	clean := make(map[string]any, len(a.Attrs))
 	for k, v := range a.Attrs {
 		if scrub {
 			k = t.Scrub(k)
@@ -193,10 +213,39 @@ func performLog(ctx context.Context, _ *Core, t *Task, args []byte) (any, *wire.
 				}
 			}
 		}
+		clean[k] = v
 		attrs = append(attrs, slog.Any(k, v))
 	}
-	t.Logger.LogAttrs(ctx, logLevel(a.Level), t.Scrub(a.Message), attrs...)
+	msg := t.Scrub(a.Message)
+	t.Logger.LogAttrs(ctx, logLevel(a.Level), msg, attrs...)
+	// The record is an event of the run too.
+	data := event.Log{Level: levelName(logLevel(a.Level)), Message: msg}
+	if len(clean) > 0 {
+		if raw, err := json.Marshal(clean); err == nil {
+			data.Attrs = raw
+		}
+	}
+	raw, err := json.Marshal(data)
+	if err == nil {
+		_, err = t.Inst.AppendEvents(ctx, t.Run, []wire.Event{{Type: string(event.TypeLog), Data: raw}})
+	}
+	if err != nil {
+		t.Logger.Warn("a log event was lost", "run", t.Run, "err", t.Scrub(err.Error()))
+	}
 	return struct{}{}, nil
+}
+
+// levelName is the log event's name of a level.
+func levelName(l slog.Level) string {
+	switch {
+	case l < slog.LevelInfo:
+		return "debug"
+	case l < slog.LevelWarn:
+		return "info"
+	case l < slog.LevelError:
+		return "warn"
+	}
+	return "error"
 }
 
 func performSleep(ctx context.Context, c *Core, _ *Task, args []byte) (any, *wire.Error) {

@@ -17,6 +17,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/damperdev/damper/internal/wire"
+	"github.com/damperdev/damper/runtime/event"
 )
 
 // testLogger logs to the test's output.
@@ -202,6 +203,9 @@ func TestEffectErrorsNeverTrap(t *testing.T) {
 		{wire.EffectSQL, `[]`, wire.ErrBadEffect},
 		{wire.EffectRead, `{"handle": 99}`, wire.ErrBadEffect},
 		{wire.EffectLog, ``, wire.ErrBadEffect},
+		{wire.EffectEmit, `{"events":[{"type":"probe.tick"}]}`, wire.ErrBadEffect},
+		{wire.EffectEmit, `{"events":[{"type":""}]}`, wire.ErrBadEffect},
+		{wire.EffectEmit, `{"events":[{"type":"log","data":"` + strings.Repeat("x", wire.MaxEventData) + `"}]}`, wire.ErrBadEffect},
 	} {
 		t.Run(tc.typ+" "+tc.args, func(t *testing.T) {
 			r := p.Perform(context.Background(), tk, wire.Effect{ID: 1, Type: tc.typ, Args: json.RawMessage(tc.args)})
@@ -214,17 +218,20 @@ func TestEffectErrorsNeverTrap(t *testing.T) {
 
 func TestEmitAndSleep(t *testing.T) {
 	p, tk := performerTask(t)
-	var got []wire.Event
-	tk.OnEvent = func(e wire.Event) { got = append(got, e) }
+	var got []event.Envelope
+	tk.Inst.SetOnAppend(func(envs []event.Envelope) { got = append(got, envs...) })
 	_, werr := perform(t, p, tk, wire.EffectEmit, wire.EmitArgs{Events: []wire.Event{
-		{Type: "a", Run: "r_1", Data: json.RawMessage(`{"n":1}`)},
-		{Type: "b", Run: "r_1"},
+		{Type: "text.delta", Turn: "t1", Data: json.RawMessage(`{"text":"hi"}`)},
+		{Type: "tool.start", Session: "s", Turn: "t1", Call: "c1"},
 	}})
 	require.Nil(t, werr)
+	require.NoError(t, tk.Inst.Flush(context.Background()))
 	require.Len(t, got, 2)
-	assert.Equal(t, "a", got[0].Type)
-	assert.JSONEq(t, `{"n":1}`, string(got[0].Data))
-	assert.Equal(t, "b", got[1].Type)
+	assert.Equal(t, event.Envelope{Seq: 1, Time: got[0].Time, Type: "text.delta", Agent: "a", Instance: "i", Run: "r_1", Turn: "t1", Data: json.RawMessage(`{"text":"hi"}`)}, got[0])
+	assert.Equal(t, event.Envelope{Seq: 2, Time: got[1].Time, Type: "tool.start", Agent: "a", Instance: "i", Run: "r_1", Session: "s", Turn: "t1", Call: "c1"}, got[1])
+	stored, err := tk.Inst.ReadEvents(context.Background(), 0, "", 10)
+	require.NoError(t, err)
+	assert.Equal(t, got, stored, "the log holds what was published")
 
 	raw, werr := perform(t, p, tk, wire.EffectSleep, wire.SleepArgs{Ms: 1})
 	require.Nil(t, werr)

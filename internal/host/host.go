@@ -15,11 +15,15 @@
 package host
 
 import (
+	"cmp"
 	"context"
+	"database/sql"
+	"errors"
 	"fmt"
 	"io"
 	"log/slog"
 	"net/http"
+	"os"
 	"sort"
 	"sync"
 	"sync/atomic"
@@ -27,6 +31,7 @@ import (
 
 	"github.com/damperdev/damper/internal/safedial"
 	"github.com/damperdev/damper/internal/wire"
+	"github.com/damperdev/damper/runtime/event"
 )
 
 // Options configure a Core. The zero value is usable: the real network,
@@ -58,6 +63,14 @@ type Options struct {
 	Sleep func(ctx context.Context, d time.Duration) error
 	// Limits bound what tasks may hold; zero fields take the defaults.
 	Limits Limits
+	// EventRetention is how many events each agent instance's log keeps
+	// (the newest); zero means DefaultEventRetention.
+	EventRetention int
+	// Telemetry, when set, has every run export its spans (wire.Telemetry).
+	Telemetry *wire.Telemetry
+	// DiscardEvents numbers and publishes events but never writes them:
+	// for benchmarks that measure what persisting them costs.
+	DiscardEvents bool
 	// OnBatch, when set, sees every batch before it is performed (tests).
 	OnBatch func(t *Task, effects []wire.Effect)
 	// Perform adds effect types to the dispatch table or replaces one, by
@@ -111,6 +124,9 @@ type Core struct {
 	logger    *slog.Logger
 	sleep     func(ctx context.Context, d time.Duration) error
 	limits    Limits
+	retention int
+	telemetry *wire.Telemetry
+	discard   bool
 	onBatch   func(t *Task, effects []wire.Effect)
 	counters  Counters
 }
@@ -168,6 +184,9 @@ func New(m wire.Manifest, o Options) (*Core, error) {
 		logger:    o.Logger,
 		sleep:     o.Sleep,
 		limits:    o.Limits.withDefaults(),
+		retention: o.EventRetention,
+		telemetry: o.Telemetry,
+		discard:   o.DiscardEvents,
 		onBatch:   o.OnBatch,
 		table:     make(map[string]Performer, len(performers)+len(o.Perform)),
 	}
@@ -176,6 +195,9 @@ func New(m wire.Manifest, o Options) (*Core, error) {
 	}
 	for typ, p := range o.Perform {
 		c.table[typ] = p
+	}
+	if c.retention <= 0 {
+		c.retention = DefaultEventRetention
 	}
 	return c, nil
 }
@@ -195,14 +217,21 @@ func (c *Core) Targets() map[string]string { return c.targets }
 func (c *Core) Counters() *Counters { return &c.counters }
 
 // Instance is the host's state for one agent instance (agent, id) that its
-// tasks share: its database, opened on first use, and its share of the
-// whole-body budget.
+// tasks share: its database, opened on first use, with the host's event
+// log and run ledger in it, and its share of the whole-body budget.
 type Instance struct {
 	Agent, ID string
 	path      string // the database file; "" keeps it in memory
 
-	mu sync.Mutex
-	db *Store
+	mu        sync.Mutex
+	db        *Store
+	hostReady bool // the host tables are migrated in db
+
+	core      *Core
+	log       eventLog
+	onAppend  atomic.Pointer[func([]event.Envelope)]
+	retention int
+	finishes  int // runs finished, for pruning the ledger now and then
 
 	bodies budget
 }
@@ -211,7 +240,7 @@ type Instance struct {
 // database at path (created on first use; "" for one in memory that lives
 // as long as the Instance).
 func (c *Core) NewInstance(agent, id, path string) *Instance {
-	return &Instance{Agent: agent, ID: id, path: path, bodies: budget{limit: c.limits.BodiesInFlight}}
+	return &Instance{Agent: agent, ID: id, path: path, core: c, retention: c.retention, bodies: budget{limit: c.limits.BodiesInFlight}}
 }
 
 // Store returns the instance's database, opening it on first use, so a run
@@ -219,6 +248,10 @@ func (c *Core) NewInstance(agent, id, path string) *Instance {
 func (i *Instance) Store(ctx context.Context) (*Store, error) {
 	i.mu.Lock()
 	defer i.mu.Unlock()
+	return i.storeLocked(ctx)
+}
+
+func (i *Instance) storeLocked(ctx context.Context) (*Store, error) {
 	if i.db != nil {
 		return i.db, nil
 	}
@@ -230,15 +263,105 @@ func (i *Instance) Store(ctx context.Context) (*Store, error) {
 	return s, nil
 }
 
-// Close closes the instance's database; the next Store opens it again.
-func (i *Instance) Close() error {
+// hostStore returns the database with the host tables migrated.
+func (i *Instance) hostStore(ctx context.Context) (*Store, error) {
 	i.mu.Lock()
 	defer i.mu.Unlock()
+	s, err := i.storeLocked(ctx)
+	if err != nil || i.hostReady {
+		return s, err
+	}
+	if err := s.host(ctx, func(tx *sql.Tx) error { return migrateHost(ctx, tx) }); err != nil {
+		return nil, fmt.Errorf("migrate the host tables of %s/%s: %w", i.Agent, i.ID, err)
+	}
+	i.hostReady = true
+	return s, nil
+}
+
+// readHost runs fn on the database for a read of the host tables, unless
+// there is nothing to read: no database file, or no host tables in it.
+// Reading creates nothing.
+func (i *Instance) readHost(ctx context.Context, fn func(q querier) error) error {
+	i.mu.Lock()
+	s, ready := i.db, i.hostReady
+	if s == nil && i.path != "" {
+		if _, err := os.Stat(i.path); errors.Is(err, os.ErrNotExist) {
+			i.mu.Unlock()
+			return nil
+		}
+	}
+	var err error
+	if s == nil {
+		if s, err = i.storeLocked(ctx); err != nil {
+			i.mu.Unlock()
+			return err
+		}
+	}
+	i.mu.Unlock()
+	return s.read(func(q querier) error {
+		if !ready {
+			ok, err := hasHostTables(ctx, q)
+			if err != nil || !ok {
+				return err
+			}
+		}
+		return fn(q)
+	})
+}
+
+// Exists reports whether the instance has stored anything: a database.
+func (i *Instance) Exists() bool {
+	i.mu.Lock()
+	defer i.mu.Unlock()
+	if i.db != nil || i.path == "" {
+		return i.db != nil
+	}
+	_, err := os.Stat(i.path)
+	return err == nil
+}
+
+// Close commits the events still pending and closes the instance's
+// database; the next Store opens it again.
+func (i *Instance) Close() error {
+	_ = i.Flush(context.Background())
+	i.mu.Lock()
+	defer i.mu.Unlock()
+	return i.closeLocked()
+}
+
+func (i *Instance) closeLocked() error {
 	if i.db == nil {
 		return nil
 	}
 	err := i.db.Close()
-	i.db = nil
+	i.db, i.hostReady = nil, false
+	return err
+}
+
+// Destroy closes the database and deletes it, with everything in it (the
+// guest's state, the event log, the run ledger): the agent instance
+// starts again empty.
+func (i *Instance) Destroy() error {
+	// Events not yet written go with the rest; the one being written is
+	// waited for, and numbering starts again.
+	i.log.mu.Lock()
+	i.log.pending = nil
+	i.log.mu.Unlock()
+	_ = i.Flush(context.Background())
+	i.log.mu.Lock()
+	i.log.loaded, i.log.lastSeq = false, 0
+	i.log.mu.Unlock()
+	i.mu.Lock()
+	defer i.mu.Unlock()
+	err := i.closeLocked()
+	if i.path == "" {
+		return err
+	}
+	for _, p := range []string{i.path, i.path + "-wal", i.path + "-shm", i.path + "-journal"} {
+		if rerr := os.Remove(p); rerr != nil && !errors.Is(rerr, os.ErrNotExist) {
+			err = errors.Join(err, rerr)
+		}
+	}
 	return err
 }
 
@@ -248,10 +371,15 @@ type Task struct {
 	ID   string
 	Run  string
 	Inst *Instance
-	// OnEvent receives the task's events, scrubbed, in order; nil drops
-	// them.
-	OnEvent func(wire.Event)
-	Logger  *slog.Logger
+	// Model and Sandbox, when set, go in the task's start instead of the
+	// core's (a run's own choice); Attempt goes there too (wire.Start).
+	Model, Sandbox string
+	Attempt        int
+	// OnStarted, when set, sees damper_start's output before RunTask
+	// performs anything of it: a host records the run's start there, so
+	// that its events come after it.
+	OnStarted func(out *wire.Output)
+	Logger    *slog.Logger
 
 	core    *Core
 	secrets *agentSecrets
@@ -278,15 +406,17 @@ func (c *Core) NewTask(id, run string, inst *Instance, logger *slog.Logger) *Tas
 // kind, target overrides) filled in.
 func (t *Task) Start(payload []byte) wire.Start {
 	return wire.Start{
-		Task:     t.ID,
-		Kind:     wire.KindRun,
-		Agent:    t.Inst.Agent,
-		Instance: t.Inst.ID,
-		Run:      t.Run,
-		Payload:  payload,
-		Targets:  t.core.targets,
-		Model:    t.core.model,
-		Sandbox:  t.core.sandbox,
+		Task:      t.ID,
+		Kind:      wire.KindRun,
+		Agent:     t.Inst.Agent,
+		Instance:  t.Inst.ID,
+		Run:       t.Run,
+		Payload:   payload,
+		Targets:   t.core.targets,
+		Model:     cmp.Or(t.Model, t.core.model),
+		Sandbox:   cmp.Or(t.Sandbox, t.core.sandbox),
+		Attempt:   t.Attempt,
+		Telemetry: t.core.telemetry,
 	}
 }
 

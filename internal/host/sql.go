@@ -86,17 +86,20 @@ func OpenStore(ctx context.Context, path string) (*Store, error) {
 }
 
 // authorize refuses, in the guest's statements only, what a Durable Object
-// refuses: transactions, savepoints, and other databases.
-func (s *Store) authorize(action sqlite.AuthorizerActionCode, _, _, _, _ string) sqlite.AuthorizerReturnCode {
+// refuses (transactions, savepoints, and other databases) and any use of
+// the host's own tables.
+func (s *Store) authorize(action sqlite.AuthorizerActionCode, arg1, arg2, _, _ string) sqlite.AuthorizerReturnCode {
 	if !s.guest.Load() {
 		return sqlite.AuthorizerOK
 	}
 	var what string
-	switch action {
-	case sqlite.AuthTransaction, sqlite.AuthSavepoint:
+	switch {
+	case action == sqlite.AuthTransaction || action == sqlite.AuthSavepoint:
 		what = "transaction control (BEGIN, COMMIT, END, ROLLBACK, SAVEPOINT, RELEASE) is not allowed: a batch already runs as one transaction"
-	case sqlite.AuthAttach, sqlite.AuthDetach:
+	case action == sqlite.AuthAttach || action == sqlite.AuthDetach:
 		what = "ATTACH and DETACH are not allowed: an agent instance has one database"
+	case hostTable(arg1) || hostTable(arg2):
+		what = HostTablesMessage
 	default:
 		return sqlite.AuthorizerOK
 	}
@@ -110,6 +113,37 @@ func (s *Store) Close() error {
 	return s.db.Close()
 }
 
+// host runs fn in one transaction of the host's own statements, which the
+// guest's rules do not hold (the host's tables are the host's).
+func (s *Store) host(ctx context.Context, fn func(tx *sql.Tx) error) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	tx, err := s.conn.BeginTx(ctx, nil)
+	if err != nil {
+		return fmt.Errorf("begin: %w", err)
+	}
+	if err := fn(tx); err != nil {
+		tx.Rollback()
+		return err
+	}
+	return tx.Commit()
+}
+
+// read runs fn on the connection, outside a transaction, for the host's
+// reads.
+func (s *Store) read(fn func(q querier) error) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return fn(s.conn)
+}
+
+// querier is what reads need of a connection or a transaction.
+type querier interface {
+	QueryContext(ctx context.Context, query string, args ...any) (*sql.Rows, error)
+	QueryRowContext(ctx context.Context, query string, args ...any) *sql.Row
+	ExecContext(ctx context.Context, query string, args ...any) (sql.Result, error)
+}
+
 // Batch runs the statements in one BEGIN IMMEDIATE … COMMIT. Any failure
 // rolls the whole batch back and names the failing statement's index.
 func (s *Store) Batch(ctx context.Context, a wire.SQLArgs) (wire.SQLValue, *wire.Error) {
@@ -118,6 +152,9 @@ func (s *Store) Batch(ctx context.Context, a wire.SQLArgs) (wire.SQLValue, *wire
 	for i, st := range a.Statements {
 		if kw := transactionKeyword(st.SQL); kw != "" {
 			return wire.SQLValue{}, sqlError(i, fmt.Errorf("%s is not allowed: a batch already runs as one transaction", kw))
+		}
+		if namesHostTable(st.SQL) {
+			return wire.SQLValue{}, sqlError(i, errors.New(HostTablesMessage))
 		}
 	}
 	tx, err := s.conn.BeginTx(ctx, nil)

@@ -65,6 +65,27 @@ type Start struct {
 	// the agent's choice (DAMPER_SANDBOX, damper run --sandbox): empty,
 	// local or container.
 	Sandbox string `json:"sandbox,omitempty"`
+	// Attempt counts the run's starts: 1 the first time, more when the
+	// run starts again with the same id after its module instance or its
+	// process was lost. A durable run continues from what it stored.
+	Attempt int `json:"attempt,omitempty"`
+	// Telemetry, when set, has the run export its spans to an
+	// OpenTelemetry collector.
+	Telemetry *Telemetry `json:"telemetry,omitempty"`
+}
+
+// Telemetry configures the OpenTelemetry export of a run's spans
+// (docs/events.md): OTLP/HTTP with JSON, sent through the fetch effect, so
+// the collector must be a service the agent's policy allows (policy.OTLP).
+type Telemetry struct {
+	// Endpoint is the collector's traces URL, such as
+	// "http://127.0.0.1:4318/v1/traces".
+	Endpoint string `json:"endpoint"`
+	// Content adds what messages hold (tool arguments and results, the
+	// model's text) to the spans; off by default.
+	Content bool `json:"content,omitempty"`
+	// Service is the spans' service.name ("damper" when empty).
+	Service string `json:"service,omitempty"`
 }
 
 // Resume is the input of damper_resume: the results of every effect of the
@@ -226,17 +247,23 @@ type StatementResult struct {
 	Rows    [][]any  `json:"rows"`
 }
 
-// EmitArgs carry events of a run to the host, which forwards them to the
-// run's listeners.
+// EmitArgs carry events of a run to the host, which appends them to the
+// agent instance's event log (numbering them) and forwards them to the
+// streams that follow it.
 type EmitArgs struct {
 	Events []Event `json:"events"`
 }
 
-// Event is one thing that happened in a run.
+// Event is one thing that happened in a run, as the guest emits it: its
+// type (one of runtime/event's), the ids correlating it with the
+// harness's session, turn and tool call, and its data. The host adds the
+// rest of the envelope: seq, time, agent, instance and run.
 type Event struct {
-	Type string          `json:"type"`
-	Run  string          `json:"run,omitempty"`
-	Data json.RawMessage `json:"data,omitempty"`
+	Type    string          `json:"type"`
+	Session string          `json:"session,omitempty"`
+	Turn    string          `json:"turn,omitempty"`
+	Call    string          `json:"call,omitempty"`
+	Data    json.RawMessage `json:"data,omitempty"`
 }
 
 // LogArgs are one log record.
@@ -294,4 +321,7 @@ const (
 	// the next smaller input releases.
 	MinInputBuffer  = 4 << 10
 	MaxReusedBuffer = 64 << 10
+	// MaxEventData caps the data of one emitted event; a larger one is a
+	// bad_effect (runtime/event caps outputs well below it).
+	MaxEventData = 256 << 10
 )

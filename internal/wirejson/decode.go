@@ -195,9 +195,17 @@ func (d *decoder) event(e *wire.Event) {
 			if !d.null() {
 				e.Type = d.string()
 			}
-		case "run":
+		case "session":
 			if !d.null() {
-				e.Run = d.string()
+				e.Session = d.string()
+			}
+		case "turn":
+			if !d.null() {
+				e.Turn = d.string()
+			}
+		case "call":
+			if !d.null() {
+				e.Call = d.string()
 			}
 		case "data":
 			e.Data = d.skip()

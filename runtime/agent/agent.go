@@ -32,6 +32,7 @@ import (
 	"github.com/damperdev/damper/policy"
 	_ "github.com/damperdev/damper/runtime/abi" // the module's exports, in every module that registers an agent
 	"github.com/damperdev/damper/runtime/internal/guest"
+	"github.com/damperdev/damper/runtime/internal/otel"
 	"github.com/damperdev/damper/runtime/internal/sched"
 	"github.com/damperdev/damper/runtime/internal/schema"
 	"github.com/damperdev/damper/runtime/internal/store"
@@ -118,14 +119,30 @@ func WithPolicy(p policy.Policy) Option {
 	return Option{apply: func(a *guest.Agent) { a.Policy = &p }}
 }
 
-// run records the run, calls the handler and records how it ended.
+// run records the run, calls the handler and records how it ended. With
+// telemetry asked for, the run's events become spans, sent in batches and
+// the last before the run ends.
 func run(ctx context.Context, a *guest.Agent, handler func(*Context) (json.RawMessage, error)) (json.RawMessage, *wire.Error) {
 	if err := store.BeginRun(ctx); err != nil {
 		return nil, &wire.Error{Type: errInternal, Status: 500, Message: err.Error()}
 	}
-	result, failure := call(&Context{task: sched.FromContext(ctx), agent: a}, handler)
+	c := &Context{task: sched.FromContext(ctx), agent: a}
+	tracer := otel.New(c.task.Start())
+	if tracer != nil {
+		tracer.Send = c.exportSpans
+		sched.SetObserver(ctx, tracer.Observe)
+	}
+	result, failure := call(c, handler)
 	if f := sched.Failure(ctx); f != nil { // a goroutine of the run panicked
 		result, failure = nil, f
+	}
+	if tracer != nil {
+		sched.SetObserver(ctx, nil)
+		if batch := tracer.Finish(failure); batch != nil {
+			// Posted: it goes with the batch recording the run's end, which
+			// the host performs whole before the run ends.
+			c.exportSpans(batch)
+		}
 	}
 	if err := store.FinishRun(ctx, result, failure); err != nil && failure == nil {
 		return nil, &wire.Error{Type: errInternal, Status: 500, Message: err.Error()}

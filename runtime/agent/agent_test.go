@@ -21,6 +21,7 @@ import (
 	"github.com/damperdev/damper/policy"
 	"github.com/damperdev/damper/runtime/agent"
 	"github.com/damperdev/damper/runtime/agent/agenttest"
+	"github.com/damperdev/damper/runtime/event"
 	"github.com/damperdev/damper/runtime/internal/store"
 )
 
@@ -183,7 +184,7 @@ func init() {
 		return "slept", nil
 	})
 	agent.Register("test.events", func(ctx *agent.Context, _ struct{}) (struct{}, error) {
-		if err := ctx.Emit("test.started", map[string]int{"n": 1}); err != nil {
+		if err := event.Emit(ctx, event.Event{Session: "s1", Turn: "t1", Data: event.TurnStart{Provider: "test", Model: "m"}}); err != nil {
 			return struct{}{}, err
 		}
 		log := ctx.Logger().With("agent", ctx.Agent()).WithGroup("req")
@@ -493,10 +494,22 @@ func TestSleepEmitLog(t *testing.T) {
 	_, err = h.Run(t.Context(), "test.events", "w", nil)
 	require.NoError(t, err)
 	events := h.Events()
-	require.Len(t, events, 1)
-	assert.Equal(t, "test.started", events[0].Type)
+	require.Len(t, events, 2, "the emitted event, then the log record")
+	assert.Equal(t, event.TypeTurnStart, events[0].Type)
 	assert.True(t, strings.HasPrefix(events[0].Run, "r_"))
-	assert.JSONEq(t, `{"n":1}`, string(events[0].Data))
+	assert.Equal(t, "test.events", events[0].Agent)
+	assert.Equal(t, "w", events[0].Instance)
+	assert.Equal(t, "s1", events[0].Session)
+	assert.Equal(t, "t1", events[0].Turn)
+	assert.JSONEq(t, `{"provider":"test","model":"m"}`, string(events[0].Data))
+	assert.Equal(t, event.TypeLog, events[1].Type)
+	assert.Equal(t, events[0].Seq+1, events[1].Seq)
+	p, err := events[1].Payload()
+	require.NoError(t, err)
+	l := p.(event.Log)
+	assert.Equal(t, "warn", l.Level)
+	assert.Equal(t, "careful", l.Message)
+	assert.JSONEq(t, `{"agent":"test.events","req":{"n":3,"dur":"1.5s","err":"bad"}}`, string(l.Attrs))
 
 	logs := h.Logs()
 	require.Len(t, logs, 1)

@@ -1,8 +1,6 @@
 package agent
 
 import (
-	"encoding/json"
-	"errors"
 	"fmt"
 	"sync"
 	"time"
@@ -48,6 +46,13 @@ func (c *Context) Instance() string { return c.task.Start().Instance }
 // Run is the id of this run, as the host answers it to the caller.
 func (c *Context) Run() string { return c.task.Start().Run }
 
+// Attempt counts this run's starts: 1, or more when the run started again
+// with the same id after its module instance or its process was lost
+// (docs/events.md, "Durable runs"). What the run stored before is there:
+// code that must not do a step twice records each step in state and
+// skips those recorded.
+func (c *Context) Attempt() int { return max(c.task.Start().Attempt, 1) }
+
 // Deadline implements context.Context. A run has no deadline of its own.
 func (c *Context) Deadline() (deadline time.Time, ok bool) { return c.task.Deadline() }
 
@@ -71,23 +76,6 @@ func (c *Context) Sleep(d time.Duration) error {
 	ms := (d + time.Millisecond - 1) / time.Millisecond
 	if err := sched.Perform(c.task, wire.EffectSleep, wire.SleepArgs{Ms: int64(ms)}, nil); err != nil {
 		return fmt.Errorf("sleep %v: %w", d, err)
-	}
-	return nil
-}
-
-// Emit sends an event of this run to its listeners (the SSE stream of the
-// run and the instance's event log). data is encoded as JSON.
-func (c *Context) Emit(eventType string, data any) error {
-	if eventType == "" {
-		return errors.New("emit: empty event type")
-	}
-	raw, err := json.Marshal(data)
-	if err != nil {
-		return fmt.Errorf("emit %s: encode data: %w", eventType, err)
-	}
-	args := wire.EmitArgs{Events: []wire.Event{{Type: eventType, Run: c.Run(), Data: raw}}}
-	if err := sched.Perform(c.task, wire.EffectEmit, args, nil); err != nil {
-		return fmt.Errorf("emit %s: %w", eventType, err)
 	}
 	return nil
 }

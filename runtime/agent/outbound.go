@@ -9,20 +9,10 @@ import (
 	"strings"
 
 	"github.com/damperdev/damper/internal/wire"
-	"github.com/damperdev/damper/internal/wirejson"
 	"github.com/damperdev/damper/policy"
+	"github.com/damperdev/damper/runtime/event"
 	"github.com/damperdev/damper/runtime/internal/sched"
 	"github.com/damperdev/damper/runtime/internal/store"
-)
-
-// Event types of policy decisions. Their data is a JSON object with the
-// service, rule, reason (policy.Reason), detail, method and URL of the
-// decision, and "report": true for a request report mode let through that
-// enforcement would have denied. It never holds a secret: the module has
-// none.
-const (
-	EventPolicyAllow = "policy.allow"
-	EventPolicyDeny  = "policy.deny"
 )
 
 // outReq is one outbound request as the policy sees it: what the agent
@@ -94,10 +84,10 @@ func outbound(c *Context, req *http.Request) (*outReq, error) {
 // effect. It returns the fetch's value and the decision. A denial is an
 // error wrapping the *policy.DenyError.
 //
-// Every decision is recorded with an event (EventPolicyAllow,
-// EventPolicyDeny). An allow's event goes to the host in the same batch as
-// the fetch, so recording costs no round trip; the event is best effort:
-// its failure fails nothing.
+// Every decision is recorded with an event (policy.allow, policy.deny,
+// policy.report: see package event). An allow's event goes to the host in
+// the same batch as the fetch, so recording costs no round trip; the event
+// is best effort: its failure fails nothing.
 //
 // A rule with a limit is counted in the agent instance's storage, where
 // the count outlives module instances and restarts, on both hosts. The
@@ -154,7 +144,7 @@ func (c *Context) send(o *outReq, stream bool) (wire.FetchValue, policy.Decision
 		}
 	}
 	// The event goes in the fetch's batch: no round trip of its own.
-	_ = sched.Post(c.task, wire.EffectEmit, c.decisionEvent(EventPolicyAllow, &d, o))
+	_ = event.Emit(c, c.decisionEvent(&d, o))
 	if o.binding != "" {
 		if err := sched.Perform(c.task, wire.EffectBinding, wire.BindingArgs{Binding: o.binding, FetchArgs: args}, &v); err != nil {
 			return v, d, fmt.Errorf("binding %s: %s %s: %w", o.binding, args.Method, args.URL, err)
@@ -168,47 +158,32 @@ func (c *Context) send(o *outReq, stream bool) (wire.FetchValue, policy.Decision
 }
 
 // deny records a denial (and takes back the count reserved for it, if
-// any, in the same batch) and returns its error.
+// any, in the same batch) and returns its error. The event goes to the
+// host with the run's next effect, at the latest the one recording the
+// run's end.
 func (c *Context) deny(d *policy.Decision, o *outReq, reserved string) error {
-	if reserved == "" {
-		_ = sched.Perform(c.task, wire.EffectEmit, c.decisionEvent(EventPolicyDeny, d, o), nil)
-	} else {
-		_ = sched.Post(c.task, wire.EffectEmit, c.decisionEvent(EventPolicyDeny, d, o))
+	_ = event.Emit(c, c.decisionEvent(d, o))
+	if reserved != "" {
 		_ = store.ReleaseCount(c, reserved)
 	}
 	return fmt.Errorf("fetch: %w", d.Err())
 }
 
-// decisionEvent returns the args of the emit effect recording a decision.
-// They are written by hand: encoding/json costs several microseconds a
-// call in wasm, on every request.
-func (c *Context) decisionEvent(typ string, d *policy.Decision, o *outReq) wirejson.Encoded {
+// decisionEvent is the event recording a decision: policy.allow,
+// policy.deny, or policy.report for a request report mode let through
+// that enforcement would have denied.
+func (c *Context) decisionEvent(d *policy.Decision, o *outReq) event.Event {
 	u := d.URL
 	if u == "" { // no canonical form: the URL as the agent gave it
 		u = o.url
 	}
-	run := c.Run()
-	b := make([]byte, 0, 160+len(run)+len(d.Service)+len(d.Rule)+len(d.Detail)+len(u))
-	b = append(b, `{"events":[{"type":`...)
-	b = wirejson.AppendString(b, typ)
-	b = append(b, `,"run":`...)
-	b = wirejson.AppendString(b, run)
-	b = append(b, `,"data":{"service":`...)
-	b = wirejson.AppendString(b, d.Service)
-	b = append(b, `,"rule":`...)
-	b = wirejson.AppendString(b, d.Rule)
-	b = append(b, `,"reason":`...)
-	b = wirejson.AppendString(b, string(d.Reason))
-	if d.Detail != "" {
-		b = append(b, `,"detail":`...)
-		b = wirejson.AppendString(b, d.Detail)
+	ed := event.Decision{Service: d.Service, Rule: d.Rule, Reason: string(d.Reason), Detail: d.Detail, Method: d.Method, URL: u}
+	switch {
+	case d.Report:
+		return event.Event{Data: event.PolicyReport{Decision: ed}}
+	case d.Allow:
+		return event.Event{Data: event.PolicyAllow{Decision: ed}}
+	default:
+		return event.Event{Data: event.PolicyDeny{Decision: ed}}
 	}
-	b = append(b, `,"method":`...)
-	b = wirejson.AppendString(b, d.Method)
-	b = append(b, `,"url":`...)
-	b = wirejson.AppendString(b, u)
-	if d.Report {
-		b = append(b, `,"report":true`...)
-	}
-	return append(b, `}}]}`...)
 }

@@ -22,6 +22,7 @@ import (
 	"github.com/damperdev/damper/policy"
 	"github.com/damperdev/damper/runtime/agent"
 	"github.com/damperdev/damper/runtime/agent/agenttest"
+	"github.com/damperdev/damper/runtime/event"
 	"github.com/damperdev/damper/runtime/internal/guest"
 	"github.com/damperdev/damper/runtime/internal/store"
 )
@@ -213,26 +214,26 @@ func runPolicy(t *testing.T, h *agenttest.Host, agentName, instance string, in a
 	return out
 }
 
-// decisionEvent is the data of a policy.allow or policy.deny event.
+// decisionEvent is the data of a policy.allow, policy.deny or
+// policy.report event.
 type decisionEvent struct {
 	Service string `json:"service"`
 	Rule    string `json:"rule"`
 	Reason  string `json:"reason"`
 	Method  string `json:"method"`
 	URL     string `json:"url"`
-	Report  bool   `json:"report"`
 }
 
 // decisions returns the policy events among events, in order.
 func decisions(t *testing.T, events []agenttest.Event) (types []string, data []decisionEvent) {
 	t.Helper()
 	for _, e := range events {
-		if !strings.HasPrefix(e.Type, "policy.") {
+		if !strings.HasPrefix(string(e.Type), "policy.") {
 			continue
 		}
 		var d decisionEvent
 		require.NoError(t, json.Unmarshal(e.Data, &d))
-		types, data = append(types, e.Type), append(data, d)
+		types, data = append(types, string(e.Type)), append(data, d)
 	}
 	return types, data
 }
@@ -253,56 +254,54 @@ func TestPolicyDecidesEveryRequest(t *testing.T) {
 		// the decision's event
 		event string
 		url   string
-		// report mode let a would-be denial through
-		report bool
 	}{
 		{
 			name: "an allowed request carries the service's credential", in: policyIn{URL: "https://api.example/allowed/x"},
 			status: 200, reason: "allow-rule", rule: "allowed",
 			host: "api.example", path: "/allowed/x", headers: map[string]string{"Authorization": "Bearer " + apiToken},
-			event: agent.EventPolicyAllow, url: "https://api.example/allowed/x",
+			event: string(event.TypePolicyAllow), url: "https://api.example/allowed/x",
 		},
 		{
 			name: "a streamed request too", in: policyIn{URL: "https://api.example/allowed/y", Stream: true},
 			status: 200, reason: "allow-rule", rule: "allowed",
 			host: "api.example", path: "/allowed/y", headers: map[string]string{"Authorization": "Bearer " + apiToken},
-			event: agent.EventPolicyAllow, url: "https://api.example/allowed/y",
+			event: string(event.TypePolicyAllow), url: "https://api.example/allowed/y",
 		},
 		{
 			name: "the canonical URL is decided and sent", in: policyIn{URL: "https://API.example:443/allowed/a/../b//c#frag"},
 			status: 200, reason: "allow-rule", rule: "allowed",
 			host: "api.example", path: "/allowed/b/c",
-			event: agent.EventPolicyAllow, url: "https://api.example/allowed/b/c",
+			event: string(event.TypePolicyAllow), url: "https://api.example/allowed/b/c",
 		},
 		{
 			name: "headers outside the allowlist are stripped", in: policyIn{URL: "https://api.example/allowed/h", Headers: map[string]string{"X-Test": "kept", "X-Other": "stripped"}},
 			status: 200, reason: "allow-rule", rule: "allowed",
 			host: "api.example", path: "/allowed/h", headers: map[string]string{"X-Test": "kept", "X-Other": ""},
-			event: agent.EventPolicyAllow, url: "https://api.example/allowed/h",
+			event: string(event.TypePolicyAllow), url: "https://api.example/allowed/h",
 		},
 		{
 			name: "a Basic credential", in: policyIn{URL: "https://basic.example/b"},
 			status: 200, reason: "allow-level",
 			host: "basic.example", path: "/b", headers: map[string]string{"Authorization": basic},
-			event: agent.EventPolicyAllow, url: "https://basic.example/b",
+			event: string(event.TypePolicyAllow), url: "https://basic.example/b",
 		},
 		{
 			name: "a method no rule allows", in: policyIn{Method: "DELETE", URL: "https://api.example/allowed/x"},
-			reason: "deny-level", event: agent.EventPolicyDeny, url: "https://api.example/allowed/x",
+			reason: "deny-level", event: string(event.TypePolicyDeny), url: "https://api.example/allowed/x",
 		},
 		{
 			name: "a host no service has", in: policyIn{URL: "https://evil.example/steal"},
-			reason: "no-service", event: agent.EventPolicyDeny, url: "https://evil.example/steal",
+			reason: "no-service", event: string(event.TypePolicyDeny), url: "https://evil.example/steal",
 		},
 		{
 			name: "a placeholder from the agent", in: policyIn{URL: "https://api.example/allowed/x", Headers: map[string]string{"X-Test": "${secret:API_TOKEN}"}},
-			reason: "placeholder", event: agent.EventPolicyDeny, url: "https://api.example/allowed/x",
+			reason: "placeholder", event: string(event.TypePolicyDeny), url: "https://api.example/allowed/x",
 		},
 		{
 			name: "report mode sends a would-be denial and says so", in: policyIn{Method: "POST", URL: "https://report.example/r", Body: "b"},
 			status: 200, reason: "deny-level",
 			host: "report.example", path: "/r",
-			event: agent.EventPolicyAllow, url: "https://report.example/r", report: true,
+			event: string(event.TypePolicyReport), url: "https://report.example/r",
 		},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
@@ -327,7 +326,6 @@ func TestPolicyDecidesEveryRequest(t *testing.T) {
 			assert.Equal(t, tc.reason, data[0].Reason)
 			assert.Equal(t, tc.rule, data[0].Rule)
 			assert.Equal(t, tc.url, data[0].URL)
-			assert.Equal(t, tc.report, data[0].Report)
 		})
 	}
 }
@@ -340,7 +338,7 @@ func TestAgentWithoutPolicyMayNotFetch(t *testing.T) {
 	assert.Contains(t, out.Error, "agent test.nopolicy has no policy")
 	assert.Empty(t, web.seen)
 	types, _ := decisions(t, h.Events())
-	assert.Equal(t, []string{agent.EventPolicyDeny}, types)
+	assert.Equal(t, []string{string(event.TypePolicyDeny)}, types)
 }
 
 func TestSecretsNeverReachTheModule(t *testing.T) {
@@ -495,7 +493,7 @@ func TestFetchDecidesEveryRedirectHop(t *testing.T) {
 				assert.Zero(t, out.Status, "the 3xx is not returned")
 				assert.Empty(t, web.requests(tc.deniedHost))
 				types, _ := decisions(t, h.Events())
-				assert.Equal(t, agent.EventPolicyDeny, types[len(types)-1])
+				assert.Equal(t, string(event.TypePolicyDeny), types[len(types)-1])
 				return
 			case tc.error != "":
 				assert.Contains(t, out.Error, tc.error)

@@ -4,8 +4,10 @@ import (
 	"context"
 	"fmt"
 	"strings"
+	"time"
 
 	"github.com/damperdev/damper/internal/wire"
+	"github.com/damperdev/damper/runtime/event"
 	"github.com/damperdev/damper/runtime/model"
 )
 
@@ -115,7 +117,8 @@ func (c *call) compact(reason, instructions string, keep int) error {
 	for _, m := range s.msgs[:cut] {
 		before += m.tokens
 	}
-	emit(c.ctx, evCompactionStart, compactionEvent{Session: s.name, Reason: reason, Messages: cut, Tokens: before})
+	began, total := time.Now(), c.size()
+	emit(c.ctx, s.name, turnID(c.st.Turns), "", event.CompactionStart{Tokens: int64(total)})
 	msgs := make([]model.Message, cut)
 	for i, m := range s.msgs[:cut] {
 		msgs[i] = m.msg
@@ -160,7 +163,7 @@ func (c *call) compact(reason, instructions string, keep int) error {
 		return err
 	}
 	s.msgs = append([]stored{{seq: seq, msg: msg, tokens: tokens}}, s.msgs[cut:]...)
-	emit(c.ctx, evCompactionFinish, compactionEvent{Session: s.name, Reason: reason, Messages: cut, Tokens: before, Kept: len(s.msgs) - 1, Summary: tokens})
+	emit(c.ctx, s.name, turnID(c.st.Turns), "", event.CompactionFinish{TokensBefore: int64(total), TokensAfter: int64(c.size()), DurationMs: sinceMs(began)})
 	return nil
 }
 

@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/damperdev/damper/internal/wire"
+	"github.com/damperdev/damper/runtime/event"
 	"github.com/damperdev/damper/runtime/instance"
 	"github.com/damperdev/damper/runtime/internal/sched"
 	"github.com/damperdev/damper/runtime/model"
@@ -68,6 +69,8 @@ type call struct {
 	specs   []model.ToolSpec
 	system  string
 	resumed bool
+	// turnStart is when the model turn in flight began.
+	turnStart time.Time
 	// lost are the tool calls a lost run of this prompt started and did
 	// not finish: marked started, with no result, when the prompt resumed.
 	lost map[string]bool
@@ -356,27 +359,36 @@ func (c *call) send() (*model.Response, error) {
 	for i, m := range s.msgs {
 		req.Messages[i] = m.msg
 	}
-	emit(c.ctx, evTurnStart, turnStart{Session: s.name, Model: c.name, Turn: c.st.Turns + 1})
+	turn := turnID(c.st.Turns + 1)
+	emit(c.ctx, s.name, turn, "", event.TurnStart{Provider: provider(c.name), Model: c.name})
+	c.turnStart = time.Now()
 	resp, err := c.model.Turn(c.ctx, req, c.onDelta)
 	if err != nil {
+		ev := event.TurnFinish{Provider: provider(c.name), Model: c.name, DurationMs: sinceMs(c.turnStart), Error: err.Error()}
+		var me *model.Error
+		if errors.As(err, &me) {
+			ev.ErrorType = string(me.Kind)
+		}
+		emit(c.ctx, s.name, turn, "", ev)
 		return nil, fmt.Errorf("session %q: model %s: %w", s.name, c.name, err)
 	}
 	return resp, nil
 }
 
 func (c *call) onDelta(d model.Delta) {
+	turn := turnID(c.st.Turns + 1)
 	switch d.Type {
 	case model.DeltaText:
-		emit(c.ctx, evTextDelta, delta{Session: c.s.name, Index: d.Index, Text: d.Text})
+		emit(c.ctx, c.s.name, turn, "", event.TextDelta{Text: d.Text})
 	case model.DeltaThinking:
-		emit(c.ctx, evThinkingDelta, delta{Session: c.s.name, Index: d.Index, Text: d.Text})
+		emit(c.ctx, c.s.name, turn, "", event.ThinkingDelta{Text: d.Text})
 	case model.DeltaRetry:
 		// What the attempt streamed is void: listeners start the message again.
 		msg := ""
 		if d.Err != nil {
 			msg = d.Err.Error()
 		}
-		emit(c.ctx, evModelRetry, modelRetry{Session: c.s.name, Attempt: d.Attempt, WaitMs: d.Wait.Milliseconds(), Error: msg})
+		emit(c.ctx, c.s.name, turn, "", event.ModelRetry{Attempt: d.Attempt, WaitMs: d.Wait.Milliseconds(), Error: msg})
 	}
 }
 
@@ -390,7 +402,7 @@ func (c *call) store(resp *model.Response) error {
 		// A provider takes no empty message back: say what it was.
 		msg.Content = []model.Part{model.Text("(no answer)")}
 	}
-	cost, known := resp.Cost()
+	cost, _ := resp.Cost()
 	c.st.Turns++
 	c.st.Usage.Add(resp.Usage)
 	c.st.Cost += cost
@@ -417,8 +429,8 @@ func (c *call) store(resp *model.Response) error {
 	if err := s.exec(c.ctx, stmts, stored{seq: seq, msg: msg, tokens: tokens}); err != nil {
 		return err
 	}
-	emit(c.ctx, evTurnFinish, turnFinish{Session: s.name, Model: resp.Model, Turn: c.st.Turns,
-		StopReason: string(resp.StopReason), Usage: resp.Usage, Cost: cost, CostKnown: known})
+	emit(c.ctx, s.name, turnID(c.st.Turns), "", event.TurnFinish{Provider: provider(c.name), Model: c.name, ResponseModel: resp.Model,
+		StopReason: string(resp.StopReason), Usage: usageOf(resp.Usage), Cost: cost, DurationMs: sinceMs(c.turnStart)})
 	return nil
 }
 
@@ -524,7 +536,7 @@ func (c *call) answer(last *model.Message) (json.RawMessage, bool, error) {
 	case problems != nil:
 		c.st.Invalid++
 		c.st.Problems = problems
-		emit(c.ctx, evResultRetry, resultRetry{Session: c.s.name, Attempt: c.st.Invalid, Problems: problems})
+		emit(c.ctx, c.s.name, turnID(c.st.Turns), "", event.ResultRetry{Attempt: c.st.Invalid, Problems: problemStrings(problems)})
 		if c.st.Invalid > c.h.retries() {
 			return nil, true, c.fail(&storedError{Result: &ResultError{Reason: ReasonInvalid, Raw: c.st.Raw, Problems: problems, Attempts: c.st.Invalid,
 				Message: fmt.Sprintf("the model's result was invalid %d times", c.st.Invalid)}})
@@ -536,25 +548,26 @@ func (c *call) answer(last *model.Message) (json.RawMessage, bool, error) {
 // callTool runs one tool call and returns its result part, capped.
 func (c *call) callTool(u model.Part, t tool.Tool, known bool) model.Part {
 	s := c.s
-	emit(c.ctx, evToolStart, toolEvent{Session: s.name, CallID: u.ID, Name: u.Name, Input: string(u.Input)})
+	turn, began := turnID(c.st.Turns), time.Now()
+	emit(c.ctx, s.name, turn, u.ID, event.ToolStart{Tool: u.Name, Args: u.Input})
 	if !known {
 		names := make([]string, 0, len(c.tools))
 		for _, sp := range c.specs {
 			names = append(names, sp.Name)
 		}
 		msg := fmt.Sprintf("there is no tool %q; the tools are: %s", u.Name, strings.Join(names, ", "))
-		emit(c.ctx, evToolError, toolEvent{Session: s.name, CallID: u.ID, Name: u.Name, Error: msg})
+		emit(c.ctx, s.name, turn, u.ID, event.ToolError{Tool: u.Name, DurationMs: sinceMs(began), Message: msg})
 		return model.ToolResult(u.ID, msg, true)
 	}
 	out, err := c.runTool(t, u)
 	if err != nil {
 		msg := err.Error()
-		emit(c.ctx, evToolError, toolEvent{Session: s.name, CallID: u.ID, Name: u.Name, Error: msg})
+		emit(c.ctx, s.name, turn, u.ID, event.ToolError{Tool: u.Name, DurationMs: sinceMs(began), Message: msg})
 		text, _ := capResult(msg)
 		return model.ToolResult(u.ID, text, true)
 	}
 	text, cut := capResult(out)
-	emit(c.ctx, evToolFinish, toolEvent{Session: s.name, CallID: u.ID, Name: u.Name, Bytes: len(out), Truncated: cut})
+	emit(c.ctx, s.name, turn, u.ID, event.ToolFinish{Tool: u.Name, DurationMs: sinceMs(began), Output: text, Truncated: cut})
 	if text == "" {
 		text = "(no output)"
 	}
@@ -649,7 +662,7 @@ func (c *call) decidePrompted(text string) (json.RawMessage, bool, error) {
 	}
 	c.st.Invalid++
 	c.st.Problems = ps
-	emit(c.ctx, evResultRetry, resultRetry{Session: c.s.name, Attempt: c.st.Invalid, Problems: ps})
+	emit(c.ctx, c.s.name, turnID(c.st.Turns), "", event.ResultRetry{Attempt: c.st.Invalid, Problems: problemStrings(ps)})
 	if c.st.Invalid > c.h.retries() {
 		return nil, true, c.fail(&storedError{Result: &ResultError{Reason: ReasonInvalid, Raw: block, Problems: ps, Attempts: c.st.Invalid,
 			Message: fmt.Sprintf("the model's result was invalid %d times", c.st.Invalid)}})

@@ -6,8 +6,10 @@ import (
 	"fmt"
 	"reflect"
 	"strings"
+	"time"
 
 	"github.com/damperdev/damper/runtime/agent"
+	"github.com/damperdev/damper/runtime/event"
 	"github.com/damperdev/damper/runtime/internal/schema"
 	"github.com/damperdev/damper/runtime/model"
 	"github.com/damperdev/damper/runtime/tool"
@@ -113,17 +115,18 @@ func (h *Harness) runTask(c *call, callID string, in taskIn) (string, error) {
 	if err != nil {
 		return "", err
 	}
-	emit(c.ctx, evSubagentStart, subagentEvent{Session: c.s.name, Subagent: sa.Name, Child: name})
+	began := time.Now()
+	emit(c.ctx, c.s.name, turnID(c.st.Turns), callID, event.SubagentStart{Name: sa.Name, Session: name, Depth: depth})
 	var spec *resultSpec
 	if sa.Result != nil {
 		spec = resultSpecOf(reflect.TypeOf(sa.Result))
 	}
 	raw, err := cs.prompt(c.ctx, in.Prompt, spec, nil)
 	if err != nil {
-		emit(c.ctx, evSubagentFinish, subagentEvent{Session: c.s.name, Subagent: sa.Name, Child: name, Error: err.Error()})
+		emit(c.ctx, c.s.name, turnID(c.st.Turns), callID, event.SubagentFinish{Name: sa.Name, Session: name, DurationMs: sinceMs(began), Error: err.Error()})
 		return "", fmt.Errorf("subagent %s failed: %w", sa.Name, err)
 	}
-	emit(c.ctx, evSubagentFinish, subagentEvent{Session: c.s.name, Subagent: sa.Name, Child: name})
+	emit(c.ctx, c.s.name, turnID(c.st.Turns), callID, event.SubagentFinish{Name: sa.Name, Session: name, DurationMs: sinceMs(began)})
 	if spec == nil {
 		var text string
 		if err := json.Unmarshal(raw, &text); err != nil {

@@ -20,12 +20,14 @@ import (
 	"io"
 	"net/http"
 	"os"
+	"strconv"
 	"strings"
 	"time"
 
 	"github.com/damperdev/damper/policy"
 	"github.com/damperdev/damper/runtime/abi"
 	"github.com/damperdev/damper/runtime/agent"
+	"github.com/damperdev/damper/runtime/event"
 )
 
 // FakePolicy lets the fetching probes do anything to the service "fake",
@@ -459,11 +461,11 @@ type EmitOut struct {
 	Emitted int `json:"emitted"`
 }
 
-// emit emits events probe.tick with data {"n": 0}, {"n": 1}, ... and logs
-// one info line.
+// emit emits text.delta events with the texts "0", "1", ... and logs one
+// info line.
 func emit(ctx *agent.Context, in EmitIn) (EmitOut, error) {
 	for i := range in.Events {
-		if err := ctx.Emit("probe.tick", map[string]int{"n": i}); err != nil {
+		if err := event.Emit(ctx, event.Event{Data: event.TextDelta{Text: strconv.Itoa(i)}}); err != nil {
 			return EmitOut{Emitted: i}, err
 		}
 	}

@@ -17,6 +17,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/damperdev/damper/runtime/agent/agenttest"
+	"github.com/damperdev/damper/runtime/event"
 	"github.com/damperdev/damper/tests/agents"
 	"github.com/damperdev/damper/tests/effectcases"
 )
@@ -165,11 +166,12 @@ func TestEmit(t *testing.T) {
 	h := newHost(t)
 	assert.JSONEq(t, `{"emitted":3}`, run(t, h, "probe.emit", `{"events":3}`))
 	events := h.Events()
-	require.Len(t, events, 3)
-	for i, e := range events {
-		assert.Equal(t, "probe.tick", e.Type)
-		assert.JSONEq(t, fmt.Sprintf(`{"n":%d}`, i), string(e.Data))
+	require.Len(t, events, 4, "three deltas, then the log record")
+	for i, e := range events[:3] {
+		assert.Equal(t, event.TypeTextDelta, e.Type)
+		assert.JSONEq(t, fmt.Sprintf(`{"text":"%d"}`, i), string(e.Data))
 	}
+	assert.Equal(t, event.TypeLog, events[3].Type)
 	logs := h.Logs()
 	require.Len(t, logs, 1)
 	assert.Equal(t, "info", logs[0].Level)
@@ -192,8 +194,8 @@ func TestManifestListsTheProbes(t *testing.T) {
 	for _, a := range m.Agents {
 		names = append(names, a.Name)
 	}
-	assert.Equal(t, []string{"probe.batch", "probe.crash", "probe.effects", "probe.emit", "probe.fail", "probe.fetch", "probe.huge", "probe.model", "probe.model.nopolicy", "probe.policy",
-		"probe.report", "probe.roundtrip", "probe.sandbox", "probe.sleep", "probe.slow", "probe.state", "probe.stream", "probe.tool", "probe.tool.report", "probe.unknown"}, names)
+	assert.Equal(t, []string{"probe.batch", "probe.crash", "probe.effects", "probe.emit", "probe.fail", "probe.fetch", "probe.huge", "probe.model", "probe.model.nopolicy", "probe.otel", "probe.policy",
+		"probe.report", "probe.roundtrip", "probe.sandbox", "probe.sleep", "probe.slow", "probe.state", "probe.steps", "probe.stream", "probe.tool", "probe.tool.report", "probe.triage", "probe.unknown"}, names)
 }
 
 // probe.policy's contract, as the end-to-end suite uses it on both hosts
@@ -308,4 +310,36 @@ func TestEffectCases(t *testing.T) {
 		require.NoError(t, err)
 		return out
 	})
+}
+
+// probe.triage emits, in order, what the end-to-end suite expects of it,
+// each event of a turn with its session and turn, each of a tool call with
+// its call id.
+func TestTriageEmitsItsTypes(t *testing.T) {
+	h := agenttest.New()
+	defer h.Close()
+	out, err := h.Run(t.Context(), "probe.triage", "x", agents.TriageIn{Turns: 2, SleepMs: 1, FailTool: true})
+	require.NoError(t, err)
+	assert.JSONEq(t, `{"turns":3,"tools":1}`, string(out))
+	var types []event.Type
+	for _, e := range h.Events() {
+		types = append(types, e.Type)
+		assert.Equal(t, "s1", e.Session)
+		assert.NotEmpty(t, e.Turn)
+		if strings.HasPrefix(string(e.Type), "tool.") || strings.HasPrefix(string(e.Type), "shell.") {
+			assert.True(t, strings.HasPrefix(e.Call, "call_"), "%s has its call id", e.Type)
+		}
+	}
+	want := agents.TriageTypes(2, true)
+	assert.Equal(t, want[1:len(want)-1], types, "agenttest has no run.start nor run.finish: the hosts write those")
+}
+
+// probe.steps runs each step once, and a run that starts again skips the
+// steps it recorded.
+func TestStepsRunEachStepOnce(t *testing.T) {
+	h := agenttest.New()
+	defer h.Close()
+	out, err := h.Run(t.Context(), "probe.steps", "x", agents.StepsIn{Steps: 3, SleepMs: 10})
+	require.NoError(t, err)
+	assert.JSONEq(t, `{"executions":[1,1,1],"attempt":1}`, string(out))
 }

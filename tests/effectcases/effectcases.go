@@ -123,6 +123,32 @@ var Cases = []Case{
 		},
 	},
 	{
+		Name: "the host's tables (event log, run ledger) are refused, in any spelling",
+		Effects: []agents.RawEffect{
+			sql(`{"sql":"SELECT * FROM _damper_host_events"}`),
+			sql(`{"sql":"UPDATE \"_DAMPER_HOST_RUNS\" SET status = 'done'"}`),
+			sql(`{"sql":"SELECT 1"}`, `{"sql":"DELETE FROM [_Damper_Host_Events]"}`),
+		},
+		Want: []Want{
+			{ErrorType: wire.ErrSQL, Message: "statement 0: tables named _damper_host_* belong to the host"},
+			{ErrorType: wire.ErrSQL, Message: "statement 0: tables named _damper_host_* belong to the host"},
+			{ErrorType: wire.ErrSQL, Message: "statement 1: tables named _damper_host_* belong to the host"},
+		},
+	},
+	{
+		Name: "emitted events are of the closed set, JSON, and not too large",
+		Effects: []agents.RawEffect{
+			effect(wire.EffectEmit, `{"events":[{"type":"text.delta","turn":"t1","data":{"text":"hi"}}]}`),
+			effect(wire.EffectEmit, `{"events":[{"type":"probe.tick","data":{}}]}`),
+			effect(wire.EffectEmit, `{"events":[{"type":"log","data":{"level":"info","message":"`+strings.Repeat("x", wire.MaxEventData)+`"}}]}`),
+		},
+		Want: []Want{
+			{Value: `{}`},
+			{ErrorType: wire.ErrBadEffect, Message: `"probe.tick" is not an event type`},
+			{ErrorType: wire.ErrBadEffect, Message: "over 262144"},
+		},
+	},
+	{
 		Name:    "another database cannot be attached",
 		Effects: []agents.RawEffect{sql(`{"sql":"ATTACH DATABASE 'other.sqlite' AS other"}`)},
 		Want:    []Want{{ErrorType: wire.ErrSQL, Message: "statement 0"}},

@@ -41,6 +41,7 @@ import (
 
 	"github.com/damperdev/damper/internal/host"
 	"github.com/damperdev/damper/internal/wire"
+	"github.com/damperdev/damper/runtime/event"
 	"github.com/damperdev/damper/runtime/internal/guest"
 	"github.com/damperdev/damper/runtime/internal/store"
 )
@@ -98,12 +99,10 @@ type Effect struct {
 	Args json.RawMessage
 }
 
-// Event is one event a run emitted.
-type Event struct {
-	Type string
-	Run  string
-	Data json.RawMessage
-}
+// Event is one event of a run, as the agent instance's event log holds
+// it (package event): what the run emitted, the policy's decisions and
+// the records it logged, numbered by the host.
+type Event = event.Envelope
 
 // Log is one record a run logged.
 type Log struct {
@@ -187,11 +186,7 @@ func (h *Host) Run(ctx context.Context, agent, instance string, payload any) (js
 		run = fmt.Sprintf("r_%d", n)
 	}
 	t := core.NewTask(fmt.Sprintf("t%d", n), run, h.instance(core, agent, instance), nil)
-	t.OnEvent = func(ev wire.Event) {
-		h.mu.Lock()
-		h.events = append(h.events, Event(ev))
-		h.mu.Unlock()
-	}
+	t.Attempt = 1
 
 	running.Lock()
 	defer running.Unlock()
@@ -200,6 +195,8 @@ func (h *Host) Run(ctx context.Context, agent, instance string, payload any) (js
 		Restart()
 	}
 	out, err := core.RunTask(ctx, inProcess{}, t, raw)
+	// Events are committed behind the run; Events has them all.
+	_ = t.Inst.Flush(context.WithoutCancel(ctx))
 	if err != nil {
 		return nil, err
 	}
@@ -258,6 +255,11 @@ func (h *Host) instance(core *host.Core, agent, id string) *host.Instance {
 	i, ok := h.instances[key]
 	if !ok {
 		i = core.NewInstance(agent, id, "")
+		i.SetOnAppend(func(envs []event.Envelope) {
+			h.mu.Lock()
+			h.events = append(h.events, envs...)
+			h.mu.Unlock()
+		})
 		h.instances[key] = i
 	}
 	return i
@@ -334,7 +336,9 @@ func (r *recordLogs) WithAttrs(as []slog.Attr) slog.Handler {
 
 func (r *recordLogs) WithGroup(string) slog.Handler { return r }
 
-// Events returns the events the runs emitted so far, in order.
+// Events returns the events of the runs so far, in order: what they
+// emitted, their policy decisions and their log records, each numbered in
+// its agent instance's log.
 func (h *Host) Events() []Event {
 	h.mu.Lock()
 	defer h.mu.Unlock()

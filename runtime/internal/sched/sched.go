@@ -225,6 +225,8 @@ type Task struct {
 	outstanding []*pending // the batch the host holds, by id
 	canceled    bool       // new effects fail at once
 
+	observer func(any) // sees the task's events (SetObserver)
+
 	result  json.RawMessage // the handler's result
 	err     *wire.Error     // the handler's error
 	failure *wire.Error     // the first panic of a goroutine of the task
@@ -316,6 +318,28 @@ func (t *Task) main(run RunFunc) {
 	}()
 	result, err = run(t, t.start)
 	returned = true
+}
+
+// SetObserver makes f see every event ctx's task emits (package event
+// calls Observer before it posts one), in the emitting goroutine: the
+// run's telemetry. f must be safe for concurrent use.
+func SetObserver(ctx context.Context, f func(any)) {
+	if t := FromContext(ctx); t != nil {
+		t.mu.Lock()
+		t.observer = f
+		t.mu.Unlock()
+	}
+}
+
+// Observer returns the function SetObserver set for ctx's task, or nil.
+func Observer(ctx context.Context) func(any) {
+	t := FromContext(ctx)
+	if t == nil {
+		return nil
+	}
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	return t.observer
 }
 
 // Panicked turns a recovered panic value into the error a task ends with.
