@@ -89,7 +89,7 @@ func TestFloodNeverEnding(t *testing.T) {
 	assert.True(t, res.TimedOut)
 	assert.True(t, res.Truncated)
 	assert.Equal(t, sandbox.ExitTimeout, res.ExitCode)
-	assert.Equal(t, strings.Repeat("flood\n", 4096/6+1)[:4096], res.Stdout[:4096])
+	assert.Len(t, res.Stdout, 4096, "capped, both writers together")
 }
 
 // The command's environment is what the sandbox passes, never the

@@ -45,6 +45,10 @@ type Config struct {
 	// Shell is the shell that runs scripts, as "-c SCRIPT"; "" finds bash
 	// on the PATH, then sh.
 	Shell string
+	// Relative says the process's working directory is Dir: commands
+	// start there by a relative path, so a process that gave up the
+	// rights to Dir's parents can still start them.
+	Relative bool
 	// ProcAttr, when set, returns the attributes of each command's
 	// process (a user to run as, namespaces). The sandbox always puts a
 	// command in a process group of its own, so it can kill the group.
@@ -53,12 +57,13 @@ type Config struct {
 
 // Sandbox is an operating-system sandbox. It is safe for concurrent use.
 type Sandbox struct {
-	root  *os.Root
-	dir   string
-	kind  sandbox.Kind
-	env   []string
-	shell string
-	attr  func() *syscall.SysProcAttr
+	root     *os.Root
+	dir      string
+	kind     sandbox.Kind
+	env      []string
+	shell    string
+	attr     func() *syscall.SysProcAttr
+	relative bool
 }
 
 // New opens the sandbox rooted at cfg.Dir.
@@ -83,7 +88,7 @@ func New(cfg Config) (*Sandbox, error) {
 			}
 		}
 	}
-	return &Sandbox{root: root, dir: filepath.ToSlash(dir), kind: cfg.Kind, env: cfg.Env, shell: sh, attr: cfg.ProcAttr}, nil
+	return &Sandbox{root: root, dir: filepath.ToSlash(dir), kind: cfg.Kind, env: cfg.Env, shell: sh, attr: cfg.ProcAttr, relative: cfg.Relative}, nil
 }
 
 // Close releases the directory.
@@ -498,6 +503,9 @@ func (s *Sandbox) Exec(ctx context.Context, cmd sandbox.Cmd) (*sandbox.Result, e
 	}
 	c := exec.Command(s.shell, "-c", cmd.Script)
 	c.Dir = dir
+	if s.relative {
+		c.Dir = strings.TrimPrefix(strings.TrimPrefix(dir, s.dir), "/")
+	}
 	c.Env = env
 	c.Stdin, c.Stdout, c.Stderr = inR, outW, errW
 	attr := &syscall.SysProcAttr{}

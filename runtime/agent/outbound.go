@@ -109,12 +109,30 @@ func outbound(c *Context, req *http.Request) (*outReq, error) {
 // the host then fails it, since it may have reached the server.
 func (c *Context) send(o *outReq, stream bool) (wire.FetchValue, policy.Decision, error) {
 	var v wire.FetchValue
+	d, args, err := c.decide(o, "")
+	if err != nil {
+		return v, d, err
+	}
+	args.Stream = stream
+	if err := sched.Perform(c.task, wire.EffectFetch, args, &v); err != nil {
+		return v, d, fmt.Errorf("fetch %s %s: %w", args.Method, args.URL, err)
+	}
+	return v, d, nil
+}
+
+// decide decides o with the agent's policy, counts it when its rule has a
+// limit, and posts the decision's event (source, when set, is added to its
+// data: "egress" for a sandbox's request). On an allow it returns the fetch
+// to send, whose event joins the next batch; a denial is an error wrapping
+// the *policy.DenyError, its event performed.
+func (c *Context) decide(o *outReq, source string) (policy.Decision, wire.FetchArgs, error) {
+	var args wire.FetchArgs
 	if err := c.Err(); err != nil {
-		return v, policy.Decision{}, fmt.Errorf("fetch %s %s: the run is over: %w", o.method, o.url, err)
+		return policy.Decision{}, args, fmt.Errorf("fetch %s %s: the run is over: %w", o.method, o.url, err)
 	}
 	eng, err := c.policyEngine()
 	if err != nil {
-		return v, policy.Decision{}, fmt.Errorf("fetch %s %s: %w", o.method, o.url, err)
+		return policy.Decision{}, args, fmt.Errorf("fetch %s %s: %w", o.method, o.url, err)
 	}
 	if eng == nil {
 		d := policy.Decision{
@@ -125,7 +143,7 @@ func (c *Context) send(o *outReq, stream bool) (wire.FetchValue, policy.Decision
 		if u, err := policy.Canonicalize(o.url); err == nil {
 			d.URL = u
 		}
-		return v, d, c.deny(&d, o, "")
+		return d, args, c.deny(&d, o, "", source)
 	}
 
 	preq := policy.Request{Method: o.method, URL: o.url, Headers: o.headers, Body: o.body}
@@ -136,16 +154,16 @@ func (c *Context) send(o *outReq, stream bool) (wire.FetchValue, policy.Decision
 		// again on the count reserved for this request.
 		n, err := store.ReserveCount(c, d.Counter)
 		if err != nil {
-			return v, d, fmt.Errorf("fetch %s %s: policy limit of rule %s: %w", d.Method, d.URL, d.Counter, err)
+			return d, args, fmt.Errorf("fetch %s %s: policy limit of rule %s: %w", d.Method, d.URL, d.Counter, err)
 		}
 		reserved = d.Counter
 		d = eng.Evaluate(&preq, policy.CounterMap{reserved: n - 1})
 	}
 	if !d.Allow {
-		return v, d, c.deny(&d, o, reserved)
+		return d, args, c.deny(&d, o, reserved, source)
 	}
 
-	args := wire.FetchArgs{Method: d.Method, URL: d.URL, Body: o.body, Stream: stream}
+	args = wire.FetchArgs{Method: d.Method, URL: d.URL, Body: o.body}
 	if len(d.Headers) > 0 {
 		args.Headers = make([]wire.Header, len(d.Headers))
 		for i, h := range d.Headers {
@@ -153,20 +171,17 @@ func (c *Context) send(o *outReq, stream bool) (wire.FetchValue, policy.Decision
 		}
 	}
 	// The event goes in the fetch's batch: no round trip of its own.
-	_ = sched.Post(c.task, wire.EffectEmit, c.decisionEvent(EventPolicyAllow, &d, o))
-	if err := sched.Perform(c.task, wire.EffectFetch, args, &v); err != nil {
-		return v, d, fmt.Errorf("fetch %s %s: %w", args.Method, args.URL, err)
-	}
-	return v, d, nil
+	_ = sched.Post(c.task, wire.EffectEmit, c.decisionEvent(EventPolicyAllow, &d, o, source))
+	return d, args, nil
 }
 
 // deny records a denial (and takes back the count reserved for it, if
 // any, in the same batch) and returns its error.
-func (c *Context) deny(d *policy.Decision, o *outReq, reserved string) error {
+func (c *Context) deny(d *policy.Decision, o *outReq, reserved, source string) error {
 	if reserved == "" {
-		_ = sched.Perform(c.task, wire.EffectEmit, c.decisionEvent(EventPolicyDeny, d, o), nil)
+		_ = sched.Perform(c.task, wire.EffectEmit, c.decisionEvent(EventPolicyDeny, d, o, source), nil)
 	} else {
-		_ = sched.Post(c.task, wire.EffectEmit, c.decisionEvent(EventPolicyDeny, d, o))
+		_ = sched.Post(c.task, wire.EffectEmit, c.decisionEvent(EventPolicyDeny, d, o, source))
 		_ = store.ReleaseCount(c, reserved)
 	}
 	return fmt.Errorf("fetch: %w", d.Err())
@@ -175,7 +190,7 @@ func (c *Context) deny(d *policy.Decision, o *outReq, reserved string) error {
 // decisionEvent returns the args of the emit effect recording a decision.
 // They are written by hand: encoding/json costs several microseconds a
 // call in wasm, on every request.
-func (c *Context) decisionEvent(typ string, d *policy.Decision, o *outReq) wirejson.Encoded {
+func (c *Context) decisionEvent(typ string, d *policy.Decision, o *outReq, source string) wirejson.Encoded {
 	u := d.URL
 	if u == "" { // no canonical form: the URL as the agent gave it
 		u = o.url
@@ -202,6 +217,10 @@ func (c *Context) decisionEvent(typ string, d *policy.Decision, o *outReq) wirej
 	b = wirejson.AppendString(b, u)
 	if d.Report {
 		b = append(b, `,"report":true`...)
+	}
+	if source != "" {
+		b = append(b, `,"source":`...)
+		b = wirejson.AppendString(b, source)
 	}
 	return append(b, `}}]}`...)
 }
