@@ -27,6 +27,7 @@ type Config struct {
 	secrets    func(name string) (string, bool)
 	model      string
 	sandbox    string
+	sandboxes  sandboxConfig // local/sandbox.go
 
 	maxInstances int    // live module instances
 	memoryLimit  uint64 // bytes of linear memory per module instance

@@ -54,7 +54,12 @@ func runCmd(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 	defer stop()
 	// The events are printed below, each once; the debug log would repeat them.
 	logger := slog.New(dropEvents{newLogger(stderr, *verbose).Handler()})
-	host, err := openHost(ctx, *module, local.NewConfig().
+	cfg, err := withSandboxes(local.NewConfig())
+	if err != nil {
+		fmt.Fprintf(stderr, "damper run: %v\n", err)
+		return 1
+	}
+	host, err := openHost(ctx, *module, cfg.
 		WithDataDir(*data).
 		WithLogger(logger).
 		WithRunTimeout(*timeout).

@@ -115,6 +115,9 @@ func serve(ctx context.Context, o serveOptions, stderr io.Writer) error {
 		WithTargets(o.targets).
 		WithModel(os.Getenv("DAMPER_MODEL")).
 		WithSandbox(os.Getenv("DAMPER_SANDBOX"))
+	if cfg, err = withSandboxes(cfg); err != nil {
+		return err
+	}
 	var w *watcher
 	if o.watch != "" {
 		if w, err = newWatcher(ctx, o.watch, filepath.Dir(o.module)); err != nil {

@@ -84,45 +84,11 @@ func performFetch(ctx context.Context, c *Core, t *Task, args []byte) (any, *wir
 	if err := decodeArgsWith(wire.EffectFetch, args, &a, wirejson.DecodeFetchArgs); err != nil {
 		return nil, err
 	}
-	if !policy.IsCanonical(a.URL) {
-		return nil, &wire.Error{Type: wire.ErrFetch, Message: fmt.Sprintf("fetch: %q is not a canonical URL: the host sends only URLs the policy engine decided on", a.URL)}
-	}
-	for _, h := range a.Headers {
-		// The engine never lets these through; a module that bypassed it
-		// must not address the request to another host than the URL's (a
-		// Host header sets req.Host), frame it, or switch off the
-		// transport's decoding of the response.
-		if policy.HostOwnedHeader(h[0]) {
-			return nil, &wire.Error{Type: wire.ErrFetch, Message: fmt.Sprintf("fetch %s %s: the %q header is set by the host, never by a request", a.Method, a.URL, h[0])}
-		}
+	resp, headers, werr := t.send(ctx, a)
+	if werr != nil {
+		return nil, werr
 	}
 	s := t.secrets
-	if err := s.substitute(&a); err != nil {
-		return nil, &wire.Error{Type: wire.ErrFetch, Message: fmt.Sprintf("fetch %s %s: %v", a.Method, a.URL, s.scrubError(err))}
-	}
-	// Only the identity coding: Go's transport then neither asks for gzip
-	// nor decodes it, and every coding a server sends anyway is refused
-	// unread (internal/codings).
-	a.Headers = append(a.Headers[:len(a.Headers):len(a.Headers)], wire.Header{"Accept-Encoding", codings.AcceptEncoding})
-	req, err := NewRequest(ctx, a)
-	if err != nil {
-		return nil, fetchError(ctx, s.scrubError(err))
-	}
-	resp, err := c.transport.RoundTrip(req)
-	if err != nil {
-		return nil, fetchError(ctx, s.scrubError(err))
-	}
-	if err := codings.Check(resp.Header); err != nil {
-		// The guest's error names the method and URL already.
-		resp.Body.Close()
-		return nil, &wire.Error{Type: wire.ErrFetch, Message: err.Error()}
-	}
-	headers := responseHeaders(resp.Header)
-	if s.any() {
-		for i, h := range headers {
-			headers[i] = wire.Header{s.scrub.String(h[0]), s.scrub.String(h[1])}
-		}
-	}
 	v := wire.FetchValue{Status: resp.StatusCode, Headers: headers}
 	if a.Stream {
 		v.Handle = t.addStream(scrub.NewReader(resp.Body, s.scrub))
@@ -138,6 +104,77 @@ func performFetch(ctx context.Context, c *Core, t *Task, args []byte) (any, *wir
 	}
 	v.Body = body
 	return v, nil
+}
+
+// Send sends a request the task's agent's policy decided (an egress
+// task's wire.EgressDecision.Request) on the path of every fetch effect:
+// a canonical URL only, no host-owned header, secrets substituted only
+// for an origin that owns them, identity coding. It returns the status,
+// the headers and the body, both scrubbed of the agent's secrets; the
+// caller closes the body.
+func (t *Task) Send(ctx context.Context, a wire.FetchArgs) (status int, headers []wire.Header, body io.ReadCloser, werr *wire.Error) {
+	resp, headers, werr := t.send(ctx, a)
+	if werr != nil {
+		werr.Message = t.Scrub(werr.Message)
+		return 0, nil, nil, werr
+	}
+	return resp.StatusCode, headers, scrubbedBody{scrub.NewReader(resp.Body, t.secrets.scrub), resp.Body}, nil
+}
+
+type scrubbedBody struct {
+	io.Reader
+	c io.Closer
+}
+
+func (b scrubbedBody) Close() error { return b.c.Close() }
+
+// send holds a fetch to the contract of docs/abi.md around the
+// transport: it sends only a canonical URL (the one the guest's policy
+// decided on), fills in secret placeholders only for an origin of a
+// service that owns the secret in the task's agent's policy, refuses
+// every content coding, and returns the response with its headers
+// scrubbed of the agent's secrets (the body is the caller's to scrub).
+func (t *Task) send(ctx context.Context, a wire.FetchArgs) (*http.Response, []wire.Header, *wire.Error) {
+	if !policy.IsCanonical(a.URL) {
+		return nil, nil, &wire.Error{Type: wire.ErrFetch, Message: fmt.Sprintf("fetch: %q is not a canonical URL: the host sends only URLs the policy engine decided on", a.URL)}
+	}
+	for _, h := range a.Headers {
+		// The engine never lets these through; a module that bypassed it
+		// must not address the request to another host than the URL's (a
+		// Host header sets req.Host), frame it, or switch off the
+		// transport's decoding of the response.
+		if policy.HostOwnedHeader(h[0]) {
+			return nil, nil, &wire.Error{Type: wire.ErrFetch, Message: fmt.Sprintf("fetch %s %s: the %q header is set by the host, never by a request", a.Method, a.URL, h[0])}
+		}
+	}
+	s := t.secrets
+	if err := s.substitute(&a); err != nil {
+		return nil, nil, &wire.Error{Type: wire.ErrFetch, Message: fmt.Sprintf("fetch %s %s: %v", a.Method, a.URL, s.scrubError(err))}
+	}
+	// Only the identity coding: Go's transport then neither asks for gzip
+	// nor decodes it, and every coding a server sends anyway is refused
+	// unread (internal/codings).
+	a.Headers = append(a.Headers[:len(a.Headers):len(a.Headers)], wire.Header{"Accept-Encoding", codings.AcceptEncoding})
+	req, err := NewRequest(ctx, a)
+	if err != nil {
+		return nil, nil, fetchError(ctx, s.scrubError(err))
+	}
+	resp, err := t.core.transport.RoundTrip(req)
+	if err != nil {
+		return nil, nil, fetchError(ctx, s.scrubError(err))
+	}
+	if err := codings.Check(resp.Header); err != nil {
+		// The guest's error names the method and URL already.
+		resp.Body.Close()
+		return nil, nil, &wire.Error{Type: wire.ErrFetch, Message: err.Error()}
+	}
+	headers := responseHeaders(resp.Header)
+	if s.any() {
+		for i, h := range headers {
+			headers[i] = wire.Header{s.scrub.String(h[0]), s.scrub.String(h[1])}
+		}
+	}
+	return resp, headers, nil
 }
 
 // readWhole reads a whole body, no further than limit, taking what it reads

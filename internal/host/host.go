@@ -238,6 +238,8 @@ type Task struct {
 	ID   string
 	Run  string
 	Inst *Instance
+	// Kind is the task's kind (wire.KindRun when empty).
+	Kind string
 	// OnEvent receives the task's events, scrubbed, in order; nil drops
 	// them.
 	OnEvent func(wire.Event)
@@ -267,9 +269,13 @@ func (c *Core) NewTask(id, run string, inst *Instance, logger *slog.Logger) *Tas
 // Start returns the start of t with payload: the host's part of it (ids,
 // kind, target overrides) filled in.
 func (t *Task) Start(payload []byte) wire.Start {
+	kind := t.Kind
+	if kind == "" {
+		kind = wire.KindRun
+	}
 	return wire.Start{
 		Task:     t.ID,
-		Kind:     wire.KindRun,
+		Kind:     kind,
 		Agent:    t.Inst.Agent,
 		Instance: t.Inst.ID,
 		Run:      t.Run,
