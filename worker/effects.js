@@ -91,10 +91,14 @@ export class Effects {
    * @param {(event: object, task: TaskState) => void} [opts.onEvent] receives emitted
    *   events; by default each is a JSON line in the Worker's log (`wrangler tail`), so
    *   policy decisions are visible until the event log and its SSE stream exist
+   * @param {(args: any, run: {agent: string, instance: string}) => Promise<any>} [opts.container]
+   *   performs a `container` effect (worker/sandbox.js); without it this host
+   *   does not perform them (no Container binding)
    */
-  constructor({ storage, onEvent } = {}) {
+  constructor({ storage, onEvent, container } = {}) {
     this.storage = storage;
     this.onEvent = onEvent ?? logEvent;
+    this.container = container;
   }
 
   /**
@@ -179,6 +183,12 @@ const PERFORMERS = {
   emit: (effects, args, task) => effects.emit(args, task),
   log: (_, args, task) => log(args, task),
   sleep: (_, args, task) => sleep(args, task.signal),
+  container: (effects, args, task) => {
+    if (!effects.container) {
+      throw new EffectError("unknown_effect", "this host does not perform \"container\" effects: the Worker has no SANDBOX Container binding");
+    }
+    return effects.container(args, task.run);
+  },
 };
 
 /**

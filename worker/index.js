@@ -17,6 +17,12 @@ import { Effects } from "./effects.js";
 import { Runner, callerSignal, errorReply, parseRunTimeout, randomHex } from "./runner.js";
 import { HostSecrets } from "./secrets.js";
 import { targetsFromEnv } from "./targets.js";
+import { egressAnswer, performContainer } from "./sandbox.js";
+
+// The container kind (worker/container.js): the Container class of the
+// SANDBOX binding, and the entrypoint its outbound interception calls.
+export { Sandbox } from "./container.js";
+export { ContainerProxy } from "@cloudflare/containers";
 
 const AGENTS_PATH = /^\/agents\/([^/]+)\/([^/]+)$/;
 
@@ -176,7 +182,10 @@ export class AgentInstance extends DurableObject {
     this.runner = new Runner({
       runTimeoutMs: timeout.ms,
       wasm,
-      effects: new Effects({ storage: ctx.storage }),
+      effects: new Effects({
+        storage: ctx.storage,
+        container: env.SANDBOX ? (args, run) => performContainer(args, run, (agent, id) => this.container(agent, id)) : undefined,
+      }),
       // Secret values are read from env by the names the policies list.
       secrets: new HostSecrets(manifest, targets, env),
       targets,
@@ -203,5 +212,49 @@ export class AgentInstance extends DurableObject {
     } finally {
       gone.stop();
     }
+  }
+
+  /**
+   * The agent instance's container (SANDBOX binding), started and bound to
+   * this instance (its requests reach this instance's policy) at its first
+   * use in this object's lifetime.
+   * @param {string} agent
+   * @param {string} id
+   */
+  async container(agent, id) {
+    const stub = this.env.SANDBOX.get(this.env.SANDBOX.idFromName(`${agent}/${id}`));
+    if (!this.containerBound) {
+      await stub.fetch(new Request("http://sandboxd/health")); // starts it
+      await stub.bind(agent, id);
+      this.containerBound = true;
+    }
+    return stub;
+  }
+
+  /**
+   * Decides and answers one request of this instance's container (RPC from
+   * its outbound handler, worker/sandbox.js): an egress task in the module,
+   * then 403 with the decision or the response of the allowed request.
+   * @param {string} agent
+   * @param {string} id
+   * @param {object} request the wire.EgressRequest
+   * @returns {Promise<Response>}
+   */
+  async egress(agent, id, request) {
+    const { decision, task } = await this.runner.egress(agent, id, request);
+    return egressAnswer(decision, task, agent);
+  }
+
+  /**
+   * Destroys this instance's container and its disk (the DELETE of the agent
+   * instance calls it); the next container operation starts a new one. The
+   * empty kind's files are rows of this object's storage, gone with it.
+   * @param {string} agent
+   * @param {string} id
+   */
+  async destroySandbox(agent, id) {
+    if (!this.env.SANDBOX) return;
+    await this.env.SANDBOX.get(this.env.SANDBOX.idFromName(`${agent}/${id}`)).destroy();
+    this.containerBound = false;
   }
 }

@@ -66,6 +66,8 @@ export class Runner {
     this.running = false;
     this.tail = Promise.resolve(); // settles when the last queued run ends
     this.taskSeq = 0;
+    /** The running run's id, whose sandbox's egress tasks run beside it. */
+    this.currentRun = null;
   }
 
   /**
@@ -116,6 +118,7 @@ export class Runner {
    */
   async execute(agent, instance, payload, signal) {
     const runId = "r_" + randomHex(12);
+    this.currentRun = runId;
     let mod;
     try {
       mod = await this.instance(`${agent}/${instance}`);
@@ -164,11 +167,48 @@ export class Runner {
       console.error(`[${agent}/${instance}] module instance trapped in run ${runId}: ${e.message}`);
       return errorReply(500, "module_trap", `the module instance trapped: ${e.message}`);
     } finally {
+      this.currentRun = null;
       clearTimeout(timer);
       signal?.removeEventListener("abort", onCaller);
       task.release();
       if (mod.dead && this.module === mod) this.module = null; // the next run gets a fresh one
     }
+  }
+
+  /**
+   * Decides one request of the agent instance's sandbox with an egress task
+   * (kind "egress") on the module instance of the running run, beside it, as
+   * the local host does: sandboxd ends a command's processes with the
+   * command, so a sandbox sends requests only while a run uses it, and a
+   * request at another time is denied.
+   * @param {string} agent
+   * @param {string} instance
+   * @param {object} request the wire.EgressRequest
+   * @returns {Promise<{decision: any, task: TaskState}>} the wire.EgressDecision, and
+   *   the task whose secrets send an allowed request
+   */
+  async egress(agent, instance, request) {
+    const run = this.currentRun;
+    const mod = this.module;
+    const task = new TaskState(`t${++this.taskSeq}`, { agent, instance, run: run ?? "egress" }, this.secrets?.agent(agent), undefined, this.bodies);
+    if (!run || !mod || mod.dead) {
+      return { task, decision: { allow: false, method: request.method, url: request.url, reason: "no_run",
+        detail: "a sandbox's requests are decided during a run of its agent instance, and none is running" } };
+    }
+    const head = JSON.stringify({ task: task.id, kind: "egress", agent, instance, run, targets: this.targets });
+    let out = mod.callRaw("damper_start", `${head.slice(0, -1)},"payload":${JSON.stringify(request)}}`);
+    while (!out.value?.done) {
+      const effects = out.value?.effects;
+      if (!Array.isArray(effects) || effects.length === 0) {
+        mod.kill();
+        throw new ModuleTrap(`task ${task.id}: the module returned neither effects nor a result`);
+      }
+      const results = await Promise.all(effects.map((e) => this.effects.perform(e, task)));
+      out = mod.callRaw("damper_resume", { task: task.id, results });
+      task.releaseBodies();
+    }
+    if (out.value.error) throw new Error(`egress task: ${out.value.error.type}: ${out.value.error.message}`);
+    return { task, decision: out.value.result };
   }
 
   /** The live module instance, created on first use or after a trap. */

@@ -25,7 +25,10 @@ import (
 // wrangler.toml's compatibility_date, which the workerd of that wrangler
 // supports, and go.mod's go directive, damper's own minimum.
 const (
-	WranglerVersion   = "4.86.0"
+	WranglerVersion = "4.86.0"
+	// ContainersVersion is @cloudflare/containers, which the Worker's
+	// container class (worker/container.js) imports.
+	ContainersVersion = "0.3.7"
 	CompatibilityDate = "2026-04-20"
 	GoVersion         = "1.26.0"
 )
@@ -110,6 +113,7 @@ func (p Project) Files() (map[string][]byte, error) {
 		"Damper":            p.Damper,
 		"Replace":           "",
 		"Wrangler":          WranglerVersion,
+		"Containers":        ContainersVersion,
 		"CompatibilityDate": CompatibilityDate,
 	}
 	if p.Replace != "" {
