@@ -239,6 +239,10 @@ func TestContainerEgress(t *testing.T) {
 			{"curl_post_body", `curl -sS -X POST -H 'Content-Type: application/json' -d '{"kind":"note"}' https://api.damper.test/v1/items`, "hello from POST /v1/items", "Authorization", "Bearer " + egressToken},
 			{"go_https", "./gohttp https://api.damper.test/v1/go", "200 hello from GET /v1/go", "Authorization", "Bearer " + egressToken},
 			{"go_http", "./gohttp http://plain.damper.test/v1/go", "200 hello from GET /v1/go", "X-Api-Key", plainToken},
+			// The container's own credentials never pass: the host's replace them.
+			{"userinfo_replaced", "curl -sS https://user:pw@api.damper.test/v1/hello", "hello from GET /v1/hello", "Authorization", "Bearer " + egressToken},
+			{"own_auth_replaced", "curl -sS -H 'Authorization: Basic dXNlcjpwdw==' https://api.damper.test/v1/hello", "hello from GET /v1/hello", "Authorization", "Bearer " + egressToken},
+			{"host_header_ignored", "curl -sS -H 'Host: evil.damper.test' https://api.damper.test/v1/hello", "hello from GET /v1/hello", "Authorization", "Bearer " + egressToken},
 		} {
 			t.Run(tt.name, func(t *testing.T) {
 				res := exec1(t, tt.script)
@@ -273,16 +277,26 @@ func TestContainerEgress(t *testing.T) {
 			{"http_host", "curl -sS -w '%{http_code}' http://evil.damper.test/v1/hello", "no-service"},
 			{"scheme_swap", "curl -sS -w '%{http_code}' http://api.damper.test/v1/hello", "no-service"},
 			{"go_path", "./gohttp https://api.damper.test/admin", ""},
+			// Bypass attempts: each must fail closed.
+			{"dot_segments", "curl -sS -w '%{http_code}' --path-as-is https://api.damper.test/v1/../admin", "deny-level"},
+			{"encoded_dots", "curl -sS -w '%{http_code}' --path-as-is https://api.damper.test/v1/%2e%2e/admin", ""},
+			{"placeholder_from_inside", `curl -sS -w '%{http_code}' -H 'Authorization: Bearer ${secret:EGRESS_TOKEN}' https://api.damper.test/v1/hello`, ""},
+			{"ip_literal", "curl -sS -w '%{http_code}' http://127.0.0.1:9/v1/hello", "ip-literal"},
 		} {
 			t.Run(tt.name, func(t *testing.T) {
 				res := exec1(t, tt.script)
 				assert.Contains(t, string(res.Stdout), "403", "%s", res.Stdout)
 				assert.Contains(t, string(res.Stdout), "policy_denied")
+				assert.NotContains(t, string(res.Stdout), "hello from", "it reached the service")
 				if tt.reason != "" {
 					assert.Contains(t, string(res.Stdout), tt.reason)
 				}
 			})
 		}
+		// An https URL in a plain request to the proxy (no CONNECT) is
+		// refused: the proxy decrypts only what it terminates itself.
+		res := exec1(t, `exec 3<>/dev/tcp/127.0.0.1/3128 && printf 'GET https://api.damper.test/v1/hello HTTP/1.1\r\nHost: api.damper.test\r\nConnection: close\r\n\r\n' >&3 && head -1 <&3`)
+		assert.Contains(t, string(res.Stdout), "HTTP/1.1 400", "%s", res.Stdout)
 		assert.Equal(t, before, len(api.seen), "no denied request reached the service")
 	})
 
