@@ -4,11 +4,14 @@ import "strings"
 
 // defaultHeaders is the allowlist Service starts from: content negotiation
 // and caching headers that carry no authority. Accept-Encoding is not among
-// them: the host owns it (hostOwnedHeaders).
+// them: the host owns it (hostOwnedHeaders). Nor is Range: against an
+// origin that reflects the credential it gets, ranges would let a model
+// read it back a few bytes at a time, each piece too short for the scrubber
+// to know (docs/redteam.md); a service that serves ranges adds "range".
 var defaultHeaders = []string{
 	"accept", "accept-language", "cache-control", "content-type",
 	"if-match", "if-modified-since", "if-none-match", "if-unmodified-since",
-	"range", "user-agent",
+	"user-agent",
 }
 
 // methodOverrideHeaders make many frameworks run another method than the one

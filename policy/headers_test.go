@@ -4,6 +4,8 @@ import (
 	"encoding/json"
 	"os/exec"
 	"path/filepath"
+	"slices"
+	"strings"
 	"testing"
 
 	"github.com/stretchr/testify/assert"
@@ -62,4 +64,31 @@ process.stdout.write(JSON.stringify({headers: m.HOST_OWNED_HEADERS, prefixes: m.
 	require.NoError(t, json.Unmarshal(out, &got))
 	assert.ElementsMatch(t, hostOwnedHeaders, got.Headers, "worker/headers.js HOST_OWNED_HEADERS")
 	assert.ElementsMatch(t, hostOwnedPrefixes, got.Prefixes, "worker/headers.js HOST_OWNED_PREFIXES")
+}
+
+// Range is not in the default allowlist: against an origin that reflects
+// its credential, ranges would let a model read it back a few bytes at a
+// time (docs/redteam.md). A service that serves ranges names it.
+func TestRangeIsNotAllowedByDefault(t *testing.T) {
+	for _, tc := range []struct {
+		svc  *ServiceBuilder
+		sent bool
+	}{
+		{NewService("api", "https://api.example").Level(AllowAll).Credential("Authorization", "Bearer ${secret:T}"), false},
+		{NewService("api", "https://api.example").Level(AllowAll), false},
+		{NewService("api", "https://api.example").Level(AllowAll).AddHeaders("Range"), true},
+	} {
+		p, err := New(tc.svc)
+		require.NoError(t, err)
+		e, err := Compile(p)
+		require.NoError(t, err)
+		d := e.Evaluate(&Request{URL: "https://api.example/file", Headers: []Header{{Name: "Range", Value: "bytes=0-5"}, {Name: "Accept", Value: "*/*"}}}, nil)
+		require.True(t, d.Allow)
+		var sent []string
+		for _, h := range d.Headers {
+			sent = append(sent, strings.ToLower(h.Name))
+		}
+		assert.Equal(t, tc.sent, slices.Contains(sent, "range"), "%v", sent)
+		assert.Contains(t, sent, "accept")
+	}
 }

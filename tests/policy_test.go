@@ -8,14 +8,17 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"fmt"
+	stdhtml "html"
 	"io"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
+	"regexp"
 	"strings"
 	"sync"
 	"testing"
 
+	"github.com/damperdev/damper/tests/agents"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 )
@@ -59,6 +62,16 @@ func newPolicyFakes(t *testing.T) *policyFakes {
 				"pct":    url.QueryEscape(f.secret),
 				"padded": "<<" + f.secret + ">>",
 			})
+		case "/allowed/echo-all":
+			// A hostile owner of the secret: every everyday encoding of it,
+			// one per line, written in 5-byte pieces, each flushed.
+			b := []byte(hostileEcho(f.secret))
+			for len(b) > 0 {
+				n := min(5, len(b))
+				_, _ = w.Write(b[:n])
+				w.(http.Flusher).Flush()
+				b = b[n:]
+			}
 		case "/allowed/echo-gzip", "/allowed/echo-deflate":
 			// The credential echoed back compressed, asked for or not: the
 			// agent must get it decoded and scrubbed, or not at all.
@@ -132,7 +145,14 @@ type policyOut struct {
 // that the host's whole answer holds no trace of the secret.
 func (f *policyFakes) call(t *testing.T, c *client, id, method, rawURL string, headers map[string]string) policyOut {
 	t.Helper()
-	payload, err := json.Marshal(map[string]any{"method": method, "url": rawURL, "headers": headers})
+	return f.run(t, c, id, agents.PolicyIn{Method: method, URL: rawURL, Headers: headers})
+}
+
+// run runs probe.policy with in and checks that no form of the secret
+// reached the client.
+func (f *policyFakes) run(t *testing.T, c *client, id string, in agents.PolicyIn) policyOut {
+	t.Helper()
+	payload, err := json.Marshal(in)
 	require.NoError(t, err)
 	r := c.post(t, "probe.policy", id, string(payload))
 	require.Equal(t, http.StatusOK, r.status, "%s", r.body)
@@ -182,6 +202,18 @@ func testPolicy(t *testing.T, c *client, f *policyFakes) {
 		require.Equal(t, 200, out.Status, "%+v", out)
 		assert.Contains(t, out.Body, "[REDACTED:PROBE_API_TOKEN]")
 		assert.Equal(t, []string{"[REDACTED:PROBE_API_TOKEN]"}, out.Headers["X-Echo"])
+	})
+	t.Run("the secret echoed in every everyday encoding is scrubbed, whole and streamed", func(t *testing.T) {
+		for _, in := range []agents.PolicyIn{
+			{URL: f.api.URL + "/allowed/echo-all"},
+			{URL: f.api.URL + "/allowed/echo-all", Stream: true, ReadMax: 7},
+			{URL: f.api.URL + "/allowed/echo-all", Stream: true, ReadMax: 1},
+		} {
+			out := f.run(t, c, "pol", in)
+			require.Equal(t, 200, out.Status, "%+v", out)
+			assert.Empty(t, recoverSecret(out.Body, f.secret), "stream=%v read_max=%d: the everyday decoders recover the secret from:\n%s", in.Stream, in.ReadMax, out.Body)
+			assert.Equal(t, strings.Count(hostileEcho(f.secret), "x="), strings.Count(out.Body, "[REDACTED:PROBE_API_TOKEN]"), "every form redacted: %s", out.Body)
+		}
 	})
 	t.Run("a compressed echo is refused, unread", func(t *testing.T) {
 		// Both hosts ask for identity only and decode nothing: a coding the
@@ -307,4 +339,134 @@ func testPreset(t *testing.T, c *client, gh *githubFake) {
 	assert.Equal(t, "deny-level", res["star_denied"], "the read-only preset let a write through")
 	// Owners match without case under the preset, and the write never left.
 	assert.Equal(t, []string{"GET /repos/DamperDev/damper true"}, gh.takeCalls())
+}
+
+// hostileEcho writes secret in every everyday encoding the hosts scrub
+// (docs/architecture.md, "Secrets"), one per line, each as a real encoder
+// of its family writes it.
+func hostileEcho(secret string) string {
+	b := []byte(secret)
+	pctAll := func(upper bool) string {
+		var sb strings.Builder
+		for _, c := range b {
+			if upper {
+				fmt.Fprintf(&sb, "%%%02X", c)
+			} else {
+				fmt.Fprintf(&sb, "%%%02x", c)
+			}
+		}
+		return sb.String()
+	}
+	jsonU := func(upper bool) string {
+		var sb strings.Builder
+		for _, c := range b {
+			if upper {
+				fmt.Fprintf(&sb, "\\u%04X", c)
+			} else {
+				fmt.Fprintf(&sb, "\\u%04x", c)
+			}
+		}
+		return sb.String()
+	}
+	html := func(format string) string {
+		var sb strings.Builder
+		for _, c := range b {
+			fmt.Fprintf(&sb, format, c)
+		}
+		return sb.String()
+	}
+	wrap := func(s string, n int, nl string) string {
+		var sb strings.Builder
+		for len(s) > n {
+			sb.WriteString(s[:n] + nl)
+			s = s[n:]
+		}
+		return sb.String() + s
+	}
+	std := base64.StdEncoding.EncodeToString(b)
+	js, _ := json.Marshal(secret)
+	lines := []string{
+		secret,
+		hex.EncodeToString(b),
+		strings.ToUpper(hex.EncodeToString(b)),
+		url.QueryEscape(secret),
+		url.PathEscape(secret),
+		pctAll(true),
+		pctAll(false),
+		string(js[1 : len(js)-1]),
+		strings.ReplaceAll(string(js[1:len(js)-1]), "/", "\\/"),
+		jsonU(false),
+		jsonU(true),
+		html("&#%d;"),
+		html("&#x%x;"),
+		html("&#X%X;"),
+		html("&#x%04x;"),
+		std,
+		base64.RawStdEncoding.EncodeToString(b),
+		base64.URLEncoding.EncodeToString(b),
+		base64.RawURLEncoding.EncodeToString(b),
+		wrap(base64.StdEncoding.EncodeToString([]byte(strings.Repeat(secret, 3))), 76, "\r\n"), // MIME
+		wrap(base64.StdEncoding.EncodeToString([]byte(strings.Repeat(secret, 3))), 64, "\n"),   // PEM
+		"Basic " + base64.StdEncoding.EncodeToString([]byte("bot:"+secret)),
+		base64.StdEncoding.EncodeToString([]byte(`{"token":"` + secret + `"}`)),
+	}
+	var sb strings.Builder
+	for _, l := range lines {
+		sb.WriteString("x=" + l + "\n")
+	}
+	return sb.String()
+}
+
+// recoverSecret tries the everyday decoders on text and returns what
+// recovered secret (hex, percent, JSON, HTML, base64 in both alphabets at
+// every offset, with line breaks taken out), or "" when none did.
+func recoverSecret(text, secret string) string {
+	tries := map[string]string{"raw": text, "html": stdhtml.UnescapeString(text)}
+	if s, err := url.QueryUnescape(text); err == nil {
+		tries["query"] = s
+	}
+	if s, err := url.PathUnescape(text); err == nil {
+		tries["path"] = s
+	}
+	var js string
+	if err := json.Unmarshal([]byte(`"`+strings.NewReplacer("\r", "", "\n", "", `"`, `\"`).Replace(text)+`"`), &js); err == nil {
+		tries["json"] = js
+	}
+	flat := strings.NewReplacer("\r", "", "\n", "").Replace(text)
+	for _, run := range regexp.MustCompile(`[0-9a-fA-F]{2,}`).FindAllString(flat, -1) {
+		for off := 0; off < 2 && off < len(run); off++ {
+			r := run[off:]
+			if d, err := hex.DecodeString(r[:len(r)/2*2]); err == nil {
+				tries[fmt.Sprintf("hex at %d of %s", off, run)] = string(d)
+			}
+		}
+	}
+	for _, run := range regexp.MustCompile(`[A-Za-z0-9+/_=-]{4,}`).FindAllString(flat, -1) {
+		for off := 0; off < 4 && off < len(run); off++ {
+			r := strings.TrimRight(run[off:], "=")
+			for _, enc := range []*base64.Encoding{base64.RawStdEncoding, base64.RawURLEncoding} {
+				for _, cut := range []string{r, r[:len(r)/4*4]} {
+					if d, err := enc.DecodeString(cut); err == nil {
+						tries[fmt.Sprintf("base64 at %d of %s", off, run)] = string(d)
+						break
+					}
+				}
+			}
+		}
+	}
+	for how, s := range tries {
+		if strings.Contains(s, secret) {
+			return how
+		}
+	}
+	return ""
+}
+
+// The check above can fail: the everyday decoders recover the secret from
+// every form the hostile echo writes, each on its own.
+func TestRecoverSecretFindsEveryForm(t *testing.T) {
+	secret := "tk+0123456789abcdef0123456789abcdef0123/="
+	for _, line := range strings.Split(hostileEcho(secret), "x=")[1:] {
+		assert.NotEmpty(t, recoverSecret(line, secret), "no decoder recovers the secret from %q", line)
+	}
 }

@@ -71,9 +71,12 @@ type jsAnswer struct {
 	HoldBack int               `json:"holdBack"`
 	MaxHeld  int               `json:"maxHeld"`
 	Streams  map[string][]byte `json:"streams"`
-	Headers  [][2]string       `json:"headers"`
-	Origin   string            `json:"origin"`
-	Error    *struct {
+	// Points are, for the 1- and 7-byte chunkings, how many bytes each
+	// push that handed out any gave, then the flush's (when not empty).
+	Points  map[string][]int `json:"points"`
+	Headers [][2]string      `json:"headers"`
+	Origin  string           `json:"origin"`
+	Error   *struct {
 		Kind    string `json:"kind"`
 		Message string `json:"message"`
 	} `json:"error"`
@@ -213,6 +216,7 @@ func diffCases() []diffCase {
 		scrubRow("base64 in json with \\/ and \\n", one("T", fakeB64), strings.ReplaceAll(wrapLines(std64("~~"+fakeB64+fakeB64), 12, `\n`), "/", `\/`), true),
 		scrubRow("base64 html-escaped", one("T", fakeB64), strings.NewReplacer("+", "&#43;", "/", "&#x2F;", "=", "&#61;").Replace(std64(fakeB64)), true),
 		scrubRow("json inside percent-encoding", one("T", fakeSpaced), url.QueryEscape(`{"k":"p@ss w0rd \"quoted\" \\ \u0026 \u003c"}`), false),
+		scrubRow("json with \\/ inside percent-encoding and base64", one("T", fakeToken), url.QueryEscape(`{"k":"fake+tok\/en=="}`)+" "+std64(`{"k":"fake+tok\/en=="}`), true),
 		scrubRow("an escape cut short before the value", one("T", "ABCDEFGHIJ"), "%4A%42%43DEFGHIJ %41%42%43DEFGHIJ &#x4ABCDEFGHIJ &#6"+"5BCDEFGHIJ "+`\\u0041BCDEFGHIJ \u0041BCDEFGHIJ`, true),
 		scrubRow("overlapping secrets of two names: both go", []scrub.Secret{{Name: "X", Value: "abcd-1234"}, {Name: "Y", Value: "1234-wxyz"}}, "abcd-1234-wxyz "+std64("abcd-1234-wxyz"), true),
 		scrubRow("a secret overlapping itself: one redaction", one("A", "aa-aa-aa-aa"), "aa-aa-aa-aa-aa-aa "+std64("aa-aa-aa-aa-aa-aa"), true),
@@ -232,6 +236,9 @@ func diffCases() []diffCase {
 		{Name: "headers", Kind: "headers", Secrets: one("T", fakeToken), Headers: [][2]string{{"x-echo", fakeToken}, {"x-" + fakeShort, "ok"}, {"set-cookie", "s=" + b64(fakeToken)}}},
 		{Name: "headers base64 echo", Kind: "headers", Secrets: one("T", fakeUni), Headers: [][2]string{{"x-echo", std([]byte(echo(2, "Bearer "+fakeUni)))}}},
 		{Name: "headers unicode", Kind: "headers", Secrets: one("T", fakeUni), Headers: [][2]string{{"x-echo", "«" + fakeUni + "»"}}},
+		{Name: "header names in lower case", Kind: "headers", Secrets: []scrub.Secret{{Name: "T", Value: "Fake_Tok3n-AbCdEfGh", BasicUsers: []string{"bot"}}, {Name: "S", Value: "ShOrT"}},
+			Headers: [][2]string{{"x-fake_tok3n-abcdefgh", "1"}, {strings.ToLower("x-" + std64("Fake_Tok3n-AbCdEfGh")), "2"}, {strings.ToLower(rawURL([]byte("~Fake_Tok3n-AbCdEfGh~"))), "3"},
+				{strings.ToLower(std64("bot:Fake_Tok3n-AbCdEfGh")), "4"}, {"x-short", "5"}, {"content-type", "6"}}},
 
 		// Substitution: who owns what.
 		sub("target origin gets its secret", "https://api.example.test/v1", auth, [2]string{"Accept", "text/plain"}),
@@ -317,26 +324,34 @@ for await (const chunk of process.stdin) text += chunk;
 const b64 = (b) => Buffer.from(b).toString("base64");
 
 let maxHeld = 0;
+let points = [];
 function streamed(s, input, sizes) {
   const st = s.stream();
   const parts = [];
+  points = [];
   let off = 0;
   for (const n of sizes) {
-    parts.push(Buffer.from(st.push(new Uint8Array(input.subarray(off, off + n)))));
+    const out = st.push(new Uint8Array(input.subarray(off, off + n)));
+    parts.push(Buffer.from(out));
+    if (out.length > 0) points.push(out.length);
     maxHeld = Math.max(maxHeld, st.held);
     off += n;
   }
-  parts.push(Buffer.from(st.flush()));
+  const rest = st.flush();
+  if (rest.length > 0) points.push(rest.length);
+  parts.push(Buffer.from(rest));
   return b64(Buffer.concat(parts));
 }
 
 function scrubbed(s, input, everySplit) {
   maxHeld = 0;
-  const out = { whole: b64(s.bytes(input)), holdBack: s.holdBack, streams: {} };
+  const out = { whole: b64(s.bytes(input)), holdBack: s.holdBack, streams: {}, points: {} };
   out.streams["1-byte chunks"] = streamed(s, input, Array(input.length).fill(1));
+  out.points["1"] = points;
   const sevens = [];
   for (let n = input.length; n > 0; n -= 7) sevens.push(Math.min(7, n));
   out.streams["7-byte chunks"] = streamed(s, input, sevens);
+  out.points["7"] = points;
   if (everySplit) {
     for (let k = 0; k <= input.length; k++) out.streams["split at " + k] = streamed(s, input, [k, input.length - k]);
   }
@@ -477,11 +492,46 @@ func checkScrubbed(t *testing.T, s *scrub.Scrubber, input []byte, js jsAnswer) {
 		}
 		assert.Equal(t, string(want), string(got), "Go streamed, reads of %d", sizes)
 	}
+	// The same bytes at the same points: each read of Go's reader (with a
+	// buffer larger than anything it holds) ends at the first chunk that
+	// handed anything out, as each of the JavaScript's non-empty pushes.
+	if !s.Empty() {
+		for _, size := range []int{1, 7} {
+			r := scrub.NewReader(io.NopCloser(&chunkReader{b: input, n: size}), s)
+			buf := make([]byte, len(input)+s.HoldBack()+1024)
+			points := []int{}
+			for {
+				n, err := r.Read(buf)
+				if n > 0 {
+					points = append(points, n)
+				}
+				if err != nil {
+					break
+				}
+			}
+			assert.Equal(t, points, js.Points[fmt.Sprint(size)], "what a stream hands out after each %d-byte chunk", size)
+		}
+	}
 	assert.Equal(t, string(want), string(js.Whole), "whole")
 	require.NotEmpty(t, js.Streams)
 	for name, got := range js.Streams {
 		assert.Equal(t, string(want), string(got), "streamed, %s", name)
 	}
+}
+
+// chunkReader reads b n bytes at a time.
+type chunkReader struct {
+	b []byte
+	n int
+}
+
+func (r *chunkReader) Read(p []byte) (int, error) {
+	if len(r.b) == 0 {
+		return 0, io.EOF
+	}
+	k := copy(p[:min(len(p), r.n)], r.b)
+	r.b = r.b[k:]
+	return k, nil
 }
 
 func checkSubstituted(t *testing.T, c diffCase, js jsAnswer) {

@@ -261,6 +261,14 @@ export async function performFetch(args, task) {
     if (task.signal?.aborted) throw canceled();
     throw new EffectError("fetch_error", `${args.method} ${args.url}: ${errorMessage(e)}`);
   }
+  if (response.status < 200) {
+    // An interim response is never an answer: workerd hands over a 103 as
+    // if it were final, with the real response's head, framing and body
+    // as its body (internal/host's interimMessage).
+    await response.body?.cancel().catch(() => {});
+    throw new EffectError("fetch_error", `refusing an interim response (status ${response.status}) as the answer: ` +
+      "the host never reads what follows one");
+  }
   // Secrets are scrubbed from the body as the guest sees it: an encoded body
   // would carry them past the scrubber. (Under wrangler dev, DevTools'
   // network view decodes an exact "gzip" or "br" body as it arrives, read
@@ -310,7 +318,11 @@ function fetchArgs(args) {
 /** Reads a streamed body: at least one byte unless EOF, at most `max`. */
 async function readBody(args, task) {
   if (!args || !Number.isInteger(args.handle)) throw bad("read: handle must be an integer");
-  const max = Number.isInteger(args.max) && args.max > 0 ? Math.min(args.max, MAX_READ) : DEFAULT_READ;
+  // A chunk is held until the guest has the batch, as a whole body is: it
+  // counts against the same budget, and a read gets no more than is left of
+  // it, but always DEFAULT_READ, so every stream moves on (internal/host).
+  const left = Math.max(task.bodies.limit - task.bodies.used, DEFAULT_READ);
+  const max = Math.min(Number.isInteger(args.max) && args.max > 0 ? args.max : DEFAULT_READ, MAX_READ, left);
   const body = task.handles.get(args.handle);
   if (!body) throw bad(`read: unknown or released handle ${args.handle}`);
   let chunk;
@@ -325,6 +337,8 @@ async function readBody(args, task) {
     task.handles.delete(args.handle); // released at EOF
     return { eof: true };
   }
+  task.bodies.used += chunk.length;
+  task.held += chunk.length;
   return { body: toBase64(chunk) };
 }
 

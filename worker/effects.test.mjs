@@ -134,6 +134,21 @@ describe("fetch with secrets", () => {
     }
   });
 
+  it("refuses an interim response that comes back as the answer, unread", async () => {
+    for (const status of [101, 103]) {
+      for (const stream of [false, true]) {
+        let canceled = false;
+        // workerd hands a 103 over as final; Response cannot be built with one.
+        const body = new ReadableStream({ cancel() { canceled = true; } });
+        answer = () => ({ status, headers: new Headers({ link: "</x>" }), body });
+        const r = await fetchEffect(task(), "https://api.example.test/hints", [], stream);
+        assert.equal(r.error?.type, "fetch_error");
+        assert.equal(r.error.message, `refusing an interim response (status ${status}) as the answer: the host never reads what follows one`);
+        assert.ok(canceled, "the body is canceled unread");
+      }
+    }
+  });
+
   it("scrubs error messages", async () => {
     answer = () => {
       throw new TypeError(`the server quoted ${SECRET}`);
@@ -226,16 +241,25 @@ describe("ScrubStream", () => {
   const text = (b) => new TextDecoder().decode(b);
   const enc = (s) => new TextEncoder().encode(s);
 
-  it("holds back only a tail that may begin a secret", () => {
+  it("holds back the run that ends a chunk, whether or not it begins a secret", () => {
     const st = new Scrubber([{ name: "T", value: SECRET }]).stream();
-    assert.equal(text(st.push(enc("data: hello\n\n"))), "data: hello\n\n", "nothing held: no secret begins with a newline");
-    assert.equal(text(st.push(enc('data: {"x":1}\n\n'))), 'data: {"x":1}\n\n');
-    assert.equal(text(st.push(enc("x fake+to"))), "x ", "the tail may be the secret");
-    // (A tail of base64 characters may also begin the base64 of one.)
-    assert.equal(text(st.push(enc("ok!"))), "fake+took!", "it was not");
+    assert.equal(text(st.push(enc('data: {"x":1}\n\n'))), 'data: {"x":1}\n\n', "nothing held after punctuation");
+    assert.equal(text(st.push(enc("event: ping\n\n"))), "event: ", "a word and two line breaks may be base64");
+    assert.equal(text(st.push(enc("data: [DONE]\n\n"))), "ping\n\ndata: [DONE]\n\n");
+    assert.equal(text(st.push(enc("x fake+to"))), "x ");
+    assert.equal(text(st.push(enc("ok!"))), "fake+took!");
     assert.equal(text(st.push(enc(" fa"))), " ");
-    assert.equal(text(st.push(enc("ke+tok/en== y"))), "[REDACTED:T] y");
-    assert.equal(text(st.flush()), "");
+    assert.equal(text(st.push(enc("ke+tok/en== y"))), "[REDACTED:T] ");
+    assert.equal(text(st.flush()), "y");
+  });
+
+  it("hands out as much for a guess that begins the secret as for one that does not", () => {
+    const s = new Scrubber([{ name: "T", value: SECRET }]);
+    const out = (guess) => s.stream().push(enc(guess)).length;
+    for (const known of [0, 4, SECRET.length - 1]) {
+      const lengths = new Set([..."abcdefghijklmnopqrstuvwxyz0123456789+/="].map((c) => out("}" + SECRET.slice(0, known) + c)));
+      assert.equal(lengths.size, 1, `knowing ${known} bytes`);
+    }
   });
 
   it("flushes what it held at the end", () => {

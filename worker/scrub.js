@@ -786,6 +786,10 @@ class Engine {
     this.cands = [];
     this.late = 0;
     this.ops = 0;
+    // The run of bytes a match may hold that ends what was read (scrub's
+    // engine.span), and how many gaps end it.
+    this.span = 0;
+    this.gaps = 0;
   }
 
   report(start, end, sec) {
@@ -804,9 +808,43 @@ class Engine {
       const pos = this.pos;
       for (let k = 0; k < NUM_VIEWS; k++) views[k].feed(b, pos);
       this.pos++;
-      if (this.pos % PASS_EVERY === 0) this.pass(this.live());
+      this.track(b);
+      if (this.pos % PASS_EVERY === 0) this.pass(this.handOut());
     }
-    this.pass(this.live());
+    this.pass(this.handOut());
+  }
+
+  /** Extends or ends the run of bytes a match may hold (scrub's engine.track). */
+  track(b) {
+    switch (this.sc.span[b]) {
+      case SPAN_BYTE:
+        this.span++;
+        this.gaps = 0;
+        break;
+      case SPAN_GAP:
+        if (this.span > 0 && this.gaps < MAX_GAP) {
+          this.span++;
+          this.gaps++;
+        } else {
+          this.span = 0;
+          this.gaps = 0;
+        }
+        break;
+      default:
+        this.span = 0;
+        this.gaps = 0;
+    }
+    if (this.span > this.sc.holdBack) this.span = this.sc.holdBack;
+  }
+
+  /**
+   * Where a stream's text may be handed out up to (scrub's engine.handOut):
+   * before the run of bytes a match may hold that ends what was read,
+   * whether or not a match begins there, so that what is handed out does
+   * not tell a hostile origin whether its guess begins a secret.
+   */
+  handOut() {
+    return Math.min(this.live(), this.pos - this.span);
   }
 
   finish() {
@@ -892,13 +930,17 @@ export class Scrubber {
   constructor(secrets = []) {
     /** @type {Uint8Array[]} */
     this.redactions = [];
+    /** @type {{text: string, sec: number}[]} lower-case encodings that betray a value in a header name */
+    this.names = [];
     const text = [], textSec = [], b64 = [], b64Sec = [], hex = [], hexSec = [];
     for (const s of secrets) {
       if (!s.value) continue;
       const i = this.redactions.length;
       this.redactions.push(utf8(`[REDACTED:${s.name}]`));
       const v = utf8(s.value);
-      for (const f of [v, jsonEscape(v, false), jsonEscape(v, true)]) {
+      // As encoding/json writes it, with and without HTML escaping, and
+      // with "/" as "\/" (PHP's json_encode), as scrub.New.
+      for (const f of [v, jsonEscape(v, false), jsonEscape(v, true), escapeSlashes(jsonEscape(v, false))]) {
         text.push(f);
         textSec.push(i);
         b64.push(f);
@@ -911,6 +953,7 @@ export class Scrubber {
       }
       hex.push(v);
       hexSec.push(i);
+      if (v.length >= MIN_ENCODED_LEN) this.names.push(...foldedForms(i, v, s.basicUsers ?? []));
     }
     /** The most bytes a stream holds back; 0 when there is nothing to find. */
     this.holdBack = 0;
@@ -919,6 +962,7 @@ export class Scrubber {
     this.b64 = new Family(b64, b64Sec);
     this.hex = new Family(hex, hexSec);
     this.holdBack = holdBack(this.text.maxLen, this.b64.maxLen, this.hex.maxLen);
+    this.span = spanClass(text);
     /** @type {Engine|null} an engine for one whole text at a time */
     this.engine = null;
   }
@@ -968,7 +1012,22 @@ export class Scrubber {
    * @returns {[string, string][]}
    */
   headers(headers) {
-    return headers.map(([k, v]) => [this.string(k), this.string(v)]);
+    return headers.map(([k, v]) => [this.name(k), this.string(v)]);
+  }
+
+  /**
+   * A header name scrubbed as any text, then in lower case (scrub's
+   * Scrubber.name): workerd hands names over re-cased, so a value a
+   * server put in one, raw or base64 encoded, has lost its case, and the
+   * whole name goes.
+   * @param {string} n
+   */
+  name(n) {
+    const out = this.string(n);
+    if (out !== n || this.empty) return out;
+    const lower = n.toLowerCase();
+    for (const f of this.names) if (lower.includes(f.text)) return decoder.decode(this.redactions[f.sec]);
+    return n;
   }
 
   /**
@@ -978,6 +1037,27 @@ export class Scrubber {
   stream() {
     return new ScrubStream(this);
   }
+}
+
+const SPAN_BYTE = 1;
+const SPAN_GAP = 2;
+
+/**
+ * scrub's spanClass: the bytes a match may hold in the source (letters,
+ * digits, base64's other symbols, the views' escape syntax, and every byte
+ * of the texts looked for), CR and LF as gaps unless a text holds them.
+ * @param {Uint8Array[]} texts
+ */
+function spanClass(texts) {
+  const c = new Uint8Array(256);
+  for (let b = 0; b < 128; b++) {
+    const ch = String.fromCharCode(b);
+    if (/[0-9A-Za-z]/.test(ch) || "+/-_=%&#;\\".includes(ch)) c[b] = SPAN_BYTE;
+  }
+  c[0x0d] = SPAN_GAP;
+  c[0x0a] = SPAN_GAP;
+  for (const t of texts) for (const b of t) c[b] = SPAN_BYTE;
+  return c;
 }
 
 /** scrub's holdBack: the most source bytes a stream's earliest live match can lie back. */
@@ -994,10 +1074,10 @@ function holdBack(text, b64, hex) {
 
 /**
  * Scrubs a body that arrives in chunks, with the same output as scrubbing it
- * whole. It holds back the tail of what it has seen while that tail may
- * begin a secret's encoding that ends in a later chunk: at most holdBack
- * bytes, and none when the tail cannot begin one (so a stream of events is
- * not delayed for nothing).
+ * whole. It holds back the run of bytes an encoding could be made of that
+ * ends what it has seen, at most holdBack bytes, whether or not it begins a
+ * secret (so that what it hands out tells a hostile origin nothing about
+ * the secrets' values), and nothing after punctuation (a JSON event's end).
  */
 export class ScrubStream {
   /** @param {Scrubber} scrubber */
@@ -1035,6 +1115,45 @@ export class ScrubStream {
   get held() {
     return this.engine ? this.engine.pos - this.engine.emitted : 0;
   }
+}
+
+/**
+ * scrub's foldedForms: the lower-case texts that betray value v (secret i)
+ * in a header name, raw and base64 encoded at each byte offset in both
+ * alphabets.
+ */
+function foldedForms(i, v, users) {
+  const texts = [v, jsonEscape(v, false), jsonEscape(v, true)];
+  for (const u of users) {
+    const basic = utf8(u + ":" + decoder.decode(v));
+    texts.push(basic, utf8(base64(basic)));
+  }
+  const out = [];
+  const add = (t) => {
+    t = t.toLowerCase();
+    if (!out.some((f) => f.text === t)) out.push({ text: t, sec: i });
+  };
+  for (const t of texts) {
+    add(decoder.decode(t));
+    for (let k = 0; k < 3; k++) {
+      const padded = new Uint8Array(k + t.length);
+      padded.set(t, k);
+      const core = base64(padded).slice(Math.floor((8 * k + 5) / 6), Math.floor((8 * (k + t.length)) / 6));
+      add(core);
+      add(core.replaceAll("+", "-").replaceAll("/", "_"));
+    }
+  }
+  return out;
+}
+
+/** v with every "/" written "\/". */
+function escapeSlashes(v) {
+  const out = [];
+  for (const c of v) {
+    if (c === 0x2f) out.push(0x5c);
+    out.push(c);
+  }
+  return Uint8Array.from(out);
 }
 
 /** v escaped as a JSON encoder escapes a string's contents (scrub's jsonEscape). */

@@ -51,7 +51,7 @@ func TestBuildErrorsSayWhatToDo(t *testing.T) {
 			"initexit: giving up (a test fixture)",
 		}},
 		{"no such package", "./testdata/nowhere", []string{"damper build: go build ./testdata/nowhere failed"}},
-		{"several packages", "../../examples/...", []string{"../../examples/... names 3 packages; damper build takes one main package"}},
+		{"several packages", "../../examples/...", []string{"../../examples/... names 4 packages; damper build takes one main package"}},
 		{"no package", "./testdata/...", []string{"./testdata/... matches no package"}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
@@ -91,7 +91,7 @@ func TestUnknownAgentListsTheAgents(t *testing.T) {
 	}
 	require.NoError(t, json.Unmarshal([]byte(out), &v), out)
 	assert.Equal(t, "not_found", v.Error.Type)
-	assert.Regexp(t, `^no agent named "helo"; this module's agents: hello, probe\.[a-z]+, .*repo$`, v.Error.Message)
+	assert.Regexp(t, `^no agent named "helo"; this module's agents: hello, probe\.[a-z]+, .*repo, shell$`, v.Error.Message)
 }
 
 func TestRunTakesFlagsAfterItsArguments(t *testing.T) {

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"fmt"
 	"io"
 	"log/slog"
 	"net/http"
@@ -234,4 +235,37 @@ func TestEmitAndSleep(t *testing.T) {
 	r := p.Perform(ctx, tk, wire.Effect{ID: 1, Type: wire.EffectSleep, Args: json.RawMessage(`{"ms":3600000}`)})
 	require.NotNil(t, r.Error)
 	assert.Equal(t, wire.ErrCanceled, r.Error.Type)
+}
+
+// Streamed chunks count against the instance's body budget until the guest
+// has them, and a read gets no more than is left (but DefaultRead always).
+func TestReadsCountAgainstTheBodyBudget(t *testing.T) {
+	big := bytes.Repeat([]byte("y"), wire.MaxBodiesInFlight+1<<20)
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { w.Write(big) }))
+	defer srv.Close()
+	p, tk := performerTask(t)
+	raw, werr := perform(t, p, tk, wire.EffectFetch, wire.FetchArgs{URL: srv.URL + "/", Stream: true})
+	require.Nil(t, werr)
+	var v wire.FetchValue
+	require.NoError(t, json.Unmarshal(raw, &v))
+
+	read := func() int {
+		r := p.Perform(context.Background(), tk, wire.Effect{ID: 1, Type: wire.EffectRead, Args: json.RawMessage(fmt.Sprintf(`{"handle":%d,"max":%d}`, v.Handle, wire.MaxRead))})
+		require.Nil(t, r.Error)
+		var rv wire.ReadValue
+		require.NoError(t, json.Unmarshal(r.Value, &rv))
+		return len(rv.Body)
+	}
+	// Without a resume in between, the budget fills up and reads shrink to
+	// DefaultRead.
+	var got int
+	for got < wire.MaxBodiesInFlight {
+		n := read()
+		require.LessOrEqual(t, n, wire.MaxRead)
+		got += n
+	}
+	assert.LessOrEqual(t, read(), wire.DefaultRead, "once the budget is used, a read gets DefaultRead at most")
+	assert.GreaterOrEqual(t, tk.Inst.InFlight(), int64(wire.MaxBodiesInFlight))
+	tk.releaseBodies() // the guest has the batch
+	assert.Zero(t, tk.Inst.InFlight())
 }

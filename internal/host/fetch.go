@@ -18,6 +18,10 @@ import (
 	"github.com/damperdev/damper/policy"
 )
 
+// interimMessage is the error for a 1xx response that came back as final;
+// worker/effects.js words it the same.
+const interimMessage = "refusing an interim response (status %d) as the answer: the host never reads what follows one"
+
 // badEffectError marks an error caused by the effect's arguments.
 type badEffectError struct{ msg string }
 
@@ -163,6 +167,23 @@ func (t *Task) send(ctx context.Context, a wire.FetchArgs) (*http.Response, []wi
 	if err != nil {
 		return nil, nil, fetchError(ctx, s.scrubError(err))
 	}
+	if resp.StatusCode < 200 {
+		// An interim response is never an answer. workerd hands over a 103
+		// as if it were final, with the real response's head, framing and
+		// body as its body, unscrubbable and undecoded; Go's transport
+		// skips 1xx but for 101, whose body is the raw connection.
+		resp.Body.Close()
+		return nil, nil, &wire.Error{Type: wire.ErrFetch, Message: fmt.Sprintf(interimMessage, resp.StatusCode)}
+	}
+	for name := range resp.Header {
+		if !fieldName(name) {
+			// Go's transport keeps a name with a space before its colon
+			// ("Content-Encoding : gzip"), where other parsers trim it to
+			// the name it spells: the coding check would not see it.
+			resp.Body.Close()
+			return nil, nil, &wire.Error{Type: wire.ErrFetch, Message: fmt.Sprintf("refusing a response with the header field name %q, which is not a token: parsers read it differently", s.scrub.Headers([]wire.Header{{name, ""}})[0][0])}
+		}
+	}
 	if err := codings.Check(resp.Header); err != nil {
 		// The guest's error names the method and URL already.
 		resp.Body.Close()
@@ -170,9 +191,7 @@ func (t *Task) send(ctx context.Context, a wire.FetchArgs) (*http.Response, []wi
 	}
 	headers := responseHeaders(resp.Header)
 	if s.any() {
-		for i, h := range headers {
-			headers[i] = wire.Header{s.scrub.String(h[0]), s.scrub.String(h[1])}
-		}
+		headers = s.scrub.Headers(headers)
 	}
 	return resp, headers, nil
 }
@@ -183,9 +202,11 @@ func (t *Task) send(ctx context.Context, a wire.FetchArgs) (*http.Response, []wi
 // first ones are read and the rest fail at once, rather than all of them
 // failing halfway. A body that fails gives its bytes back at once.
 func readWhole(ctx context.Context, t *Task, resp *http.Response, limit int64) (body []byte, werr *wire.Error) {
-	tooLarge := &wire.Error{Type: wire.ErrFetch, Message: fmt.Sprintf("the response body exceeds %d bytes; fetch it with stream", limit)}
+	tooLarge := func() *wire.Error {
+		return &wire.Error{Type: wire.ErrFetch, Message: fmt.Sprintf("the response body exceeds %d bytes; fetch it with stream", limit)}
+	}
 	if resp.ContentLength > limit {
-		return nil, tooLarge
+		return nil, tooLarge()
 	}
 	var held int64
 	hold := func(n int64) *wire.Error {
@@ -200,34 +221,50 @@ func readWhole(ctx context.Context, t *Task, resp *http.Response, limit int64) (
 			t.unholdBody(held)
 		}
 	}()
-	var buf bytes.Buffer
+	size := 512
 	if resp.ContentLength > 0 {
 		if err := hold(resp.ContentLength); err != nil {
 			return nil, err
 		}
-		buf.Grow(int(resp.ContentLength))
+		size = int(resp.ContentLength) + 1 // +1: the read that says EOF
 	}
-	chunk := make([]byte, 32<<10)
+	// Read into the buffer's own spare room, as io.ReadAll does: no
+	// chunk of its own, which a small body would pay for at every fetch.
+	buf := make([]byte, 0, size)
 	for {
-		n, err := resp.Body.Read(chunk)
+		if len(buf) == cap(buf) {
+			buf = append(buf, 0)[:len(buf)]
+		}
+		n, err := resp.Body.Read(buf[len(buf):cap(buf)])
 		if n > 0 {
-			if int64(buf.Len()+n) > limit {
-				return nil, tooLarge
+			if int64(len(buf)+n) > limit {
+				return nil, tooLarge()
 			}
-			if over := int64(buf.Len()+n) - held; over > 0 {
+			if over := int64(len(buf)+n) - held; over > 0 {
 				if err := hold(over); err != nil {
 					return nil, err
 				}
 			}
-			buf.Write(chunk[:n])
+			buf = buf[:len(buf)+n]
 		}
 		if err == io.EOF {
-			return buf.Bytes(), nil
+			return buf, nil
 		}
 		if err != nil {
 			return nil, fetchError(ctx, t.secrets.scrubError(fmt.Errorf("read body: %w", err)))
 		}
 	}
+}
+
+// fieldName reports whether name is a token (RFC 9110, 5.1).
+func fieldName(name string) bool {
+	for i := 0; i < len(name); i++ {
+		c := name[i]
+		if !('a' <= c && c <= 'z' || 'A' <= c && c <= 'Z' || '0' <= c && c <= '9' || strings.IndexByte("!#$%&'*+-.^_`|~", c) >= 0) {
+			return false
+		}
+	}
+	return name != ""
 }
 
 func fetchError(ctx context.Context, err error) *wire.Error {
@@ -258,10 +295,14 @@ func performRead(ctx context.Context, _ *Core, t *Task, args []byte) (any, *wire
 	if n <= 0 {
 		n = wire.DefaultRead
 	}
-	n = min(n, wire.MaxRead)
+	// A chunk is held until the guest has the batch, as a whole body is:
+	// it counts against the same budget, and a read gets no more than is
+	// left of it, but always DefaultRead, so every stream moves on.
+	n = min(n, wire.MaxRead, max(int(t.Inst.bodies.left()), wire.DefaultRead))
 	buf := make([]byte, n)
 	for {
 		k, err := s.body.Read(buf)
+		t.takeBody(int64(k))
 		if err == io.EOF {
 			// The last bytes and the end may come together: the guest takes
 			// both, and the handle is released one round trip sooner.

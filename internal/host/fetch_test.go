@@ -1,8 +1,11 @@
 package host
 
 import (
+	"bufio"
+	"encoding/json"
 	"fmt"
 	"io"
+	"net"
 	"net/http"
 	"strings"
 	"sync/atomic"
@@ -46,6 +49,97 @@ func TestEncodedResponseBodyIsClosed(t *testing.T) {
 			assert.EqualValues(t, 1, body.closed.Load())
 			assert.Zero(t, p.Counters().Streams.Load(), "no handle for a refused body")
 		})
+	}
+}
+
+// An interim (1xx) response that comes back as the answer is refused, its
+// body unread: Go's transport hands over a 101's raw connection, workerd a
+// 103 with the real response as its body.
+func TestInterimResponseIsRefused(t *testing.T) {
+	for _, code := range []int{100, 101, 103, 199} {
+		for _, stream := range []bool{false, true} {
+			t.Run(fmt.Sprintf("%d stream=%v", code, stream), func(t *testing.T) {
+				body := &closeCounter{Reader: strings.NewReader("HTTP/1.1 200 OK\r\n\r\nwhat follows")}
+				p, tk := performerTask(t)
+				p.transport = roundTripFunc(func(*http.Request) (*http.Response, error) {
+					return &http.Response{StatusCode: code, Header: http.Header{}, Body: body}, nil
+				})
+				_, werr := perform(t, p, tk, wire.EffectFetch, wire.FetchArgs{Method: "GET", URL: "https://api.example/", Stream: stream})
+				require.NotNil(t, werr)
+				assert.Equal(t, wire.ErrFetch, werr.Type)
+				assert.Equal(t, fmt.Sprintf("refusing an interim response (status %d) as the answer: the host never reads what follows one", code), werr.Message)
+				assert.EqualValues(t, 1, body.closed.Load())
+				assert.Zero(t, p.Counters().Streams.Load())
+			})
+		}
+	}
+}
+
+// rawServer answers every connection with the bytes resp, whatever it was
+// asked, and closes it.
+func rawServer(t *testing.T, resp string) string {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	require.NoError(t, err)
+	t.Cleanup(func() { ln.Close() })
+	go func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			go func() {
+				defer c.Close()
+				_, _ = http.ReadRequest(bufio.NewReader(c))
+				_, _ = io.WriteString(c, resp)
+			}()
+		}
+	}()
+	return "http://" + ln.Addr().String()
+}
+
+// A header field name that is not a token is refused: Go's transport keeps
+// "Content-Encoding " (a space before the colon) as a name of its own, so
+// the coding check would pass a gzip body that other parsers call gzip.
+func TestMalformedHeaderNameIsRefused(t *testing.T) {
+	gz := "\x1f\x8b\x08\x00\x00\x00\x00\x00\x00\x03not really"
+	for _, head := range []string{"Content-Encoding : gzip", "Content-Encoding\t: gzip", "X Y: 1"} {
+		url := rawServer(t, fmt.Sprintf("HTTP/1.1 200 OK\r\n%s\r\nContent-Length: %d\r\nConnection: close\r\n\r\n%s", head, len(gz), gz))
+		for _, stream := range []bool{false, true} {
+			p, tk := performerTask(t)
+			v, werr := perform(t, p, tk, wire.EffectFetch, wire.FetchArgs{Method: "GET", URL: url + "/", Stream: stream})
+			require.NotNil(t, werr, "%q: %s", head, v)
+			assert.Equal(t, wire.ErrFetch, werr.Type)
+		}
+	}
+}
+
+// The default transport reads at most MaxResponseHead of a response's head,
+// as workerd does; Go's own default is 10 MiB, held outside the body
+// budget.
+func TestResponseHeadIsBounded(t *testing.T) {
+	for _, tc := range []struct {
+		n  int
+		ok bool
+	}{{MaxResponseHead - 1024, true}, {MaxResponseHead + 1, false}, {8 << 20, false}} {
+		url := rawServer(t, "HTTP/1.1 200 OK\r\nX-Huge: "+strings.Repeat("h", tc.n)+"\r\nContent-Length: 2\r\nConnection: close\r\n\r\nok")
+		p, err := policy.New(policy.NewService("api", "https://api.example").Level(policy.AllowAll))
+		require.NoError(t, err)
+		raw, err := json.Marshal(p)
+		require.NoError(t, err)
+		c, err := New(wire.Manifest{ABI: wire.Version, Agents: []wire.AgentEntry{{Name: "a", Policy: raw}}},
+			Options{Logger: testLogger(t), Targets: map[string]string{"api": url}})
+		require.NoError(t, err)
+		inst := c.NewInstance("a", "i", "")
+		tk := c.NewTask("t", "r", inst, testLogger(t))
+		_, werr := perform(t, c, tk, wire.EffectFetch, wire.FetchArgs{Method: "GET", URL: url + "/"})
+		tk.Release()
+		inst.Close()
+		if tc.ok {
+			assert.Nil(t, werr, "%d bytes of header", tc.n)
+			continue
+		}
+		require.NotNil(t, werr, "%d bytes of header", tc.n)
+		assert.Contains(t, werr.Message, "headers exceeded")
 	}
 }
 

@@ -87,6 +87,14 @@ func (l Limits) withDefaults() Limits {
 	return l
 }
 
+// MaxResponseHead bounds a response's head (status line and header
+// fields) on the default transport, as workerd bounds it: 128 KiB. Go's
+// own default, 10 MiB a response, is not counted in the whole-body budget,
+// so a batch of hostile origins could make the host and the guest hold
+// gigabytes of headers; and a response that fails on Workers should fail
+// locally too.
+const MaxResponseHead = 128 << 10
+
 // Performer performs one effect type for a task: it decodes args and
 // returns the value to encode, or the effect's error. It must not panic.
 type Performer func(ctx context.Context, c *Core, t *Task, args []byte) (any, *wire.Error)
@@ -142,7 +150,9 @@ func New(m wire.Manifest, o Options) (*Core, error) {
 		if err != nil {
 			return nil, err
 		}
-		o.Transport = d.Transport()
+		t := d.Transport()
+		t.MaxResponseHeaderBytes = MaxResponseHead
+		o.Transport = t
 	}
 	switch o.Sandbox {
 	case "", "empty", "local", "container":
@@ -352,6 +362,21 @@ func (t *Task) holdBody(n int64) bool {
 	return true
 }
 
+// takeBody counts n bytes of a streamed chunk against the instance's
+// budget until the guest has the batch, even past the limit: reads are
+// sized to what is left (performRead), so they pass it by little.
+func (t *Task) takeBody(n int64) {
+	if n == 0 {
+		return
+	}
+	t.Inst.bodies.mu.Lock()
+	t.Inst.bodies.used += n
+	t.Inst.bodies.mu.Unlock()
+	t.mu.Lock()
+	t.held += n
+	t.mu.Unlock()
+}
+
 // unholdBody gives back n bytes holdBody took for a body that failed.
 func (t *Task) unholdBody(n int64) {
 	if n == 0 {
@@ -389,6 +414,13 @@ func (b *budget) take(n int64) bool {
 	}
 	b.used += n
 	return true
+}
+
+// left is how many bytes are left of the budget.
+func (b *budget) left() int64 {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return max(b.limit-b.used, 0)
 }
 
 func (b *budget) give(n int64) {

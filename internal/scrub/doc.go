@@ -21,8 +21,10 @@
 //     windows-1252), and the named references of every ASCII character,
 //     &nbsp; &copy; &reg; &euro; (with the ';').
 //
-// In each view it finds the value and its JSON-escaped forms (so a value
-// escaped and then percent-encoded or HTML-escaped is found), and in runs
+// In each view it finds the value and its JSON-escaped forms, as
+// encoding/json writes them with and without HTML escaping and with "/"
+// as "\/" (so a value escaped and then percent-encoded or HTML-escaped is
+// found), and in runs
 // of base64 characters (both alphabets at once, padded or not, with up to
 // two line-break bytes between any two characters: MIME and PEM wrapping)
 // the value, its JSON-escaped forms, and for each Basic user "USER:value"
@@ -51,11 +53,21 @@
 // # Streams and cost
 //
 // NewReader scrubs a stream read by read with the same output as scrubbing
-// it whole. It hands out everything before the earliest position where a
-// match could still begin, so it holds back only a tail that may begin an
-// encoded secret, never more than HoldBack bytes. The work is linear in the
-// text: a fixed number of automaton steps per byte and view, whatever the
-// input (TestAdversarialBodiesCostLinearWork counts them).
+// it whole. After each read it hands out everything but the run of bytes a
+// match could be made of that ends what it has read: letters, digits,
+// base64's other symbols, the views' escape characters, the bytes of the
+// values, and up to two line breaks after them; never more than HoldBack
+// bytes. Every match that may still begin lies in that run, but the run is
+// held back whether or not one does: had the stream held back only where a
+// match of these secrets may begin, a hostile origin that sends a guess and
+// pauses would learn, from what the guest gets before the pause, whether
+// the guess begins a secret, and so the secret a byte at a time. What a
+// stream hands out depends on the bytes read, on the secrets' lengths
+// (HoldBack) and on which bytes outside that fixed set they hold, never on
+// their values otherwise. A chunk that ends in punctuation or a blank line
+// after it (the end of a JSON event) is handed out whole. The work is
+// linear in the text: a fixed number of automaton steps per byte and view,
+// whatever the input (TestAdversarialBodiesCostLinearWork counts them).
 //
 // # What it cannot find
 //

@@ -241,6 +241,10 @@ type engine struct {
 	replaying bool
 	noSleep   bool // for tests: every view reads every byte
 	ops       int  // bytes stepped through an automaton: the work done
+	// span is how many source bytes at the end of what was read are all of
+	// a class a match may hold (spanClass), at most holdBack; gaps how
+	// many of them are gaps in a row.
+	span, gaps int
 }
 
 // passEvery is how often, in source bytes, the engine decides what it can
@@ -279,6 +283,7 @@ func (e *engine) reset() {
 	e.pos, e.srcBase, e.emitted, e.settled, e.lastSec = 0, 0, 0, 0, -1
 	e.src, e.out, e.cands = e.src[:0], e.out[:0], e.cands[:0]
 	e.lazy, e.late, e.ops = false, 0, 0
+	e.span, e.gaps = 0, 0
 }
 
 func (e *engine) report(start, end, sec int) {
@@ -318,11 +323,42 @@ func (e *engine) write(p []byte) {
 			}
 		}
 		e.pos++
+		e.track(b)
 		if e.pos%passEvery == 0 {
-			e.pass(e.live())
+			e.pass(e.handOut())
 		}
 	}
-	e.pass(e.live())
+	e.pass(e.handOut())
+}
+
+// track extends or ends the run of bytes a match may hold (spanClass).
+func (e *engine) track(b byte) {
+	switch e.sc.span[b] {
+	case spanByte:
+		e.span, e.gaps = e.span+1, 0
+	case spanGap:
+		if e.span > 0 && e.gaps < maxGap {
+			e.span, e.gaps = e.span+1, e.gaps+1
+		} else {
+			e.span, e.gaps = 0, 0
+		}
+	default:
+		e.span, e.gaps = 0, 0
+	}
+	e.span = min(e.span, e.sc.holdBack)
+}
+
+// handOut is where a stream's text may be handed out up to: before the
+// run of bytes a match may hold that ends what was read (at most holdBack
+// of them), whether or not a match does begin there. Where one may begin
+// (live) depends on the secrets' values: a hostile origin that sends a
+// guess and pauses would learn from what is handed out whether its guess
+// begins a secret, and so the secret, a byte at a time. The run depends
+// only on the bytes read (and on the secrets' lengths and which unusual
+// bytes they hold, through holdBack and spanClass); live is never before
+// it, and is kept as a bound only should it be.
+func (e *engine) handOut() int {
+	return min(e.live(), e.pos-e.span)
 }
 
 func (e *engine) finish() {

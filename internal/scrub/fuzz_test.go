@@ -84,8 +84,12 @@ func FuzzScrub(f *testing.F) {
 		e := newEngine(s)
 		got := append([]byte(nil), e.push(in[:cut])...)
 		require.LessOrEqual(t, e.pos-e.emitted, s.HoldBack())
+		// What a stream holds back is the run spanClass says: every match
+		// that may still begin lies inside it.
+		require.GreaterOrEqual(t, e.live(), e.pos-e.span, "a match may begin before the run held back, in %q", in[:cut])
 		got = append(got, e.push(in[cut:])...)
 		require.LessOrEqual(t, e.pos-e.emitted, s.HoldBack())
+		require.GreaterOrEqual(t, e.live(), e.pos-e.span, "a match may begin before the run held back, in %q", in)
 		got = append(got, e.flush()...)
 		require.Equal(t, string(whole), string(got), "split at %d", cut)
 		require.Zero(t, e.late)

@@ -4,10 +4,11 @@ import "io"
 
 // NewReader returns r's bytes with s's secrets replaced, the same bytes
 // s.Bytes gives for the whole of r, read by read: a secret cut between two
-// of r's reads is found whole. It holds back at most s.HoldBack() bytes,
-// and only while they may begin a secret's encoding, so a stream of events
-// is not delayed for nothing. Close closes r. When s is empty, NewReader
-// returns r itself.
+// of r's reads is found whole. It holds back at most s.HoldBack() bytes:
+// the run of bytes an encoding could be made of that ends what it has read,
+// whatever the secrets' values (see the package documentation), so a chunk
+// that ends in punctuation, such as a JSON event, is not delayed. Close
+// closes r. When s is empty, NewReader returns r itself.
 func NewReader(r io.ReadCloser, s *Scrubber) io.ReadCloser {
 	if s.Empty() {
 		return r

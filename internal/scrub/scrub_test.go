@@ -318,20 +318,24 @@ func encodingsOf(secret string) map[string]string {
 		"json":                js(true),
 		"json no html escape": js(false),
 		"json \\/":            slash.String(),
-		"json all \\u":        allU.String(),
-		"json all \\U":        allUUpper.String(),
-		"html escape":         named.String(),
-		"html decimal":        dec.String(),
-		"html hex":            hexRef.String(),
-		"html HEX zeros":      hexRefZ.String(),
-		"base64 std":          base64.StdEncoding.EncodeToString(b),
-		"base64 raw std":      base64.RawStdEncoding.EncodeToString(b),
-		"base64 url":          base64.URLEncoding.EncodeToString(b),
-		"base64 raw url":      base64.RawURLEncoding.EncodeToString(b),
-		"basic":               base64.StdEncoding.EncodeToString([]byte("bot:" + secret)),
-		"mime":                wrap(base64.StdEncoding.EncodeToString(long), 76, "\r\n"),
-		"pem":                 wrap(base64.StdEncoding.EncodeToString(long), 64, "\n"),
-		"mime header word":    mime.BEncoding.Encode("utf-8", secret),
+		// PHP's json_encode escapes "/" by default; the document then
+		// lands in a URL or a base64 field.
+		"json \\/ percent-encoded": url.QueryEscape(strings.ReplaceAll(js(false), "/", `\/`)),
+		"json \\/ base64":          base64.StdEncoding.EncodeToString([]byte(strings.ReplaceAll(js(false), "/", `\/`))),
+		"json all \\u":             allU.String(),
+		"json all \\U":             allUUpper.String(),
+		"html escape":              named.String(),
+		"html decimal":             dec.String(),
+		"html hex":                 hexRef.String(),
+		"html HEX zeros":           hexRefZ.String(),
+		"base64 std":               base64.StdEncoding.EncodeToString(b),
+		"base64 raw std":           base64.RawStdEncoding.EncodeToString(b),
+		"base64 url":               base64.URLEncoding.EncodeToString(b),
+		"base64 raw url":           base64.RawURLEncoding.EncodeToString(b),
+		"basic":                    base64.StdEncoding.EncodeToString([]byte("bot:" + secret)),
+		"mime":                     wrap(base64.StdEncoding.EncodeToString(long), 76, "\r\n"),
+		"pem":                      wrap(base64.StdEncoding.EncodeToString(long), 64, "\n"),
+		"mime header word":         mime.BEncoding.Encode("utf-8", secret),
 	}
 }
 
@@ -481,19 +485,126 @@ func TestReaderAcrossReads(t *testing.T) {
 	assert.NotContains(t, string(got), secret)
 }
 
-// A stream hands out at once what cannot begin a secret's encoding.
-func TestStreamHoldsBackOnlyWhatMayBeASecret(t *testing.T) {
+// Header names reach a host in lower case (Go's transport and workerd
+// re-case them), so a secret an origin puts in one, raw or base64 encoded,
+// has lost its case: it is found in lower case, and the whole name goes.
+func TestHeaderNamesAreScrubbedInLowerCase(t *testing.T) {
+	secret := "Fake_Tok3n-AbCdEfGhIjKlMnOp"
+	s := New(Secret{Name: "T", Value: secret, BasicUsers: []string{"bot"}}, Secret{Name: "S", Value: "ShOrT"})
+	lower := func(v string) string { return "x-" + strings.ToLower(v) }
+	b64 := func(v string) string { return base64.StdEncoding.EncodeToString([]byte(v)) }
+	for _, name := range []string{
+		lower(secret),
+		lower(b64(secret)),
+		lower(base64.RawURLEncoding.EncodeToString([]byte(secret))),
+		lower(b64("a" + secret + "zz")),
+		lower(b64("ab" + secret)),
+		lower(base64.RawURLEncoding.EncodeToString([]byte("abc:" + secret + "!"))),
+		lower(b64("bot:" + secret)),
+		lower(b64("Basic " + b64("bot:"+secret))),
+		strings.ToUpper(hex.EncodeToString([]byte(secret))),
+	} {
+		got := s.Headers([]wire.Header{{name, "1"}})
+		assert.Equal(t, []wire.Header{{"[REDACTED:T]", "1"}}, got, "%s", name)
+	}
+	for _, name := range []string{"content-type", "x-request-id", "x-" + strings.ToLower(secret[:len(secret)-1]) + "!", "x-short", lower(b64("ShOrT"))} {
+		assert.Equal(t, []wire.Header{{name, "1"}}, s.Headers([]wire.Header{{name, "1"}}), "%s", name)
+	}
+}
+
+// A stream hands out at once what no encoding can hold (the end of a JSON
+// event, a line after punctuation), and holds back the run of letters,
+// digits and escape characters that ends a chunk, whether or not it begins
+// a secret.
+func TestStreamHoldsBackTheRunThatEndsAChunk(t *testing.T) {
 	s := New(Secret{Name: "T", Value: "fake+tok/en=="})
 	e := newEngine(s)
 	for _, step := range []struct{ in, out string }{
-		{"data: hello\n\n", "data: hello\n\n"},
 		{`data: {"x":1}` + "\n\n", `data: {"x":1}` + "\n\n"},
+		{"event: ping\n\n", "event: "},
+		{"data: [DONE]\n\n", "ping\n\ndata: [DONE]\n\n"},
 		{"x fake+to", "x "},
 		{"ok!", "fake+took!"},
 		{" fa", " "},
-		{"ke+tok/en== y", "[REDACTED:T] y"},
+		{"ke+tok/en== y", "[REDACTED:T] "},
+		{"es.", "yes."},
+		{"\n\n\nz", "\n\n\n"},
 	} {
 		assert.Equal(t, step.out, string(e.push([]byte(step.in))), "after %q", step.in)
 	}
-	assert.Equal(t, "", string(e.flush()))
+	assert.Equal(t, "z", string(e.flush()))
+}
+
+// handedOut is how many bytes a stream hands out after each chunk.
+func handedOut(s *Scrubber, chunks ...string) []int {
+	e := newEngine(s)
+	var out []int
+	for _, c := range chunks {
+		out = append(out, len(e.push([]byte(c))))
+	}
+	return out
+}
+
+// A hostile origin that sends a guess at a secret and pauses must learn
+// nothing from what the stream hands out before the pause: if that
+// depended on whether the guess begins a secret's encoding, it could
+// recover the secret a byte at a time. What is handed out depends only on
+// the bytes read, the same for every secret of a length, in every encoding
+// the scrubber finds.
+func TestStreamHoldBackIsNotAnOracle(t *testing.T) {
+	secret := "fake-rt+0123456789abcdef0123456789abcdef/="
+	other := "fake-rt+fedcba9876543210fedcba9876543210/="
+	sc, oc := New(Secret{Name: "T", Value: secret, BasicUsers: []string{"bot"}}), New(Secret{Name: "T", Value: other, BasicUsers: []string{"bot"}})
+	require.Equal(t, sc.HoldBack(), oc.HoldBack())
+	const alphabet = "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-_+/="
+	for name, enc := range encodingsOf(secret) {
+		t.Run(name, func(t *testing.T) {
+			for _, known := range []int{0, 1, 5, len(enc) / 2, len(enc) - 1} {
+				var lengths []int
+				for i := range len(alphabet) {
+					guess := "}" + enc[:known] + alphabet[i:i+1]
+					// The pause: what the first chunk gave is all it learns.
+					got := handedOut(sc, guess)[0]
+					require.Equal(t, handedOut(oc, guess)[0], got, "guess %q: another secret's stream hands out otherwise", guess)
+					lengths = append(lengths, got)
+				}
+				for i, n := range lengths {
+					require.Equal(t, lengths[0], n, "knowing %d bytes of the %s form, the guess %q stands out", known, name, alphabet[i:i+1])
+				}
+			}
+		})
+	}
+	// The attack itself, as a model would run it: nothing is recovered.
+	var recovered string
+	for len(recovered) < 8 {
+		best, held := "", -1
+		for i := range len(alphabet) {
+			probe := "}" + recovered + alphabet[i:i+1]
+			if h := len(probe) - handedOut(sc, probe)[0]; h > held {
+				best, held = alphabet[i:i+1], h
+			}
+		}
+		recovered += best
+	}
+	assert.NotEqual(t, secret[:8], recovered)
+}
+
+// FuzzStreamHoldBack: for any text, a stream hands out after each chunk the
+// same number of bytes whichever of two secrets of one length it looks for,
+// so long as the text holds neither.
+func FuzzStreamHoldBack(f *testing.F) {
+	f.Add("}fake-rt+0", "12")
+	f.Add("ZmFrZS1", "ydCsw")
+	f.Add("%66%61%6", "b")
+	f.Add("&#102;&#97", ";")
+	f.Add("\\u0066\\u006", "1")
+	f.Add("666172\n", "6")
+	a, b := "fake-rt+0123456789abcdef/=", "fake-rt+fedcba9876543210/="
+	sa, sb := New(Secret{Name: "T", Value: a, BasicUsers: []string{"bot"}}), New(Secret{Name: "T", Value: b, BasicUsers: []string{"bot"}})
+	f.Fuzz(func(t *testing.T, c1, c2 string) {
+		if sa.String(c1+c2) != c1+c2 || sb.String(c1+c2) != c1+c2 {
+			return // a secret is in the text: its redaction shows anyway
+		}
+		require.Equal(t, handedOut(sa, c1, c2), handedOut(sb, c1, c2))
+	})
 }

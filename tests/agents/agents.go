@@ -11,6 +11,7 @@
 package agents
 
 import (
+	"cmp"
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
@@ -503,6 +504,10 @@ type PolicyIn struct {
 	Method  string            `json:"method,omitempty"`
 	URL     string            `json:"url"`
 	Headers map[string]string `json:"headers,omitempty"`
+	// Stream sends it through ctx.Transport instead (no redirect followed)
+	// and reads the body in reads of at most ReadMax bytes (default 7).
+	Stream  bool `json:"stream,omitempty"`
+	ReadMax int  `json:"read_max,omitempty"`
 }
 
 // PolicyOut is the response, its body read whole; or Denied with the
@@ -529,7 +534,12 @@ func policyProbe(ctx *agent.Context, in PolicyIn) (PolicyOut, error) {
 	for k, v := range in.Headers {
 		req.Header.Set(k, v)
 	}
-	resp, err := ctx.Fetch(req)
+	var resp *http.Response
+	if in.Stream {
+		resp, err = ctx.Transport().RoundTrip(req)
+	} else {
+		resp, err = ctx.Fetch(req)
+	}
 	var denied *policy.DenyError
 	if errors.As(err, &denied) {
 		return PolicyOut{Denied: true, Reason: string(denied.Decision.Reason), Rule: denied.Decision.Rule}, nil
@@ -538,8 +548,20 @@ func policyProbe(ctx *agent.Context, in PolicyIn) (PolicyOut, error) {
 		return PolicyOut{Error: err.Error()}, nil
 	}
 	defer resp.Body.Close()
-	body, err := io.ReadAll(resp.Body)
-	if err != nil {
+	var body []byte
+	if in.Stream {
+		chunk := make([]byte, cmp.Or(in.ReadMax, 7))
+		for {
+			n, err := resp.Body.Read(chunk)
+			body = append(body, chunk[:n]...)
+			if err == io.EOF {
+				break
+			}
+			if err != nil {
+				return PolicyOut{Error: err.Error()}, nil
+			}
+		}
+	} else if body, err = io.ReadAll(resp.Body); err != nil {
 		return PolicyOut{Error: err.Error()}, nil
 	}
 	return PolicyOut{Status: resp.StatusCode, Body: string(body), Headers: resp.Header}, nil

@@ -193,7 +193,7 @@ func TestManifestListsTheProbes(t *testing.T) {
 		names = append(names, a.Name)
 	}
 	assert.Equal(t, []string{"probe.batch", "probe.crash", "probe.effects", "probe.emit", "probe.fail", "probe.fetch", "probe.huge", "probe.model", "probe.model.nopolicy", "probe.policy",
-		"probe.report", "probe.roundtrip", "probe.sandbox", "probe.sandbox.container", "probe.sandbox.local", "probe.sleep", "probe.slow", "probe.state", "probe.stream", "probe.unknown"}, names)
+		"probe.report", "probe.roundtrip", "probe.sandbox", "probe.sandbox.container", "probe.sandbox.local", "probe.sleep", "probe.slow", "probe.state", "probe.stream", "probe.tool", "probe.tool.report", "probe.unknown"}, names)
 }
 
 // probe.policy's contract, as the end-to-end suite uses it on both hosts
@@ -255,6 +255,43 @@ func TestPolicyProbe(t *testing.T) {
 			}
 		})
 	}
+}
+
+// probe.tool's contract, as tests/redteam_test.go uses it on both hosts:
+// every request at once, each as given (header names as spelled, repeated
+// ones kept), each read recorded, denials and errors reported per request.
+func TestToolProbe(t *testing.T) {
+	const secret = "rt-token-made-up-for-tests"
+	h := newHost(t)
+	h.Targets = map[string]string{"vault": "http://vault.test", "open": "http://open.test"}
+	h.Secrets = map[string]string{"RT_TOKEN": secret}
+	var seen []*http.Request
+	h.HTTP = http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		seen = append(seen, r)
+		fmt.Fprintf(w, "%s %s %s probe=%q auth=%s", r.Method, r.Host, r.URL.Path, r.Header.Values("X-Probe"), r.Header.Get("Authorization"))
+	})
+	var out agents.ToolOut
+	require.NoError(t, json.Unmarshal([]byte(run(t, h, "probe.tool", `{"requests":[
+		{"url":"http://vault.test/a","max":4},
+		{"method":"post","url":"http://open.test/b","body":"x","headers":[["X-Probe","1"],["X-Probe","2"]]},
+		{"url":"http://open.test/c","headers":[["X-Probe","${secret:RT_TOKEN}"]]},
+		{"url":"http://elsewhere.test/"},
+		{"url":"::"}]}`)), &out))
+	require.Len(t, out.Results, 5)
+	assert.Equal(t, `GET vault.test /a probe=[] auth=Bearer [REDACTED:RT_TOKEN]`, out.Results[0].Body)
+	assert.Equal(t, out.Results[0].Body, strings.Join(out.Results[0].Reads, ""))
+	for _, r := range out.Results[0].Reads {
+		assert.LessOrEqual(t, len(r), 4, "reads of at most max bytes")
+	}
+	assert.Equal(t, `POST open.test /b probe=["1" "2"] auth=`, out.Results[1].Body)
+	assert.Equal(t, [2]any{true, "placeholder"}, [2]any{out.Results[2].Denied, out.Results[2].Reason})
+	assert.Equal(t, [2]any{true, "no-service"}, [2]any{out.Results[3].Denied, out.Results[3].Reason})
+	assert.Contains(t, out.Results[4].Error, "parse")
+	assert.Len(t, seen, 2, "denied requests are never sent")
+
+	// The report policy sends what it would deny.
+	require.NoError(t, json.Unmarshal([]byte(run(t, h, "probe.tool.report", `{"requests":[{"url":"http://elsewhere.test/"}]}`)), &out))
+	assert.Equal(t, "GET elsewhere.test / probe=[] auth=", out.Results[0].Body)
 }
 
 // The hosts' shared table of effect cases, under agenttest: what passes
