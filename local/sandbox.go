@@ -71,20 +71,6 @@ func (h *Host) DestroySandbox(ctx context.Context, agent, id string) error {
 	return h.sandboxes.Destroy(ctx, agent, id)
 }
 
-// SleepSandbox puts the container of (agent, id) to sleep at once, as
-// its idle time would: its files stay, the next operation wakes it.
-func (h *Host) SleepSandbox(agent, id string) bool { return h.sandboxes.Sleep(agent, id) }
-
-// SandboxPid is the process id of the running container of (agent, id),
-// or 0 (tests kill it).
-func (h *Host) SandboxPid(agent, id string) int { return h.sandboxes.Pid(agent, id) }
-
-// SandboxIsolated reports whether the running container of (agent, id)
-// has a network namespace of its own.
-func (h *Host) SandboxIsolated(agent, id string) bool { return h.sandboxes.Isolated(agent, id) }
-
-// SandboxCA is the PEM certificate of the host's egress interception CA.
-func (h *Host) SandboxCA() []byte { return h.sandboxes.CACert() }
 
 // egressGate lets the egress tasks of an agent instance's sandbox run on
 // the module instance of its running run: sandboxd kills a command's

@@ -118,7 +118,7 @@ func TestContainerLifecycle(t *testing.T) {
 	sb := probeClient(t, h, "probe.sandbox.container", "life", sandbox.KindContainer)
 	ctx := t.Context()
 	require.NoError(t, sb.WriteFile(ctx, "kept.txt", []byte("stored")))
-	pid := h.SandboxPid("probe.sandbox.container", "life")
+	pid := h.sandboxes.Pid("probe.sandbox.container", "life")
 	require.NotZero(t, pid)
 
 	errc := make(chan error, 1)
@@ -138,16 +138,16 @@ func TestContainerLifecycle(t *testing.T) {
 	b, err := sb.ReadFile(ctx, "kept.txt")
 	require.NoError(t, err, "started again for the next operation")
 	assert.Equal(t, "stored", string(b))
-	assert.NotEqual(t, pid, h.SandboxPid("probe.sandbox.container", "life"), "a new process")
+	assert.NotEqual(t, pid, h.sandboxes.Pid("probe.sandbox.container", "life"), "a new process")
 
-	require.True(t, h.SleepSandbox("probe.sandbox.container", "life"))
-	assert.Zero(t, h.SandboxPid("probe.sandbox.container", "life"), "asleep: no process")
+	require.True(t, h.sandboxes.Sleep("probe.sandbox.container", "life"))
+	assert.Zero(t, h.sandboxes.Pid("probe.sandbox.container", "life"), "asleep: no process")
 	b, err = sb.ReadFile(ctx, "kept.txt")
 	require.NoError(t, err, "woken by the next operation")
 	assert.Equal(t, "stored", string(b))
 
 	require.NoError(t, h.DestroySandbox(ctx, "probe.sandbox.container", "life"))
-	assert.Zero(t, h.SandboxPid("probe.sandbox.container", "life"))
+	assert.Zero(t, h.sandboxes.Pid("probe.sandbox.container", "life"))
 	ok, err := sb.Exists(ctx, "kept.txt")
 	require.NoError(t, err)
 	assert.False(t, ok, "destroyed: a new, empty sandbox")
@@ -303,7 +303,7 @@ func TestContainerEgress(t *testing.T) {
 
 	t.Run("direct_bypass", func(t *testing.T) {
 		res := exec1(t, "curl -sS --max-time 5 --noproxy '*' "+api.URL+"/v1/direct; echo exit=$?")
-		if !h.SandboxIsolated(agentName, id) {
+		if !h.sandboxes.Isolated(agentName, id) {
 			t.Fatalf("this host could not give the container a network namespace of its own: direct connections reach the network (%s)", res.Stdout)
 		}
 		assert.NotContains(t, string(res.Stdout), "hello from", "a direct connection reached the service")

@@ -16,7 +16,6 @@ package sandboxhost
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io/fs"
@@ -138,15 +137,6 @@ func (h *Host) Performers() map[string]host.Performer {
 		p[EffectContainer] = h.performContainer
 	}
 	return p
-}
-
-// CACert is the PEM certificate of the host's interception CA, which the
-// children trust.
-func (h *Host) CACert() []byte {
-	if h.ca == nil {
-		return nil
-	}
-	return h.ca.certPEM
 }
 
 func decodeRequest(typ string, args []byte) (sandboxop.Request, *wire.Error) {
@@ -577,10 +567,4 @@ func (l *lineLog) Write(p []byte) (int, error) {
 		l.buf = l.buf[:0]
 	}
 	return len(p), nil
-}
-
-// MarshalDecision is d as the JSON a denied sandbox request gets.
-func MarshalDecision(d wire.EgressDecision) []byte {
-	b, _ := json.Marshal(d)
-	return b
 }
