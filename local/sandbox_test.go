@@ -380,3 +380,43 @@ func BenchmarkContainerEgress(b *testing.B) {
 		})
 	}
 }
+
+// The remote kinds stream a command's output through the module as it is
+// printed: the writers get each line in its own write, before the command
+// ends, and exactly what the Result keeps; a sandboxd killed mid-stream
+// fails the exec with an error that says so.
+func TestRemoteKindsStream(t *testing.T) {
+	h := newHost(t, containerConfig(t).WithLocalSandbox(t.TempDir()))
+	for _, kind := range []sandbox.Kind{sandbox.KindLocal, sandbox.KindContainer} {
+		t.Run(string(kind), func(t *testing.T) {
+			out := run(t, h, "probe.sandbox.stream", "s", map[string]any{"kind": kind, "script": "echo one; echo e1 >&2; sleep 0.3; echo two; echo e2 >&2"})
+			assert.Equal(t, []any{"one\n", "two\n"}, out["stdout"], "%v", out)
+			assert.Equal(t, []any{"e1\n", "e2\n"}, out["stderr"])
+			res := out["result"].(map[string]any)
+			assert.Equal(t, "one\ntwo\n", res["stdout"])
+			assert.EqualValues(t, 0, res["exit_code"])
+
+			out = run(t, h, "probe.sandbox.stream", "s", map[string]any{"kind": kind, "script": "head -c 3000000 /dev/zero | tr '\\0' x"})
+			var n int
+			for _, w := range out["stdout"].([]any) {
+				n += len(w.(string))
+			}
+			assert.Equal(t, sandbox.DefaultMaxOutput, n, "the writers got the capped output only")
+			assert.Equal(t, true, out["result"].(map[string]any)["truncated"])
+		})
+	}
+
+	t.Run("killed_mid_stream", func(t *testing.T) {
+		errc := make(chan map[string]any, 1)
+		go func() {
+			errc <- run(t, h, "probe.sandbox.stream", "k", map[string]any{"kind": sandbox.KindContainer, "script": "echo started; sleep 60"})
+		}()
+		require.Eventually(t, func() bool { return h.sandboxes.Pid("probe.sandbox.stream", "k") != 0 }, 20*time.Second, 10*time.Millisecond)
+		time.Sleep(300 * time.Millisecond) // the command is running
+		require.NoError(t, syscall.Kill(-h.sandboxes.Pid("probe.sandbox.stream", "k"), syscall.SIGKILL))
+		out := <-errc
+		assert.Contains(t, out["error"], "went away before the command ended")
+		out = run(t, h, "probe.sandbox.stream", "k", map[string]any{"kind": sandbox.KindContainer, "script": "echo again"})
+		assert.Equal(t, []any{"again\n"}, out["stdout"], "started again for the next exec: %v", out)
+	})
+}

@@ -91,7 +91,7 @@ export class Effects {
    * @param {(event: object, task: TaskState) => void} [opts.onEvent] receives emitted
    *   events; by default each is a JSON line in the Worker's log (`wrangler tail`), so
    *   policy decisions are visible until the event log and its SSE stream exist
-   * @param {(args: any, run: {agent: string, instance: string}) => Promise<any>} [opts.container]
+   * @param {(args: any, task: TaskState) => Promise<any>} [opts.container]
    *   performs a `container` effect (worker/sandbox.js); without it this host
    *   does not perform them (no Container binding)
    */
@@ -187,7 +187,7 @@ const PERFORMERS = {
     if (!effects.container) {
       throw new EffectError("unknown_effect", "this host does not perform \"container\" effects: the Worker has no SANDBOX Container binding");
     }
-    return effects.container(args, task.run);
+    return effects.container(args, task);
   },
 };
 
@@ -440,7 +440,7 @@ function resultValue(v, column) {
  * The scrubber holds back the tail of what it has seen until the next chunk
  * (a secret may be split between two), so a read may take several chunks.
  */
-class BodyStream {
+export class BodyStream {
   /**
    * @param {ReadableStream<Uint8Array>|null} body
    * @param {import("./scrub.js").Scrubber} scrubber

@@ -184,7 +184,7 @@ export class AgentInstance extends DurableObject {
       wasm,
       effects: new Effects({
         storage: ctx.storage,
-        container: env.SANDBOX ? (args, run) => performContainer(args, run, (agent, id) => this.container(agent, id)) : undefined,
+        container: env.SANDBOX ? (args, task) => performContainer(args, task, (agent, id) => this.container(agent, id)) : undefined,
       }),
       // Secret values are read from env by the names the policies list.
       secrets: new HostSecrets(manifest, targets, env),

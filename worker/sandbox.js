@@ -9,7 +9,7 @@
 // bindings and the real module.
 
 import { errorMessage } from "./module.js";
-import { fromBase64, performFetch, toBase64 } from "./effects.js";
+import { BodyStream, fromBase64, performFetch, toBase64 } from "./effects.js";
 
 /** A sandbox's request body may hold at most this much: the policy reads it whole. */
 export const MAX_EGRESS_BODY = 8 << 20;
@@ -28,13 +28,16 @@ export class SandboxError extends Error {
 /**
  * Performs one `container` effect (a sandboxop Request) on the agent
  * instance's container: POST /op to its sandboxd, whose JSON answer is the
- * effect's value.
+ * effect's value; a streamed exec (`stream`) POSTs /exec instead and
+ * answers at once with a handle on its stream of frames, which read
+ * effects drain as a fetch body's.
  * @param {any} args the Request
- * @param {{agent: string, instance: string}} run
+ * @param {import("./effects.js").TaskState} task the run's task
  * @param {(agent: string, instance: string) => Promise<{fetch(r: Request): Promise<Response>}>} container
  *   the container of an agent instance, bound to it
  */
-export async function performContainer(args, run, container) {
+export async function performContainer(args, task, container) {
+  const run = task.run;
   if (!args || typeof args.op !== "string") {
     const e = new Error("container: args must be a sandbox operation");
     e.type = "bad_effect";
@@ -46,16 +49,22 @@ export async function performContainer(args, run, container) {
   } catch (e) {
     throw new SandboxError(`the agent instance's container: ${errorMessage(e)}`);
   }
+  const streamed = args.op === "exec" && args.stream === true && args.cmd;
   let response;
   try {
-    response = await stub.fetch(new Request("http://sandboxd/op", {
+    response = await stub.fetch(new Request(streamed ? "http://sandboxd/exec" : "http://sandboxd/op", {
       method: "POST",
       headers: { "content-type": "application/json" },
-      body: JSON.stringify(args),
+      body: JSON.stringify(streamed ? args.cmd : args),
     }));
   } catch (e) {
     throw new SandboxError(`the container's sandboxd went away during ${args.op} (stopped or crashed): ` +
       `${errorMessage(e)}; it is started again for the next operation`);
+  }
+  if (streamed && response.status === 200) {
+    const handle = task.nextHandle++;
+    task.handles.set(handle, new BodyStream(response.body, task.secrets.scrubber));
+    return { handle };
   }
   const text = await response.text();
   if (response.status !== 200) {

@@ -13,7 +13,7 @@ import assert from "node:assert/strict";
 import { readFileSync } from "node:fs";
 import { afterEach, beforeEach, describe, it } from "node:test";
 
-import { Effects, fromBase64, toBase64 } from "./effects.js";
+import { Effects, TaskState, fromBase64, toBase64 } from "./effects.js";
 import { Runner } from "./runner.js";
 import { HostSecrets } from "./secrets.js";
 import { containerEgress, egressAnswer, performContainer } from "./sandbox.js";
@@ -61,7 +61,8 @@ function world() {
   const env = { AGENTS: { idFromName: (n) => n, get: () => agentDO } };
   const real = new Effects({
     onEvent: (e) => events.push(e),
-    container: async (args, run) => {
+    container: async (args, task) => {
+      const run = task.run;
       if (args.op === "open") return { dir: "/workspace" };
       const lines = [];
       for (const r of script) {
@@ -154,10 +155,11 @@ describe("container egress", () => {
 
 describe("container effect", () => {
   const run = { agent: "a", instance: "i" };
+  const task = new TaskState("t1", run);
   it("posts the operation to sandboxd and returns its answer", async () => {
     let got;
     const stub = { fetch: async (r) => { got = { url: r.url, body: await r.json() }; return Response.json({ dir: "/workspace" }); } };
-    assert.deepEqual(await performContainer({ op: "open" }, run, async () => stub), { dir: "/workspace" });
+    assert.deepEqual(await performContainer({ op: "open" }, task, async () => stub), { dir: "/workspace" });
     assert.deepEqual(got, { url: "http://sandboxd/op", body: { op: "open" } });
   });
 
@@ -167,9 +169,27 @@ describe("container effect", () => {
       [{ fetch: async () => new Response("boom", { status: 500 }) }, /status 500: boom/],
       [{ fetch: async () => new Response("not json") }, /not JSON/],
     ]) {
-      await assert.rejects(performContainer({ op: "exec", cmd: { script: "x" } }, run, async () => stub), (e) => e.type === "sandbox_error" && want.test(e.message));
+      await assert.rejects(performContainer({ op: "exec", cmd: { script: "x" } }, task, async () => stub), (e) => e.type === "sandbox_error" && want.test(e.message));
     }
-    await assert.rejects(performContainer({ op: "open" }, run, async () => { throw new Error("no binding"); }), (e) => e.type === "sandbox_error");
+    await assert.rejects(performContainer({ op: "open" }, task, async () => { throw new Error("no binding"); }), (e) => e.type === "sandbox_error");
+  });
+
+  it("streams an exec's frames through a handle the read effect drains", async () => {
+    const frames = '{"stdout":"b25lCg=="}\n{"end":{"result":{"stdout":"b25lCg==","exit_code":0}}}\n';
+    let got;
+    const stub = { fetch: async (r) => { got = { url: r.url, body: await r.json() }; return new Response(frames); } };
+    const t = new TaskState("t2", run);
+    const v = await performContainer({ op: "exec", stream: true, cmd: { script: "echo one" } }, t, async () => stub);
+    assert.deepEqual(got, { url: "http://sandboxd/exec", body: { script: "echo one" } });
+    assert.ok(Number.isInteger(v.handle));
+    const effects = new Effects({});
+    let text = "";
+    for (;;) {
+      const r = await effects.perform({ id: 1, type: "read", args: { handle: v.handle, max: 1 << 16 } }, t);
+      if (r.value.eof) break;
+      text += new TextDecoder().decode(fromBase64(r.value.body));
+    }
+    assert.equal(text, frames);
   });
 
   it("is unknown to a Worker without a Container binding", async () => {

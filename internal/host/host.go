@@ -305,6 +305,12 @@ type stream struct {
 	body io.ReadCloser
 }
 
+// AddStream keeps body open under a new handle of the task, which read
+// and close effects use and the task's end releases, as a streamed fetch
+// body's (a host's own effect that answers a stream, such as a sandbox's
+// streamed exec).
+func (t *Task) AddStream(body io.ReadCloser) uint64 { return t.addStream(body) }
+
 func (t *Task) addStream(body io.ReadCloser) uint64 {
 	t.mu.Lock()
 	defer t.mu.Unlock()

@@ -18,6 +18,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"io/fs"
 	"log/slog"
 	"net"
@@ -144,12 +145,55 @@ func decodeRequest(typ string, args []byte) (sandboxop.Request, *wire.Error) {
 	return req, host.DecodeArgs(typ, args, &req)
 }
 
-func (h *Host) performLocal(ctx context.Context, _ *host.Core, _ *host.Task, args []byte) (any, *wire.Error) {
+func (h *Host) performLocal(ctx context.Context, _ *host.Core, t *host.Task, args []byte) (any, *wire.Error) {
 	req, werr := decodeRequest(EffectLocal, args)
 	if werr != nil {
 		return nil, werr
 	}
+	if req.Op == sandboxop.OpExec && req.Stream && req.Cmd != nil {
+		return sandboxop.Response{Handle: t.AddStream(streamExec(ctx, h.local, *req.Cmd))}, nil
+	}
 	return sandboxop.Serve(ctx, h.local, req), nil
+}
+
+// streamExec runs cmd on sb and returns its Frames as a stream: the
+// output as the command prints it, then the End. Closing the stream (the
+// guest's close effect, the task's end) stops the command.
+func streamExec(ctx context.Context, sb *ossandbox.Sandbox, cmd sandboxop.Cmd) io.ReadCloser {
+	pr, pw := io.Pipe()
+	ctx, cancel := context.WithCancel(ctx)
+	go func() {
+		defer cancel()
+		fw := sandboxop.NewFrameWriter(writerFunc(func(p []byte) (int, error) {
+			n, err := pw.Write(p)
+			if err != nil {
+				cancel() // nobody reads: stop the command
+			}
+			return n, err
+		}), nil)
+		resp := sandboxop.ServeExec(ctx, sb, cmd, fw.Output(false), fw.Output(true))
+		fw.Frame(sandboxop.Frame{End: &resp})
+		pw.Close()
+	}()
+	return pr
+}
+
+type writerFunc func([]byte) (int, error)
+
+func (f writerFunc) Write(p []byte) (int, error) { return f(p) }
+
+// idleOnClose is a child's exec stream: the child stays busy (no idle
+// sleep) until the stream is closed.
+type idleOnClose struct {
+	io.ReadCloser
+	once sync.Once
+	c    *child
+}
+
+func (b *idleOnClose) Close() error {
+	err := b.ReadCloser.Close()
+	b.once.Do(b.c.idle)
+	return err
 }
 
 func (h *Host) performContainer(ctx context.Context, _ *host.Core, t *host.Task, args []byte) (any, *wire.Error) {
@@ -157,28 +201,60 @@ func (h *Host) performContainer(ctx context.Context, _ *host.Core, t *host.Task,
 	if werr != nil {
 		return nil, werr
 	}
-	c, err := h.child(ctx, t.Inst.Agent, t.Inst.ID)
-	if err != nil {
-		return nil, &wire.Error{Type: ErrSandbox, Message: err.Error()}
+	for attempt := 0; ; attempt++ {
+		c, err := h.child(ctx, t.Inst.Agent, t.Inst.ID)
+		if err != nil {
+			return nil, &wire.Error{Type: ErrSandbox, Message: err.Error()}
+		}
+		resp, err := h.perform(ctx, c, t, req)
+		if err != nil && attempt == 0 && unsent(err) {
+			// The child died before the request reached it (its exit not
+			// yet seen): nothing happened, so a new child takes it.
+			c.stop()
+			continue
+		}
+		if err != nil {
+			return nil, h.lost(ctx, c, req, err)
+		}
+		return resp, nil
+	}
+}
+
+// perform sends req to the child c; a streamed exec's stream keeps c
+// busy until it is closed.
+func (h *Host) perform(ctx context.Context, c *child, t *host.Task, req sandboxop.Request) (sandboxop.Response, error) {
+	if req.Op == sandboxop.OpExec && req.Stream && req.Cmd != nil {
+		body, err := c.client.ExecStream(ctx, *req.Cmd)
+		if err != nil {
+			c.idle()
+			return sandboxop.Response{}, err
+		}
+		return sandboxop.Response{Handle: t.AddStream(&idleOnClose{ReadCloser: body, c: c})}, nil
 	}
 	defer c.idle()
-	var resp sandboxop.Response
 	if req.Op == sandboxop.OpExec && req.Cmd != nil {
-		resp, err = c.client.ExecFrames(ctx, *req.Cmd, nil)
-	} else {
-		resp, err = c.client.Do(ctx, req)
+		return c.client.ExecFrames(ctx, *req.Cmd, nil)
 	}
-	if err != nil {
-		if ctx.Err() != nil {
-			return nil, host.CanceledError(ctx)
-		}
-		if errors.Is(err, sandboxd.ErrLost) {
-			c.stop()
-			return nil, &wire.Error{Type: ErrSandbox, Message: fmt.Sprintf("the container's sandboxd went away during %s (killed or crashed): %v; it is started again for the next operation, with its files", req.Op, err)}
-		}
-		return nil, &wire.Error{Type: ErrSandbox, Message: err.Error()}
+	return c.client.Do(ctx, req)
+}
+
+// unsent reports whether err is a connection to sandboxd that failed
+// before anything was sent.
+func unsent(err error) bool {
+	var op *net.OpError
+	return errors.Is(err, sandboxd.ErrLost) && errors.As(err, &op) && op.Op == "dial"
+}
+
+// lost is the error of an operation whose sandboxd failed it.
+func (h *Host) lost(ctx context.Context, c *child, req sandboxop.Request, err error) *wire.Error {
+	if ctx.Err() != nil {
+		return host.CanceledError(ctx)
 	}
-	return resp, nil
+	if errors.Is(err, sandboxd.ErrLost) {
+		c.stop()
+		return &wire.Error{Type: ErrSandbox, Message: fmt.Sprintf("the container's sandboxd went away during %s (killed or crashed): %v; it is started again for the next operation, with its files", req.Op, err)}
+	}
+	return &wire.Error{Type: ErrSandbox, Message: err.Error()}
 }
 
 // Destroy stops the container of agent instance (agent, id) and removes
@@ -223,7 +299,7 @@ func (h *Host) Sleep(agent, id string) bool {
 	h.mu.Lock()
 	c := h.children[agent+"/"+id]
 	h.mu.Unlock()
-	if c == nil || c.isDead() {
+	if c == nil || !c.started() || c.isDead() {
 		return false
 	}
 	c.stop()
@@ -235,7 +311,7 @@ func (h *Host) Pid(agent, id string) int {
 	h.mu.Lock()
 	c := h.children[agent+"/"+id]
 	h.mu.Unlock()
-	if c == nil || c.isDead() {
+	if c == nil || !c.started() || c.isDead() {
 		return 0
 	}
 	return c.cmd.Process.Pid
@@ -247,7 +323,7 @@ func (h *Host) Isolated(agent, id string) bool {
 	h.mu.Lock()
 	c := h.children[agent+"/"+id]
 	h.mu.Unlock()
-	return c != nil && c.isolated
+	return c != nil && c.started() && c.isolated
 }
 
 // child returns the running child of (agent, id), starting one when there
@@ -306,6 +382,17 @@ type child struct {
 	mu    sync.Mutex
 	ops   int // operations in flight
 	timer *time.Timer
+}
+
+// started reports whether the child's start is over (whether or not it
+// succeeded).
+func (c *child) started() bool {
+	select {
+	case <-c.ready:
+		return true
+	default:
+		return false
+	}
 }
 
 func (c *child) isDead() bool {

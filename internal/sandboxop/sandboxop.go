@@ -42,6 +42,10 @@ type Request struct {
 	To   string `json:"to,omitempty"`
 	Data []byte `json:"data,omitempty"`
 	Cmd  *Cmd   `json:"cmd,omitempty"`
+	// Stream asks an exec to answer at once with a stream Handle whose
+	// bytes are the exec's Frames, one JSON line each, read with read
+	// effects (the remote kinds, when Cmd has writers).
+	Stream bool `json:"stream,omitempty"`
 }
 
 // Cmd is a sandbox.Cmd without its writers.
@@ -64,6 +68,8 @@ type Response struct {
 	Exists  bool    `json:"exists,omitempty"`
 	Result  *Result `json:"result,omitempty"`
 	Dir     string  `json:"dir,omitempty"`
+	// Handle is a streamed exec's stream of Frames.
+	Handle uint64 `json:"handle,omitempty"`
 }
 
 // Frame is one line (JSON) of a streamed exec: output as the command

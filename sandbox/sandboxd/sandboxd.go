@@ -30,7 +30,6 @@ import (
 	"io/fs"
 	"net/http"
 	"strings"
-	"sync"
 
 	"github.com/damperdev/damper/internal/sandboxop"
 	"github.com/damperdev/damper/sandbox"
@@ -59,15 +58,13 @@ func Handler(sb sandbox.Sandbox) http.Handler {
 			return
 		}
 		w.Header().Set("Content-Type", "application/x-ndjson")
-		fw := &frameWriter{w: w}
-		flusher, _ := w.(http.Flusher)
-		fw.flush = func() {
-			if flusher != nil {
-				flusher.Flush()
-			}
+		var flush func()
+		if f, ok := w.(http.Flusher); ok {
+			flush = f.Flush
 		}
-		resp := sandboxop.ServeExec(r.Context(), sb, cmd, fw.stream(false), fw.stream(true))
-		fw.frame(sandboxop.Frame{End: &resp})
+		fw := sandboxop.NewFrameWriter(w, flush)
+		resp := sandboxop.ServeExec(r.Context(), sb, cmd, fw.Output(false), fw.Output(true))
+		fw.Frame(sandboxop.Frame{End: &resp})
 	})
 	return mux
 }
@@ -93,51 +90,6 @@ func writeJSON(w http.ResponseWriter, v any) {
 	}
 	w.Header().Set("Content-Type", "application/json")
 	w.Write(b)
-}
-
-// frameWriter writes an exec's frames, one JSON line each, flushed as
-// they come: the output of a command reaches the client as it is printed.
-type frameWriter struct {
-	mu    sync.Mutex
-	w     io.Writer
-	flush func()
-	err   error
-}
-
-func (f *frameWriter) frame(fr sandboxop.Frame) error {
-	b, err := json.Marshal(fr)
-	if err != nil {
-		return err
-	}
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	if f.err != nil {
-		return f.err
-	}
-	if _, err := f.w.Write(append(b, '\n')); err != nil {
-		f.err = err
-		return err
-	}
-	f.flush()
-	return nil
-}
-
-type streamWriter struct {
-	f      *frameWriter
-	stderr bool
-}
-
-func (f *frameWriter) stream(stderr bool) io.Writer { return streamWriter{f, stderr} }
-
-func (s streamWriter) Write(p []byte) (int, error) {
-	fr := sandboxop.Frame{Stdout: p}
-	if s.stderr {
-		fr = sandboxop.Frame{Stderr: p}
-	}
-	if err := s.f.frame(fr); err != nil {
-		return 0, err
-	}
-	return len(p), nil
 }
 
 // ErrLost is the error of an operation whose sandboxd went away before it
@@ -226,7 +178,7 @@ func (c *Client) lost(ctx context.Context, what string, err error) error {
 	if ctx.Err() != nil {
 		return fmt.Errorf("sandboxd %s: %w", what, ctx.Err())
 	}
-	return fmt.Errorf("sandboxd %s: %w: %v", what, ErrLost, err)
+	return fmt.Errorf("sandboxd %s: %w: %w", what, ErrLost, err)
 }
 
 // Exec runs cmd, calling onFrame, in the calling goroutine, for each
@@ -262,6 +214,20 @@ func (c *Client) ExecFrames(ctx context.Context, cmd sandboxop.Cmd, onFrame func
 		err = io.ErrUnexpectedEOF
 	}
 	return sandboxop.Response{}, c.lost(ctx, "exec", err)
+}
+
+// ExecStream starts cmd and returns its stream of Frames as sandboxd
+// sends it (one JSON line each, the last an End); the caller closes it.
+func (c *Client) ExecStream(ctx context.Context, cmd sandboxop.Cmd) (io.ReadCloser, error) {
+	body, err := json.Marshal(cmd)
+	if err != nil {
+		return nil, err
+	}
+	resp, err := c.post(ctx, "/exec", body)
+	if err != nil {
+		return nil, err
+	}
+	return resp.Body, nil
 }
 
 func (c *Client) do(ctx context.Context, req sandboxop.Request) (sandboxop.Response, error) {

@@ -70,3 +70,41 @@ var EgressPolicy = must(policy.New(
 		Level(policy.DenyAll).
 		Allow(policy.On("/v1/**", "GET").ID("plain-read")),
 ))
+
+// ExecStreamIn asks probe.sandbox.stream to run Script in its sandbox of Kind
+// with writers on both streams.
+type ExecStreamIn struct {
+	Kind   sandbox.Kind `json:"kind"`
+	Script string       `json:"script"`
+}
+
+// ExecStreamOut is each write the writers got, in order, and the Result.
+type ExecStreamOut struct {
+	Stdout []string        `json:"stdout"`
+	Stderr []string        `json:"stderr"`
+	Result *sandbox.Result `json:"result"`
+	Error  string          `json:"error,omitempty"`
+}
+
+func init() {
+	agent.Register("probe.sandbox.stream", func(ctx *agent.Context, in ExecStreamIn) (ExecStreamOut, error) {
+		var out ExecStreamOut
+		sb, err := sandbox.Open(ctx, sandbox.Spec{Kind: in.Kind})
+		if err != nil {
+			return out, err
+		}
+		res, err := sb.Exec(ctx, sandbox.Cmd{Script: in.Script,
+			Stdout: writes(func(s string) { out.Stdout = append(out.Stdout, s) }),
+			Stderr: writes(func(s string) { out.Stderr = append(out.Stderr, s) }),
+		})
+		out.Result = res
+		if err != nil {
+			out.Error = err.Error()
+		}
+		return out, nil
+	}, agent.WithPolicy(EgressPolicy))
+}
+
+type writes func(string)
+
+func (w writes) Write(p []byte) (int, error) { w(string(p)); return len(p), nil }

@@ -8,6 +8,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"sync"
 
 	"github.com/damperdev/damper/internal/sandboxop"
@@ -48,7 +49,7 @@ func Open(ctx context.Context, kind sandbox.Kind, effect, unavailable string) (s
 	}
 	ck := string(kind) + " " + key
 	if d, ok := dirs.Load(ck); ok {
-		return sandboxop.Client(kind, d.(string), send), nil
+		return &streaming{Sandbox: sandboxop.Client(kind, d.(string), send), send: send}, nil
 	}
 	r, err := send(ctx, sandboxop.Request{Op: sandboxop.OpOpen})
 	if err == nil {
@@ -58,5 +59,80 @@ func Open(ctx context.Context, kind sandbox.Kind, effect, unavailable string) (s
 		return nil, err
 	}
 	dirs.Store(ck, r.Dir)
-	return sandboxop.Client(kind, r.Dir, send), nil
+	return &streaming{Sandbox: sandboxop.Client(kind, r.Dir, send), send: send}, nil
+}
+
+// streaming is a remote sandbox whose Exec streams the output to the
+// Cmd's writers as the command prints it: the exec answers a stream of
+// frames at once, which read effects drain.
+type streaming struct {
+	sandbox.Sandbox
+	send func(ctx context.Context, req sandboxop.Request) (sandboxop.Response, error)
+}
+
+// readChunk is how much of the frame stream one read effect asks for.
+const readChunk = 256 << 10
+
+func (s *streaming) Exec(ctx context.Context, cmd sandbox.Cmd) (*sandbox.Result, error) {
+	if cmd.Stdout == nil && cmd.Stderr == nil {
+		return s.Sandbox.Exec(ctx, cmd)
+	}
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
+	c := sandboxop.CmdOf(cmd)
+	r, err := s.send(ctx, sandboxop.Request{Op: sandboxop.OpExec, Cmd: &c, Stream: true})
+	if err != nil {
+		return nil, err
+	}
+	if err := r.Error.Err(); err != nil {
+		return nil, err
+	}
+	if r.Handle == 0 {
+		return nil, fmt.Errorf("%s sandbox: the host answered a streamed exec without a stream", s.Kind())
+	}
+	eof := false
+	defer func() {
+		if !eof {
+			_ = instance.Perform(ctx, wire.EffectClose, wire.CloseArgs{Handle: r.Handle}, nil)
+		}
+	}()
+	var (
+		scan sandboxop.FrameScanner
+		werr error
+	)
+	write := func(w io.Writer, p []byte, what string) {
+		if w != nil && len(p) > 0 && werr == nil {
+			if _, err := w.Write(p); err != nil {
+				werr = fmt.Errorf("exec: stream %s: %w", what, err)
+			}
+		}
+	}
+	for !eof {
+		var v wire.ReadValue
+		if err := instance.Perform(ctx, wire.EffectRead, wire.ReadArgs{Handle: r.Handle, Max: readChunk}, &v); err != nil {
+			eof = true // a failed read released the handle
+			return nil, fmt.Errorf("%s sandbox: exec: the sandbox went away before the command ended: %w", s.Kind(), err)
+		}
+		eof = v.EOF
+		frames, err := scan.Push(v.Body)
+		if err != nil {
+			return nil, fmt.Errorf("%s sandbox: exec: %w", s.Kind(), err)
+		}
+		for _, fr := range frames {
+			if fr.End != nil {
+				var res *sandbox.Result
+				if fr.End.Result != nil {
+					res = fr.End.Result.Sandbox()
+				}
+				if err := fr.End.Error.Err(); err != nil {
+					return res, err
+				}
+				return res, werr
+			}
+			write(cmd.Stdout, fr.Stdout, "stdout")
+			write(cmd.Stderr, fr.Stderr, "stderr")
+		}
+	}
+	return nil, fmt.Errorf("%s sandbox: exec: the sandbox went away before the command ended (its stream stopped)", s.Kind())
 }
