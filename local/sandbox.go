@@ -71,7 +71,6 @@ func (h *Host) DestroySandbox(ctx context.Context, agent, id string) error {
 	return h.sandboxes.Destroy(ctx, agent, id)
 }
 
-
 // egressGate lets the egress tasks of an agent instance's sandbox run on
 // the module instance of its running run: sandboxd kills a command's
 // processes when it ends, so a sandbox sends requests only while a run
