@@ -31,6 +31,7 @@ type Config struct {
 	secrets    func(name string) (string, bool)
 	model      string
 	sandbox    string
+	sandboxes  sandboxConfig // local/sandbox.go
 
 	retention int           // events kept per agent instance
 	heartbeat time.Duration // between SSE comments on an idle stream

@@ -27,6 +27,7 @@ import (
 	"time"
 
 	"github.com/damperdev/damper/internal/host"
+	"github.com/damperdev/damper/internal/sandboxhost"
 	"github.com/damperdev/damper/internal/wire"
 	"github.com/damperdev/damper/runtime/event"
 )
@@ -75,11 +76,12 @@ type Run = host.Run
 
 // Host runs one damper module. It is safe for concurrent use.
 type Host struct {
-	cfg      Config
-	eng      *engine
-	manifest wire.Manifest
-	agents   map[string]bool
-	core     *host.Core
+	cfg       Config
+	eng       *engine
+	manifest  wire.Manifest
+	agents    map[string]bool
+	core      *host.Core
+	sandboxes *sandboxhost.Host // the local and container kinds (local/sandbox.go)
 
 	ctx    context.Context // ends at Close: interrupts every run, which resumes at the next start
 	cancel context.CancelCauseFunc
@@ -178,20 +180,26 @@ func New(ctx context.Context, wasm []byte, cfg Config) (*Host, error) {
 	if cfg.onBatch != nil {
 		opts.OnBatch = func(t *host.Task, effects []wire.Effect) { cfg.onBatch(t.Inst.Agent, t.Inst.ID, effects) }
 	}
-	core, err := host.New(m, opts)
-	if err != nil {
-		eng.close(ctx)
-		return nil, err
-	}
 	h := &Host{
 		cfg:       cfg,
 		eng:       eng,
 		manifest:  m,
 		agents:    map[string]bool{},
-		core:      core,
 		instances: map[instanceKey]*agentInstance{},
 		runs:      map[string]*runRequest{},
 	}
+	if h.sandboxes, err = newSandboxes(cfg, h.egress); err != nil {
+		eng.close(ctx)
+		return nil, err
+	}
+	opts.Perform = h.sandboxes.Performers()
+	core, err := host.New(m, opts)
+	if err != nil {
+		h.sandboxes.Close()
+		eng.close(ctx)
+		return nil, err
+	}
+	h.core = core
 	for _, a := range m.Agents {
 		h.agents[a.Name] = true
 	}
@@ -488,6 +496,7 @@ func (h *Host) Close(ctx context.Context) error {
 	case <-ctx.Done():
 		return fmt.Errorf("close host: %w", ctx.Err())
 	}
+	h.sandboxes.Close()
 	return h.eng.close(ctx)
 }
 
@@ -560,6 +569,7 @@ type agentInstance struct {
 	mi     *moduleInstance // nil until the first run, and after a trap
 	inst   *host.Instance
 	feed   *feed
+	egress egressGate // the running run's module instance, for its sandbox's egress tasks
 
 	// Under Host.mu: whether it has a module instance, is running a run,
 	// when its last run ended (for choosing whom to evict), how many jobs
@@ -946,7 +956,9 @@ func (h *Host) attempt(ai *agentInstance, req *runRequest, recorded *bool) (wire
 		started = true
 		h.hostEvent(ai, req.rec.ID, event.RunStart{Attempt: req.rec.Attempts, Model: req.rec.Model, Sandbox: req.rec.Sandbox})
 	}
+	h.openEgress(ai, ai.mi, req.rec.ID)
 	out, err := h.core.RunTask(ctx, ai.mi, t, req.rec.Payload)
+	h.closeEgress(ai)
 	if err == nil && ai.mi.memorySize() > uint32(min(h.cfg.dropAbove, 1<<32-1)) {
 		// Linear memory never shrinks: a run that needed much would keep
 		// it allocated until the agent instance idles out.

@@ -30,9 +30,10 @@
 // the run's goroutines (the handler's, or one started with its Group).
 //
 // Paths are slash-separated. A relative path resolves against the
-// sandbox's working directory (Sandbox.Dir). The empty and container kinds
-// refuse a path that leaves the working directory (through "..", an
-// absolute path elsewhere, or a symbolic link) with ErrEscape.
+// sandbox's working directory (Sandbox.Dir). Every kind's FS refuses a
+// path that leaves the working directory (through "..", an absolute path
+// elsewhere, or a symbolic link) with ErrEscape; only the empty kind's
+// shell is confined too.
 //
 // Errors of FS methods are *fs.PathError values whose Err is, or wraps, one
 // of fs.ErrNotExist, fs.ErrExist, fs.ErrPermission, fs.ErrInvalid or one of
@@ -60,8 +61,10 @@ type Sandbox interface {
 
 	// Dir is the working directory: an absolute, clean, slash-separated
 	// path. Relative paths of FS methods resolve against it, and commands
-	// run in it unless Cmd.Dir says otherwise. The empty and container
-	// kinds use /workspace.
+	// run in it unless Cmd.Dir says otherwise. The empty kind and a
+	// container on Workers use /workspace; the local host's container
+	// kind a directory under its data directory; the local kind the
+	// host's working directory. Use Dir rather than a fixed path.
 	Dir() string
 }
 

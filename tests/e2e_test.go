@@ -83,6 +83,7 @@ func TestE2E(t *testing.T) {
 		t.Run("shell", func(t *testing.T) { testShell(t, c) })
 		t.Run("sandbox_conformance", func(t *testing.T) { testSandboxConformance(t, c) })
 		t.Run("events", func(t *testing.T) { testEvents(t, c) })
+		t.Run("sandbox_kinds", func(t *testing.T) { testRemoteKinds(t, c) })
 		// Last: it restarts the host.
 		t.Run("state_survives_restart", func(t *testing.T) { testRestart(t, c, h, apis) })
 	})

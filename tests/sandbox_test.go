@@ -86,3 +86,46 @@ func testShell(t *testing.T, c *client) {
 	r = c.post(t, "shell", id, `{"files":{}}`)
 	assert.Equal(t, http.StatusBadRequest, r.status, "a script is required: %s", r.body)
 }
+
+// sandboxOp runs one operation of probe.sandbox.local or
+// probe.sandbox.container on the host.
+func sandboxOp(t *testing.T, c *client, agent, id string, req sandboxop.Request) sandboxop.Response {
+	t.Helper()
+	b, err := json.Marshal(req)
+	require.NoError(t, err)
+	r := c.post(t, agent, id, string(b))
+	require.Equal(t, http.StatusOK, r.status, "%s", r.body)
+	var out struct {
+		Result sandboxop.Response `json:"result"`
+	}
+	require.NoError(t, json.Unmarshal(r.body, &out))
+	return out.Result
+}
+
+// testRemoteKinds opens the local and container kinds in the real module
+// on each host: damper serve performs both (its container is `damper
+// sandboxd`, a child process); the Worker refuses the local kind, saying
+// why, and reaches its Container binding, whose class workerd cannot give
+// a container without Docker (wrangler dev's enable_containers = false).
+func testRemoteKinds(t *testing.T, c *client) {
+	id := fmt.Sprintf("kinds-%d", sandboxSeq.Add(1))
+	local := sandboxOp(t, c, "probe.sandbox.local", id, sandboxop.Request{Op: sandboxop.OpOpen})
+	cont := sandboxOp(t, c, "probe.sandbox.container", id, sandboxop.Request{Op: sandboxop.OpOpen})
+	switch c.h.(type) {
+	case *workerHost:
+		require.NotNil(t, local.Error)
+		assert.Equal(t, "unavailable", local.Error.Code)
+		assert.Contains(t, local.Error.Message, "the local kind is the local host's own file system and shell")
+		require.NotNil(t, cont.Error, "no container without Docker")
+		assert.Contains(t, cont.Error.Message, "Containers have not been enabled", "the DO reached the Sandbox class through the SANDBOX binding: %s", cont.Error.Message)
+	default:
+		require.Nil(t, local.Error, "%+v", local.Error)
+		assert.True(t, strings.HasPrefix(local.Dir, "/"), local.Dir)
+		require.Nil(t, cont.Error, "%+v", cont.Error)
+		assert.True(t, strings.HasSuffix(cont.Dir, "/workspace"), cont.Dir)
+		cmd := sandboxop.Cmd{Script: "echo from the container > f; cat f; echo $HTTPS_PROXY"}
+		res := sandboxOp(t, c, "probe.sandbox.container", id, sandboxop.Request{Op: sandboxop.OpExec, Cmd: &cmd})
+		require.Nil(t, res.Error, "%+v", res.Error)
+		assert.Contains(t, string(res.Result.Stdout), "from the container\nhttp://127.0.0.1:")
+	}
+}

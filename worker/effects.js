@@ -97,13 +97,17 @@ export class Effects {
    *   log: emitted events and log records are appended to it
    * @param {{run(model: string, inputs: object): Promise<any>}} [opts.ai] the Worker's AI
    *   binding (env.AI), when it has one: binding effects call it
+   * @param {(args: any, task: TaskState) => Promise<any>} [opts.container]
+   *   performs a `container` effect (worker/sandbox.js); without it this host
+   *   does not perform them (no Container binding)
    */
-  constructor({ storage, onEvent, log, ai } = {}) {
+  constructor({ storage, onEvent, log, ai, container } = {}) {
     this.storage = storage;
     this.onEvent = onEvent ?? logEvent;
     /** @type {import("./eventlog.js").HostLog|null} the event log, when there is one */
     this.log = log ?? null;
     this.ai = ai ?? null;
+    this.container = container;
   }
 
   /**
@@ -227,6 +231,12 @@ const PERFORMERS = {
   log: (effects, args, task) => effects.log_(args, task),
   sleep: (_, args, task) => sleep(args, task.signal),
   binding: (effects, args, task) => performBinding(effects.ai, args, task),
+  container: (effects, args, task) => {
+    if (!effects.container) {
+      throw new EffectError("unknown_effect", "this host does not perform \"container\" effects: the Worker has no SANDBOX Container binding");
+    }
+    return effects.container(args, task);
+  },
 };
 
 /**
@@ -564,7 +574,7 @@ function resultValue(v, column) {
  * The scrubber holds back the tail of what it has seen until the next chunk
  * (a secret may be split between two), so a read may take several chunks.
  */
-class BodyStream {
+export class BodyStream {
   /**
    * @param {ReadableStream<Uint8Array>|null} body
    * @param {import("./scrub.js").Scrubber} scrubber

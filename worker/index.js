@@ -19,6 +19,12 @@ import { HostLog, envelopeJSON, finished, runJSON, spend, terminal } from "./eve
 import { DEFAULT_EVENT_RETENTION } from "./schema.js";
 import { HostSecrets } from "./secrets.js";
 import { targetsFromEnv } from "./targets.js";
+import { egressAnswer, performContainer } from "./sandbox.js";
+
+// The container kind (worker/container.js): the Container class of the
+// SANDBOX binding, and the entrypoint its outbound interception calls.
+export { Sandbox } from "./container.js";
+export { ContainerProxy } from "@cloudflare/containers";
 
 // A bundled manifest for another ABI makes every run fail with a message
 // naming both versions, rather than the Worker failing to load.
@@ -313,7 +319,12 @@ export class AgentInstance extends DurableObject {
     this.runner = new Runner({
       runTimeoutMs: timeout.ms,
       wasm,
-      effects: new Effects({ storage: ctx.storage, log: this.log, ai: env.AI }),
+      effects: new Effects({
+        storage: ctx.storage,
+        log: this.log,
+        ai: env.AI,
+        container: env.SANDBOX ? (args, task) => performContainer(args, task, (agent, id) => this.container(agent, id)) : undefined,
+      }),
       // Secret values are read from env by the names the policies list.
       secrets: new HostSecrets(manifest, targets, env),
       targets,
@@ -403,12 +414,6 @@ export class AgentInstance extends DurableObject {
     return { status: 200, body: JSON.stringify({ agent, instance: id, deleted: true, canceled }) };
   }
 
-  /**
-   * Destroys the instance's sandbox. The empty kind lives in the database,
-   * which destroy deletes; a container kind destroys its container here.
-   */
-  async destroySandbox(_agent, _id) {}
-
   /** The event streams: POST /stream (a run, streamed) and GET /events. */
   async fetch(request) {
     const url = new URL(request.url);
@@ -496,6 +501,50 @@ export class AgentInstance extends DurableObject {
     }
     this.runner.resume(resumable);
     if (resumable.length > 0) await this.ctx.storage.setAlarm(Date.now() + RESUME_MS);
+  }
+
+  /**
+   * The agent instance's container (SANDBOX binding), started and bound to
+   * this instance (its requests reach this instance's policy) at its first
+   * use in this object's lifetime.
+   * @param {string} agent
+   * @param {string} id
+   */
+  async container(agent, id) {
+    const stub = this.env.SANDBOX.get(this.env.SANDBOX.idFromName(`${agent}/${id}`));
+    if (!this.containerBound) {
+      await stub.fetch(new Request("http://sandboxd/health")); // starts it
+      await stub.bind(agent, id);
+      this.containerBound = true;
+    }
+    return stub;
+  }
+
+  /**
+   * Decides and answers one request of this instance's container (RPC from
+   * its outbound handler, worker/sandbox.js): an egress task in the module,
+   * then 403 with the decision or the response of the allowed request.
+   * @param {string} agent
+   * @param {string} id
+   * @param {object} request the wire.EgressRequest
+   * @returns {Promise<Response>}
+   */
+  async egress(agent, id, request) {
+    const { decision, task } = await this.runner.egress(agent, id, request);
+    return egressAnswer(decision, task, agent);
+  }
+
+  /**
+   * Destroys this instance's container and its disk (the DELETE of the agent
+   * instance calls it); the next container operation starts a new one. The
+   * empty kind's files are rows of this object's storage, gone with it.
+   * @param {string} agent
+   * @param {string} id
+   */
+  async destroySandbox(agent, id) {
+    if (!this.env.SANDBOX) return;
+    await this.env.SANDBOX.get(this.env.SANDBOX.idFromName(`${agent}/${id}`)).destroy();
+    this.containerBound = false;
   }
 }
 

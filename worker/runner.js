@@ -77,6 +77,8 @@ export class Runner {
     this.taskSeq = 0;
     /** @type {Map<string, RunRequest>} queued and running, by run id */
     this.runs = new Map();
+    /** The running run's id, whose sandbox's egress tasks run beside it. */
+    this.currentRun = null;
   }
 
   /** Whether runs are queued or running here. */
@@ -263,6 +265,7 @@ export class Runner {
    * instead of resumed, as the local host does: what it committed stays.
    */
   async attempt(req) {
+    this.currentRun = req.id;
     let mod;
     try {
       mod = await this.instance(`${req.agent}/${req.instance}`);
@@ -311,6 +314,7 @@ export class Runner {
       if (!(e instanceof ModuleTrap)) throw e;
       return { trap: e, started };
     } finally {
+      this.currentRun = null;
       clearTimeout(timer);
       signal.removeEventListener("abort", onAbort);
       task.release();
@@ -392,6 +396,42 @@ export class Runner {
       ev.rawData = `{"result":${resultText},${JSON.stringify(data).slice(1)}`;
     }
     this.log.append(req.id, req.agent, req.instance, [ev]);
+  }
+
+  /**
+   * Decides one request of the agent instance's sandbox with an egress task
+   * (kind "egress") on the module instance of the running run, beside it, as
+   * the local host does: sandboxd ends a command's processes with the
+   * command, so a sandbox sends requests only while a run uses it, and a
+   * request at another time is denied.
+   * @param {string} agent
+   * @param {string} instance
+   * @param {object} request the wire.EgressRequest
+   * @returns {Promise<{decision: any, task: TaskState}>} the wire.EgressDecision, and
+   *   the task whose secrets send an allowed request
+   */
+  async egress(agent, instance, request) {
+    const run = this.currentRun;
+    const mod = this.module;
+    const task = new TaskState(`t${++this.taskSeq}`, { agent, instance, run: run ?? "egress" }, this.secrets?.agent(agent), undefined, this.bodies);
+    if (!run || !mod || mod.dead) {
+      return { task, decision: { allow: false, method: request.method, url: request.url, reason: "no_run",
+        detail: "a sandbox's requests are decided during a run of its agent instance, and none is running" } };
+    }
+    const head = JSON.stringify({ task: task.id, kind: "egress", agent, instance, run, targets: this.targets });
+    let out = mod.callRaw("damper_start", `${head.slice(0, -1)},"payload":${JSON.stringify(request)}}`);
+    while (!out.value?.done) {
+      const effects = out.value?.effects;
+      if (!Array.isArray(effects) || effects.length === 0) {
+        mod.kill();
+        throw new ModuleTrap(`task ${task.id}: the module returned neither effects nor a result`);
+      }
+      const results = await Promise.all(effects.map((e) => this.effects.perform(e, task)));
+      out = mod.callRaw("damper_resume", { task: task.id, results });
+      task.releaseBodies();
+    }
+    if (out.value.error) throw new Error(`egress task: ${out.value.error.type}: ${out.value.error.message}`);
+    return { task, decision: out.value.result };
   }
 
   /** The live module instance, created on first use or after a trap. */

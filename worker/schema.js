@@ -20,7 +20,7 @@ export const HOST_TABLE_PREFIX = "_damper_host_";
 /** The sql_error for such a statement. */
 export const HOST_TABLES_MESSAGE = "tables named _damper_host_* belong to the host (the event log and the run ledger): a statement may not name them";
 /** The closed set of event types (runtime/event). */
-export const EVENT_TYPES = ["run.start","run.finish","run.error","run.cancel","turn.start","turn.finish","text.delta","thinking.delta","tool.start","tool.finish","tool.error","shell.exec","shell.exit","policy.allow","policy.deny","policy.report","egress.allow","egress.deny","result.retry","compaction.start","compaction.finish","subagent.start","subagent.finish","log"];
+export const EVENT_TYPES = ["run.start","run.finish","run.error","run.cancel","turn.start","turn.finish","text.delta","thinking.delta","model.retry","tool.start","tool.finish","tool.error","shell.exec","shell.exit","policy.allow","policy.deny","policy.report","egress.allow","egress.deny","result.retry","compaction.start","compaction.finish","subagent.start","subagent.finish","log"];
 /** An emitted event's data is at most this many bytes. */
 export const MAX_EVENT_DATA = 262144;
 /** Events an agent instance's log keeps, the newest. */

@@ -92,6 +92,8 @@ func dispatch(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 		return wranglerCmd(cmd, rest, stdout, stderr)
 	case "policy":
 		return policyCmd(rest, stdout, stderr)
+	case "sandboxd":
+		return sandboxdCmd(rest, stderr)
 	case "help", "-h", "-help", "--help":
 		fmt.Fprint(stdout, usage)
 		return 0

@@ -86,6 +86,10 @@ func runCmd(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 		fmt.Fprintf(stderr, "damper run: %v\n", err)
 		return exitBadInput
 	}
+	if cfg, err = withSandboxes(cfg); err != nil {
+		fmt.Fprintf(stderr, "damper run: %v\n", err)
+		return exitBadInput
+	}
 	host, err := openHost(context.Background(), *module, cfg)
 	if err != nil {
 		fmt.Fprintf(stderr, "damper run: %v\n", err)

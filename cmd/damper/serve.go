@@ -118,6 +118,9 @@ func serve(ctx context.Context, o serveOptions, stderr io.Writer) error {
 	if cfg, err = eventEnv(cfg); err != nil {
 		return err
 	}
+	if cfg, err = withSandboxes(cfg); err != nil {
+		return err
+	}
 	var w *watcher
 	if o.watch != "" {
 		if w, err = newWatcher(ctx, o.watch, filepath.Dir(o.module)); err != nil {

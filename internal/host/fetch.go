@@ -89,7 +89,7 @@ func performFetch(ctx context.Context, c *Core, t *Task, args []byte) (any, *wir
 	if err := decodeArgsWith(wire.EffectFetch, args, &a, wirejson.DecodeFetchArgs); err != nil {
 		return nil, err
 	}
-	return fetch(ctx, c, t, a)
+	return fetch(ctx, t, a)
 }
 
 // performBinding performs a binding call the only way a host without
@@ -103,72 +103,23 @@ func performBinding(ctx context.Context, c *Core, t *Task, args []byte) (any, *w
 	if a.Binding != wire.BindingAI {
 		return nil, &wire.Error{Type: wire.ErrBinding, Message: fmt.Sprintf("binding %q: this host offers the binding AI only", a.Binding)}
 	}
-	return fetch(ctx, c, t, a.FetchArgs)
+	return fetch(ctx, t, a.FetchArgs)
 }
 
 // fetch sends a decided request (docs/abi.md, "fetch").
-func fetch(ctx context.Context, c *Core, t *Task, a wire.FetchArgs) (any, *wire.Error) {
-	if !policy.IsCanonical(a.URL) {
-		return nil, &wire.Error{Type: wire.ErrFetch, Message: fmt.Sprintf("fetch: %q is not a canonical URL: the host sends only URLs the policy engine decided on", a.URL)}
-	}
-	for _, h := range a.Headers {
-		// The engine never lets these through; a module that bypassed it
-		// must not address the request to another host than the URL's (a
-		// Host header sets req.Host), frame it, or switch off the
-		// transport's decoding of the response.
-		if policy.HostOwnedHeader(h[0]) {
-			return nil, &wire.Error{Type: wire.ErrFetch, Message: fmt.Sprintf("fetch %s %s: the %q header is set by the host, never by a request", a.Method, a.URL, h[0])}
-		}
+func fetch(ctx context.Context, t *Task, a wire.FetchArgs) (any, *wire.Error) {
+	resp, headers, werr := t.send(ctx, a)
+	if werr != nil {
+		return nil, werr
 	}
 	s := t.secrets
-	if err := s.substitute(&a); err != nil {
-		return nil, &wire.Error{Type: wire.ErrFetch, Message: fmt.Sprintf("fetch %s %s: %v", a.Method, a.URL, s.scrubError(err))}
-	}
-	// Only the identity coding: Go's transport then neither asks for gzip
-	// nor decodes it, and every coding a server sends anyway is refused
-	// unread (internal/codings).
-	a.Headers = append(a.Headers[:len(a.Headers):len(a.Headers)], wire.Header{"Accept-Encoding", codings.AcceptEncoding})
-	req, err := NewRequest(ctx, a)
-	if err != nil {
-		return nil, fetchError(ctx, s.scrubError(err))
-	}
-	resp, err := c.transport.RoundTrip(req)
-	if err != nil {
-		return nil, fetchError(ctx, s.scrubError(err))
-	}
-	if resp.StatusCode < 200 {
-		// An interim response is never an answer. workerd hands over a 103
-		// as if it were final, with the real response's head, framing and
-		// body as its body, unscrubbable and undecoded; Go's transport
-		// skips 1xx but for 101, whose body is the raw connection.
-		resp.Body.Close()
-		return nil, &wire.Error{Type: wire.ErrFetch, Message: fmt.Sprintf(interimMessage, resp.StatusCode)}
-	}
-	for name := range resp.Header {
-		if !fieldName(name) {
-			// Go's transport keeps a name with a space before its colon
-			// ("Content-Encoding : gzip"), where other parsers trim it to
-			// the name it spells: the coding check would not see it.
-			resp.Body.Close()
-			return nil, &wire.Error{Type: wire.ErrFetch, Message: fmt.Sprintf("refusing a response with the header field name %q, which is not a token: parsers read it differently", s.scrub.Headers([]wire.Header{{name, ""}})[0][0])}
-		}
-	}
-	if err := codings.Check(resp.Header); err != nil {
-		// The guest's error names the method and URL already.
-		resp.Body.Close()
-		return nil, &wire.Error{Type: wire.ErrFetch, Message: err.Error()}
-	}
-	headers := responseHeaders(resp.Header)
-	if s.any() {
-		headers = s.scrub.Headers(headers)
-	}
 	v := wire.FetchValue{Status: resp.StatusCode, Headers: headers}
 	if a.Stream {
 		v.Handle = t.addStream(scrub.NewReader(resp.Body, s.scrub))
 		return v, nil
 	}
 	defer resp.Body.Close()
-	body, werr := readWhole(ctx, t, resp, c.limits.WholeBody)
+	body, werr := readWhole(ctx, t, resp, t.core.limits.WholeBody)
 	if werr != nil {
 		return nil, werr
 	}
@@ -177,6 +128,92 @@ func fetch(ctx context.Context, c *Core, t *Task, a wire.FetchArgs) (any, *wire.
 	}
 	v.Body = body
 	return v, nil
+}
+
+// Send sends a request the task's agent's policy decided (an egress
+// task's wire.EgressDecision.Request) on the path of every fetch effect:
+// a canonical URL only, no host-owned header, secrets substituted only
+// for an origin that owns them, identity coding. It returns the status,
+// the headers and the body, both scrubbed of the agent's secrets; the
+// caller closes the body.
+func (t *Task) Send(ctx context.Context, a wire.FetchArgs) (status int, headers []wire.Header, body io.ReadCloser, werr *wire.Error) {
+	resp, headers, werr := t.send(ctx, a)
+	if werr != nil {
+		werr.Message = t.Scrub(werr.Message)
+		return 0, nil, nil, werr
+	}
+	return resp.StatusCode, headers, scrubbedBody{scrub.NewReader(resp.Body, t.secrets.scrub), resp.Body}, nil
+}
+
+type scrubbedBody struct {
+	io.Reader
+	c io.Closer
+}
+
+func (b scrubbedBody) Close() error { return b.c.Close() }
+
+// send holds a fetch to the contract of docs/abi.md around the
+// transport: it sends only a canonical URL (the one the guest's policy
+// decided on), fills in secret placeholders only for an origin of a
+// service that owns the secret in the task's agent's policy, refuses
+// every content coding, and returns the response with its headers
+// scrubbed of the agent's secrets (the body is the caller's to scrub).
+func (t *Task) send(ctx context.Context, a wire.FetchArgs) (*http.Response, []wire.Header, *wire.Error) {
+	if !policy.IsCanonical(a.URL) {
+		return nil, nil, &wire.Error{Type: wire.ErrFetch, Message: fmt.Sprintf("fetch: %q is not a canonical URL: the host sends only URLs the policy engine decided on", a.URL)}
+	}
+	for _, h := range a.Headers {
+		// The engine never lets these through; a module that bypassed it
+		// must not address the request to another host than the URL's (a
+		// Host header sets req.Host), frame it, or switch off the
+		// transport's decoding of the response.
+		if policy.HostOwnedHeader(h[0]) {
+			return nil, nil, &wire.Error{Type: wire.ErrFetch, Message: fmt.Sprintf("fetch %s %s: the %q header is set by the host, never by a request", a.Method, a.URL, h[0])}
+		}
+	}
+	s := t.secrets
+	if err := s.substitute(&a); err != nil {
+		return nil, nil, &wire.Error{Type: wire.ErrFetch, Message: fmt.Sprintf("fetch %s %s: %v", a.Method, a.URL, s.scrubError(err))}
+	}
+	// Only the identity coding: Go's transport then neither asks for gzip
+	// nor decodes it, and every coding a server sends anyway is refused
+	// unread (internal/codings).
+	a.Headers = append(a.Headers[:len(a.Headers):len(a.Headers)], wire.Header{"Accept-Encoding", codings.AcceptEncoding})
+	req, err := NewRequest(ctx, a)
+	if err != nil {
+		return nil, nil, fetchError(ctx, s.scrubError(err))
+	}
+	resp, err := t.core.transport.RoundTrip(req)
+	if err != nil {
+		return nil, nil, fetchError(ctx, s.scrubError(err))
+	}
+	if resp.StatusCode < 200 {
+		// An interim response is never an answer. workerd hands over a 103
+		// as if it were final, with the real response's head, framing and
+		// body as its body, unscrubbable and undecoded; Go's transport
+		// skips 1xx but for 101, whose body is the raw connection.
+		resp.Body.Close()
+		return nil, nil, &wire.Error{Type: wire.ErrFetch, Message: fmt.Sprintf(interimMessage, resp.StatusCode)}
+	}
+	for name := range resp.Header {
+		if !fieldName(name) {
+			// Go's transport keeps a name with a space before its colon
+			// ("Content-Encoding : gzip"), where other parsers trim it to
+			// the name it spells: the coding check would not see it.
+			resp.Body.Close()
+			return nil, nil, &wire.Error{Type: wire.ErrFetch, Message: fmt.Sprintf("refusing a response with the header field name %q, which is not a token: parsers read it differently", s.scrub.Headers([]wire.Header{{name, ""}})[0][0])}
+		}
+	}
+	if err := codings.Check(resp.Header); err != nil {
+		// The guest's error names the method and URL already.
+		resp.Body.Close()
+		return nil, nil, &wire.Error{Type: wire.ErrFetch, Message: err.Error()}
+	}
+	headers := responseHeaders(resp.Header)
+	if s.any() {
+		headers = s.scrub.Headers(headers)
+	}
+	return resp, headers, nil
 }
 
 // readWhole reads a whole body, no further than limit, taking what it reads

@@ -371,6 +371,8 @@ type Task struct {
 	ID   string
 	Run  string
 	Inst *Instance
+	// Kind is the task's kind (wire.KindRun when empty).
+	Kind string
 	// Model and Sandbox, when set, go in the task's start instead of the
 	// core's (a run's own choice); Attempt goes there too (wire.Start).
 	Model, Sandbox string
@@ -405,9 +407,13 @@ func (c *Core) NewTask(id, run string, inst *Instance, logger *slog.Logger) *Tas
 // Start returns the start of t with payload: the host's part of it (ids,
 // kind, target overrides) filled in.
 func (t *Task) Start(payload []byte) wire.Start {
+	kind := t.Kind
+	if kind == "" {
+		kind = wire.KindRun
+	}
 	return wire.Start{
 		Task:      t.ID,
-		Kind:      wire.KindRun,
+		Kind:      kind,
 		Agent:     t.Inst.Agent,
 		Instance:  t.Inst.ID,
 		Run:       t.Run,
@@ -428,6 +434,12 @@ type stream struct {
 	mu   sync.Mutex // two reads of one handle in one batch take turns
 	body io.ReadCloser
 }
+
+// AddStream keeps body open under a new handle of the task, which read
+// and close effects use and the task's end releases, as a streamed fetch
+// body's (a host's own effect that answers a stream, such as a sandbox's
+// streamed exec).
+func (t *Task) AddStream(body io.ReadCloser) uint64 { return t.addStream(body) }
 
 func (t *Task) addStream(body io.ReadCloser) uint64 {
 	t.mu.Lock()

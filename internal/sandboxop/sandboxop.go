@@ -10,6 +10,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"io/fs"
 	"time"
 
@@ -28,6 +29,9 @@ const (
 	OpRemoveAll = "remove_all"
 	OpRename    = "rename"
 	OpExec      = "exec"
+	// OpOpen answers the sandbox's working directory (Response.Dir): the
+	// remote kinds ask it when they open.
+	OpOpen = "open"
 )
 
 // Request is one operation.
@@ -38,6 +42,10 @@ type Request struct {
 	To   string `json:"to,omitempty"`
 	Data []byte `json:"data,omitempty"`
 	Cmd  *Cmd   `json:"cmd,omitempty"`
+	// Stream asks an exec to answer at once with a stream Handle whose
+	// bytes are the exec's Frames, one JSON line each, read with read
+	// effects (the remote kinds, when Cmd has writers).
+	Stream bool `json:"stream,omitempty"`
 }
 
 // Cmd is a sandbox.Cmd without its writers.
@@ -59,6 +67,18 @@ type Response struct {
 	Entries []Info  `json:"entries,omitempty"`
 	Exists  bool    `json:"exists,omitempty"`
 	Result  *Result `json:"result,omitempty"`
+	Dir     string  `json:"dir,omitempty"`
+	// Handle is a streamed exec's stream of Frames.
+	Handle uint64 `json:"handle,omitempty"`
+}
+
+// Frame is one line (JSON) of a streamed exec: output as the command
+// prints it, then, last, End with the Response of the whole exec (its
+// Result holds all the output kept, as without streaming).
+type Frame struct {
+	Stdout []byte    `json:"stdout,omitempty"`
+	Stderr []byte    `json:"stderr,omitempty"`
+	End    *Response `json:"end,omitempty"`
 }
 
 // Result is a sandbox.Result whose output is bytes (base64 in JSON): a
@@ -163,6 +183,8 @@ func Serve(ctx context.Context, sb sandbox.Sandbox, req Request) Response {
 	var r Response
 	var err error
 	switch req.Op {
+	case OpOpen:
+		r.Dir = sb.Dir()
 	case OpReadFile:
 		r.Data, err = sb.ReadFile(ctx, req.Path)
 	case OpReadText:
@@ -201,19 +223,48 @@ func Serve(ctx context.Context, sb sandbox.Sandbox, req Request) Response {
 			err = fmt.Errorf("exec without a cmd: %w", fs.ErrInvalid)
 			break
 		}
-		var res *sandbox.Result
-		res, err = sb.Exec(ctx, sandbox.Cmd{
-			Script: req.Cmd.Script, Dir: req.Cmd.Dir, Env: req.Cmd.Env, Stdin: req.Cmd.Stdin,
-			Timeout: time.Duration(req.Cmd.TimeoutMs) * time.Millisecond, MaxOutput: req.Cmd.MaxOutput,
-		})
-		if res != nil {
-			r.Result = &Result{Stdout: []byte(res.Stdout), Stderr: []byte(res.Stderr), ExitCode: res.ExitCode, TimedOut: res.TimedOut, Truncated: res.Truncated}
-		}
+		return ServeExec(ctx, sb, *req.Cmd, nil, nil)
 	default:
 		err = fmt.Errorf("unknown operation %q: %w", req.Op, fs.ErrInvalid)
 	}
 	r.Error = EncodeError(err)
 	return r
+}
+
+// ServeExec runs cmd on sb, streaming its output to stdout and stderr
+// when they are set, and returns the exec's Response.
+func ServeExec(ctx context.Context, sb sandbox.Sandbox, cmd Cmd, stdout, stderr io.Writer) Response {
+	res, err := sb.Exec(ctx, cmd.Sandbox(stdout, stderr))
+	var r Response
+	if res != nil {
+		r.Result = ResultOf(res)
+	}
+	r.Error = EncodeError(err)
+	return r
+}
+
+// Sandbox is c as a sandbox.Cmd with the given writers.
+func (c Cmd) Sandbox(stdout, stderr io.Writer) sandbox.Cmd {
+	return sandbox.Cmd{
+		Script: c.Script, Dir: c.Dir, Env: c.Env, Stdin: c.Stdin,
+		Timeout: time.Duration(c.TimeoutMs) * time.Millisecond, MaxOutput: c.MaxOutput,
+		Stdout: stdout, Stderr: stderr,
+	}
+}
+
+// CmdOf is cmd as data, without its writers.
+func CmdOf(cmd sandbox.Cmd) Cmd {
+	return Cmd{Script: cmd.Script, Dir: cmd.Dir, Env: cmd.Env, Stdin: cmd.Stdin, TimeoutMs: cmd.Timeout.Milliseconds(), MaxOutput: cmd.MaxOutput}
+}
+
+// ResultOf is res as data.
+func ResultOf(res *sandbox.Result) *Result {
+	return &Result{Stdout: []byte(res.Stdout), Stderr: []byte(res.Stderr), ExitCode: res.ExitCode, TimedOut: res.TimedOut, Truncated: res.Truncated}
+}
+
+// Sandbox is r as a *sandbox.Result.
+func (r *Result) Sandbox() *sandbox.Result {
+	return &sandbox.Result{Stdout: string(r.Stdout), Stderr: string(r.Stderr), ExitCode: r.ExitCode, TimedOut: r.TimedOut, Truncated: r.Truncated}
 }
 
 // Client is a Sandbox of the given kind and working directory whose
@@ -308,14 +359,12 @@ func (c *client) Rename(ctx context.Context, oldname, newname string) error {
 }
 
 func (c *client) Exec(ctx context.Context, cmd sandbox.Cmd) (*sandbox.Result, error) {
-	r, err := c.do(ctx, Request{Op: OpExec, Cmd: &Cmd{
-		Script: cmd.Script, Dir: cmd.Dir, Env: cmd.Env, Stdin: cmd.Stdin,
-		TimeoutMs: cmd.Timeout.Milliseconds(), MaxOutput: cmd.MaxOutput,
-	}})
+	wire := CmdOf(cmd)
+	r, err := c.do(ctx, Request{Op: OpExec, Cmd: &wire})
 	if r.Result == nil {
 		return nil, err
 	}
-	res := &sandbox.Result{Stdout: string(r.Result.Stdout), Stderr: string(r.Result.Stderr), ExitCode: r.Result.ExitCode, TimedOut: r.Result.TimedOut, Truncated: r.Result.Truncated}
+	res := r.Result.Sandbox()
 	if cmd.Stdout != nil && res.Stdout != "" {
 		if _, werr := cmd.Stdout.Write(r.Result.Stdout); werr != nil && err == nil {
 			err = fmt.Errorf("stream stdout: %w", werr)

@@ -31,6 +31,9 @@ const (
 	WranglerVersion   = "4.164.0"
 	NodeVersion       = "24.22.3"
 	CompatibilityDate = "2026-11-24"
+	// ContainersVersion is @cloudflare/containers, which the Worker's
+	// container class (worker/container.js) imports.
+	ContainersVersion = "0.3.7"
 	GoVersion         = "1.26.0"
 )
 
@@ -115,6 +118,7 @@ func (p Project) Files() (map[string][]byte, error) {
 		"Replace":           "",
 		"Wrangler":          WranglerVersion,
 		"Node":              NodeVersion,
+		"Containers":        ContainersVersion,
 		"CompatibilityDate": CompatibilityDate,
 	}
 	if p.Replace != "" {

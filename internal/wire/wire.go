@@ -43,7 +43,39 @@ type AgentEntry struct {
 // Task kinds.
 const (
 	KindRun = "run" // one HTTP-triggered run of an agent's handler
+	// KindEgress decides one request a sandbox of the agent instance sent
+	// out (the container kind's egress): its payload is an EgressRequest,
+	// its result an EgressDecision. Run names the run whose sandbox
+	// operation was in flight, or "egress" when none was.
+	KindEgress = "egress"
 )
+
+// EgressRequest is the payload of an egress task: an HTTP request as a
+// sandbox sent it, through the host's proxy (locally) or a Container's
+// outbound handler (Workers), hop-by-hop and proxy headers removed.
+type EgressRequest struct {
+	Method  string   `json:"method"`
+	URL     string   `json:"url"`
+	Headers []Header `json:"headers,omitempty"`
+	Body    []byte   `json:"body,omitempty"`
+}
+
+// EgressDecision is the result of an egress task: the agent's policy
+// decided the request. When Allow, Request is exactly what the host sends
+// (canonical method and URL, the decided headers with credentials as
+// placeholders, the body) through its fetch path, secrets substituted and
+// the response scrubbed. Otherwise the host answers the sandbox 403 with
+// the decision.
+type EgressDecision struct {
+	Allow   bool       `json:"allow"`
+	Request *FetchArgs `json:"request,omitempty"`
+	Service string     `json:"service,omitempty"`
+	Rule    string     `json:"rule,omitempty"`
+	Reason  string     `json:"reason,omitempty"`
+	Detail  string     `json:"detail,omitempty"`
+	Method  string     `json:"method,omitempty"`
+	URL     string     `json:"url,omitempty"`
+}
 
 // Start is the input of damper_start.
 type Start struct {

@@ -92,6 +92,9 @@ func Register[In, Out any](name string, handler func(ctx *Context, in In) (Out, 
 			return b, nil
 		})
 	}
+	a.Egress = func(ctx context.Context, start *wire.Start) (json.RawMessage, *wire.Error) {
+		return egress(ctx, a, start)
+	}
 	guest.Register(a)
 }
 

@@ -117,7 +117,7 @@ func (c *Context) nextHop(first *outReq, sent *policy.Decision, status int, loc 
 			Service: sent.Service,
 			Method:  sent.Method,
 		}
-		return nil, c.deny(&d, &outReq{url: loc}, "")
+		return nil, c.deny(&d, &outReq{url: loc}, "", false)
 	}
 	method, body := sent.Method, first.body
 	if status == http.StatusMovedPermanently || status == http.StatusFound || status == http.StatusSeeOther {

@@ -100,51 +100,11 @@ func outbound(c *Context, req *http.Request) (*outReq, error) {
 // the host then fails it, since it may have reached the server.
 func (c *Context) send(o *outReq, stream bool) (wire.FetchValue, policy.Decision, error) {
 	var v wire.FetchValue
-	if err := c.Err(); err != nil {
-		return v, policy.Decision{}, fmt.Errorf("fetch %s %s: the run is over: %w", o.method, o.url, err)
-	}
-	eng, err := c.policyEngine()
+	d, args, err := c.decide(o, false)
 	if err != nil {
-		return v, policy.Decision{}, fmt.Errorf("fetch %s %s: %w", o.method, o.url, err)
+		return v, d, err
 	}
-	if eng == nil {
-		d := policy.Decision{
-			Reason: policy.ReasonNoService,
-			Detail: fmt.Sprintf("agent %s has no policy: register it with agent.WithPolicy", c.Agent()),
-			Method: strings.ToUpper(o.method),
-		}
-		if u, err := policy.Canonicalize(o.url); err == nil {
-			d.URL = u
-		}
-		return v, d, c.deny(&d, o, "")
-	}
-
-	preq := policy.Request{Method: o.method, URL: o.url, Headers: o.headers, Body: o.body}
-	d := eng.Evaluate(&preq, nil)
-	reserved := ""
-	if d.Counter != "" {
-		// The first decision named a limited rule without a count; decide
-		// again on the count reserved for this request.
-		n, err := store.ReserveCount(c, d.Counter)
-		if err != nil {
-			return v, d, fmt.Errorf("fetch %s %s: policy limit of rule %s: %w", d.Method, d.URL, d.Counter, err)
-		}
-		reserved = d.Counter
-		d = eng.Evaluate(&preq, policy.CounterMap{reserved: n - 1})
-	}
-	if !d.Allow {
-		return v, d, c.deny(&d, o, reserved)
-	}
-
-	args := wire.FetchArgs{Method: d.Method, URL: d.URL, Body: o.body, Stream: stream}
-	if len(d.Headers) > 0 {
-		args.Headers = make([]wire.Header, len(d.Headers))
-		for i, h := range d.Headers {
-			args.Headers[i] = wire.Header{h.Name, h.Value}
-		}
-	}
-	// The event goes in the fetch's batch: no round trip of its own.
-	_ = event.Emit(c, c.decisionEvent(&d, o))
+	args.Stream = stream
 	if o.binding != "" {
 		if err := sched.Perform(c.task, wire.EffectBinding, wire.BindingArgs{Binding: o.binding, FetchArgs: args}, &v); err != nil {
 			return v, d, fmt.Errorf("binding %s: %s %s: %w", o.binding, args.Method, args.URL, err)
@@ -157,12 +117,67 @@ func (c *Context) send(o *outReq, stream bool) (wire.FetchValue, policy.Decision
 	return v, d, nil
 }
 
+// decide decides o with the agent's policy, counts it when its rule has a
+// limit, and emits the decision's event (egress.allow and egress.deny for
+// a request of the sandbox itself, egress set). On an allow it returns
+// the fetch to send, whose event joins the next batch; a denial is an
+// error wrapping the *policy.DenyError.
+func (c *Context) decide(o *outReq, egress bool) (policy.Decision, wire.FetchArgs, error) {
+	var args wire.FetchArgs
+	if err := c.Err(); err != nil {
+		return policy.Decision{}, args, fmt.Errorf("fetch %s %s: the run is over: %w", o.method, o.url, err)
+	}
+	eng, err := c.policyEngine()
+	if err != nil {
+		return policy.Decision{}, args, fmt.Errorf("fetch %s %s: %w", o.method, o.url, err)
+	}
+	if eng == nil {
+		d := policy.Decision{
+			Reason: policy.ReasonNoService,
+			Detail: fmt.Sprintf("agent %s has no policy: register it with agent.WithPolicy", c.Agent()),
+			Method: strings.ToUpper(o.method),
+		}
+		if u, err := policy.Canonicalize(o.url); err == nil {
+			d.URL = u
+		}
+		return d, args, c.deny(&d, o, "", egress)
+	}
+
+	preq := policy.Request{Method: o.method, URL: o.url, Headers: o.headers, Body: o.body}
+	d := eng.Evaluate(&preq, nil)
+	reserved := ""
+	if d.Counter != "" {
+		// The first decision named a limited rule without a count; decide
+		// again on the count reserved for this request.
+		n, err := store.ReserveCount(c, d.Counter)
+		if err != nil {
+			return d, args, fmt.Errorf("fetch %s %s: policy limit of rule %s: %w", d.Method, d.URL, d.Counter, err)
+		}
+		reserved = d.Counter
+		d = eng.Evaluate(&preq, policy.CounterMap{reserved: n - 1})
+	}
+	if !d.Allow {
+		return d, args, c.deny(&d, o, reserved, egress)
+	}
+
+	args = wire.FetchArgs{Method: d.Method, URL: d.URL, Body: o.body}
+	if len(d.Headers) > 0 {
+		args.Headers = make([]wire.Header, len(d.Headers))
+		for i, h := range d.Headers {
+			args.Headers[i] = wire.Header{h.Name, h.Value}
+		}
+	}
+	// The event goes in the fetch's batch: no round trip of its own.
+	_ = event.Emit(c, c.decisionEvent(&d, o, egress))
+	return d, args, nil
+}
+
 // deny records a denial (and takes back the count reserved for it, if
 // any, in the same batch) and returns its error. The event goes to the
 // host with the run's next effect, at the latest the one recording the
 // run's end.
-func (c *Context) deny(d *policy.Decision, o *outReq, reserved string) error {
-	_ = event.Emit(c, c.decisionEvent(d, o))
+func (c *Context) deny(d *policy.Decision, o *outReq, reserved string, egress bool) error {
+	_ = event.Emit(c, c.decisionEvent(d, o, egress))
 	if reserved != "" {
 		_ = store.ReleaseCount(c, reserved)
 	}
@@ -171,8 +186,9 @@ func (c *Context) deny(d *policy.Decision, o *outReq, reserved string) error {
 
 // decisionEvent is the event recording a decision: policy.allow,
 // policy.deny, or policy.report for a request report mode let through
-// that enforcement would have denied.
-func (c *Context) decisionEvent(d *policy.Decision, o *outReq) event.Event {
+// that enforcement would have denied; egress.allow and egress.deny for
+// the sandbox's own requests.
+func (c *Context) decisionEvent(d *policy.Decision, o *outReq, egress bool) event.Event {
 	u := d.URL
 	if u == "" { // no canonical form: the URL as the agent gave it
 		u = o.url
@@ -181,6 +197,10 @@ func (c *Context) decisionEvent(d *policy.Decision, o *outReq) event.Event {
 	switch {
 	case d.Report:
 		return event.Event{Data: event.PolicyReport{Decision: ed}}
+	case egress && d.Allow:
+		return event.Event{Data: event.EgressAllow{Decision: ed}}
+	case egress:
+		return event.Event{Data: event.EgressDeny{Decision: ed}}
 	case d.Allow:
 		return event.Event{Data: event.PolicyAllow{Decision: ed}}
 	default:

@@ -30,7 +30,7 @@ func (c *Context) exportSpans(body []byte) {
 		_, _, _ = c.send(o, false)
 		return
 	}
-	_ = event.Emit(c, c.decisionEvent(&d, o))
+	_ = event.Emit(c, c.decisionEvent(&d, o, false))
 	if !d.Allow {
 		return
 	}

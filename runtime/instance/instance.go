@@ -60,3 +60,18 @@ func HostSandbox(ctx context.Context) string {
 	}
 	return ""
 }
+
+// Perform issues one effect of ctx's run, of any type, with args (encoded
+// as JSON) and waits for its result, decoded into value unless value is
+// nil. A failure the host reports is an *EffectError; a type the host
+// does not perform is one of type "unknown_effect". The remote sandbox
+// kinds reach their hosts this way.
+//
+// Call it from the run's goroutines (the handler's, or its Group's).
+func Perform(ctx context.Context, effect string, args, value any) error {
+	return sched.Perform(ctx, effect, args, value)
+}
+
+// EffectError is an effect's failure as the host reported it: Type is a
+// wire error type (unknown_effect, canceled, ...).
+type EffectError = sched.EffectError

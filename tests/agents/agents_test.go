@@ -195,7 +195,7 @@ func TestManifestListsTheProbes(t *testing.T) {
 		names = append(names, a.Name)
 	}
 	assert.Equal(t, []string{"probe.batch", "probe.crash", "probe.effects", "probe.emit", "probe.fail", "probe.fetch", "probe.huge", "probe.model", "probe.model.nopolicy", "probe.otel", "probe.policy",
-		"probe.report", "probe.roundtrip", "probe.sandbox", "probe.sleep", "probe.slow", "probe.state", "probe.steps", "probe.stream", "probe.tool", "probe.tool.report", "probe.triage", "probe.unknown"}, names)
+		"probe.report", "probe.roundtrip", "probe.sandbox", "probe.sandbox.container", "probe.sandbox.local", "probe.sandbox.stream", "probe.sleep", "probe.slow", "probe.state", "probe.steps", "probe.stream", "probe.tool", "probe.tool.report", "probe.triage", "probe.unknown"}, names)
 }
 
 // probe.policy's contract, as the end-to-end suite uses it on both hosts

@@ -307,6 +307,13 @@ func stage(root, dir, module, manifest string, devVars []byte) error {
 	if err := copyFile(filepath.Join(root, "wrangler.toml"), filepath.Join(dir, "wrangler.toml")); err != nil {
 		return err
 	}
+	// [[containers]] names the image's Dockerfile: wrangler checks it is
+	// there, even with enable_containers = false.
+	for _, f := range []string{"Dockerfile", "entrypoint.sh"} {
+		if err := copyFile(filepath.Join(root, "build", "container", f), filepath.Join(dir, "build", "container", f)); err != nil {
+			return err
+		}
+	}
 	if err := copyFile(module, filepath.Join(dir, "build", "damper.wasm")); err != nil {
 		return err
 	}
@@ -334,6 +341,16 @@ func DryRunDeploy(t testing.TB, module, manifest string) string {
 	dir, out := t.TempDir(), t.TempDir()
 	if err := stage(root, dir, module, manifest, nil); err != nil {
 		t.Fatalf("wranglerdev: staging the Worker: %v", err)
+	}
+	// A Dockerfile image needs a Docker daemon even for --dry-run: the
+	// container's entry is checked without one (tests/container_test.go),
+	// the rest of the configuration here.
+	toml, err := os.ReadFile(filepath.Join(dir, "wrangler.toml"))
+	if err != nil {
+		t.Fatalf("wranglerdev: %v", err)
+	}
+	if err := os.WriteFile(filepath.Join(dir, "wrangler.toml"), WithoutContainers(toml), 0o644); err != nil {
+		t.Fatalf("wranglerdev: %v", err)
 	}
 	cmd, err := wrangler.Command(root, "deploy", "--dry-run", "--outdir", out)
 	if err != nil {
@@ -508,4 +525,21 @@ func tail(path string, n int) string {
 		lines = lines[len(lines)-n:]
 	}
 	return strings.Join(lines, "\n")
+}
+
+// WithoutContainers returns a wrangler.toml without its [[containers]]
+// tables: what `wrangler deploy --dry-run` can check without Docker.
+func WithoutContainers(toml []byte) []byte {
+	var out []string
+	skip := false
+	for _, line := range strings.SplitAfter(string(toml), "\n") {
+		t := strings.TrimSpace(line)
+		if strings.HasPrefix(t, "[") {
+			skip = t == "[[containers]]"
+		}
+		if !skip {
+			out = append(out, line)
+		}
+	}
+	return []byte(strings.Join(out, ""))
 }

@@ -30,6 +30,9 @@ type Agent struct {
 	// Run runs one task of the agent; the task's kind, instance and run id
 	// have been checked.
 	Run sched.RunFunc
+	// Egress decides one egress task (wire.KindEgress) of the agent's
+	// sandbox with its policy.
+	Egress sched.RunFunc
 
 	mu sync.Mutex
 	// engines are Policy compiled, by the target overrides applied to it
@@ -202,7 +205,7 @@ func Cancel(in []byte) []byte { return tasks().Cancel(in) }
 // run dispatches a task to its agent.
 func run(ctx context.Context, start *wire.Start) (json.RawMessage, *wire.Error) {
 	switch {
-	case start.Kind != wire.KindRun:
+	case start.Kind != wire.KindRun && start.Kind != wire.KindEgress:
 		return nil, &wire.Error{Type: wire.ErrBadTask, Message: fmt.Sprintf("unknown task kind %q", start.Kind)}
 	case !ValidName(start.Instance):
 		return nil, &wire.Error{Type: wire.ErrBadTask, Message: fmt.Sprintf("instance id %q is outside the grammar", start.Instance)}
@@ -212,6 +215,12 @@ func run(ctx context.Context, start *wire.Start) (json.RawMessage, *wire.Error) 
 	a := Lookup(start.Agent)
 	if a == nil {
 		return nil, &wire.Error{Type: wire.ErrUnknownAgent, Status: 404, Message: wire.UnknownAgentMessage(start.Agent, Names())}
+	}
+	if start.Kind == wire.KindEgress {
+		if a.Egress == nil {
+			return nil, &wire.Error{Type: wire.ErrBadTask, Message: fmt.Sprintf("agent %q decides no egress", a.Name)}
+		}
+		return a.Egress(ctx, start)
 	}
 	return a.Run(ctx, start)
 }
