@@ -76,7 +76,7 @@ func (h *Host) DestroySandbox(ctx context.Context, agent, id string) error {
 // processes when it ends, so a sandbox sends requests only while a run
 // performs one of its operations. A request at another time is denied.
 type egressGate struct {
-	mi      *moduleInstance // nil: no run is open to egress
+	mi    *moduleInstance // nil: no run is open to egress
 	run   string
 	tasks sync.WaitGroup
 }
