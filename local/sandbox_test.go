@@ -317,14 +317,13 @@ func TestContainerEgress(t *testing.T) {
 		defer mu.Unlock()
 		var allows, denies int
 		for _, e := range events {
-			if !strings.Contains(string(e.Data), `"source":"egress"`) {
-				continue
-			}
 			switch e.Type {
-			case "policy.allow":
+			case "egress.allow":
 				allows++
-			case "policy.deny":
+			case "egress.deny":
 				denies++
+			default:
+				continue
 			}
 			assert.NotContains(t, string(e.Data), egressToken)
 			assert.Regexp(t, `^r_`, e.Run, "the event belongs to the run that ran the command")

@@ -19,7 +19,7 @@ import (
 // payloads is one zero value of each payload type, in the order of types.
 var payloads = []Payload{
 	RunStart{}, RunFinish{}, RunError{}, RunCancel{},
-	TurnStart{}, TurnFinish{}, TextDelta{}, ThinkingDelta{},
+	TurnStart{}, TurnFinish{}, TextDelta{}, ThinkingDelta{}, ModelRetry{},
 	ToolStart{}, ToolFinish{}, ToolError{}, ShellExec{}, ShellExit{},
 	PolicyAllow{}, PolicyDeny{}, PolicyReport{}, EgressAllow{}, EgressDeny{},
 	ResultRetry{}, CompactionStart{}, CompactionFinish{}, SubagentStart{}, SubagentFinish{},
