@@ -18,6 +18,8 @@ export const MAX_WAITING = 256;
 export const MAX_WHOLE_BODY = 33554432;
 /** Whole-body bytes one agent instance's tasks may hold at once. */
 export const MAX_BODIES_IN_FLIGHT = 33554432;
+/** A fetch response whose head (status line and header fields) is larger is refused. */
+export const MAX_RESPONSE_HEAD = 131072;
 /** A read effect that names no max returns at most this much. */
 export const DEFAULT_READ = 65536;
 /** No read effect returns more. */

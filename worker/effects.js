@@ -4,7 +4,7 @@
 //
 // No cloudflare: imports here, so the performer can run under Node too.
 
-import { DEFAULT_READ, MAX_BODIES_IN_FLIGHT, MAX_READ, MAX_WHOLE_BODY } from "./abi.js";
+import { DEFAULT_READ, MAX_BODIES_IN_FLIGHT, MAX_READ, MAX_RESPONSE_HEAD, MAX_WHOLE_BODY } from "./abi.js";
 import { errorMessage } from "./module.js";
 import { ACCEPT_ENCODING, bodyAsSent, hostOwnedHeader } from "./headers.js";
 import { AgentSecrets, SubstituteError } from "./secrets.js";
@@ -389,6 +389,11 @@ export async function performFetch(args, task) {
     throw new EffectError("fetch_error", `refusing an interim response (status ${response.status}) as the answer: ` +
       "the host never reads what follows one");
   }
+  const refused = framingProblem(response);
+  if (refused) {
+    await response.body?.cancel().catch(() => {});
+    throw new EffectError("fetch_error", refused);
+  }
   // Secrets are scrubbed from the body as the guest sees it: an encoded body
   // would carry them past the scrubber. (Under wrangler dev, DevTools'
   // network view decodes an exact "gzip" or "br" body as it arrives, read
@@ -411,6 +416,33 @@ export async function performFetch(args, task) {
   }
   value.body = toBase64(secrets.scrubber.bytes(await readWhole(response, task, `${args.method} ${args.url}`)));
   return value;
+}
+
+/**
+ * What makes a response's head unacceptable, or "". workerd passes on a
+ * transfer coding other than chunked (`Transfer-Encoding: gzip, chunked`)
+ * with the body still coded, where Go's transport refuses the response:
+ * a coded body would carry secrets past the scrubber. And recent workerd
+ * reads heads larger than internal/host's bound, which both hosts keep.
+ * @param {Response} response
+ * @returns {string}
+ */
+export function framingProblem(response) {
+  const te = response.headers.get("transfer-encoding");
+  if (te !== null) {
+    const codings = te.split(",").map((c) => c.trim().toLowerCase()).filter((c) => c !== "");
+    if (codings.length !== 1 || codings[0] !== "chunked") {
+      return `refusing a response with Transfer-Encoding ${JSON.stringify(te)}: only chunked is read, and a coded body would carry secrets past the scrubber`;
+    }
+  }
+  // As Go counts it: the status line and each field's line, CRLF included
+  // (workerd joins repeated fields, which saves a few bytes a repeat).
+  let head = 15 + response.statusText.length;
+  for (const [name, value] of response.headers) head += name.length + value.length + 4;
+  if (head > MAX_RESPONSE_HEAD) {
+    return `refusing a response whose head is over ${MAX_RESPONSE_HEAD} bytes`;
+  }
+  return "";
 }
 
 /** Validates and decodes the args of a fetch effect. */

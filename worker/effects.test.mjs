@@ -204,6 +204,29 @@ describe("response encodings", () => {
     }
   });
 
+  it("refuses a transfer coding other than chunked, and a head over MAX_RESPONSE_HEAD", async () => {
+    for (const [headers, ok] of [
+      [{ "Transfer-Encoding": "chunked" }, true],
+      [{ "Transfer-Encoding": " Chunked " }, true],
+      [{ "Transfer-Encoding": "gzip, chunked" }, false],
+      [{ "Transfer-Encoding": "chunked, chunked" }, false],
+      [{ "Transfer-Encoding": "identity" }, false],
+      [{ "X-Big": "h".repeat(64 << 10) }, true],
+      [{ "X-Big": "h".repeat(128 << 10) }, false],
+      [{ "X-A": "h".repeat(70 << 10), "X-B": "h".repeat(70 << 10) }, false],
+    ]) {
+      answer = () => new Response(SECRET, { headers });
+      const r = await fetchEffect(task(), "https://api.example.test/z", []);
+      const label = JSON.stringify(headers).slice(0, 60);
+      if (ok) {
+        assert.equal(r.error, undefined, label);
+      } else {
+        assert.equal(r.error?.type, "fetch_error", label);
+        assert.match(r.error.message, /^refusing a response (with Transfer-Encoding|whose head is over 131072 bytes)/, label);
+      }
+    }
+  });
+
   it("refuses a coding spread over two field lines", async () => {
     answer = () => {
       const h = new Headers();

@@ -406,7 +406,13 @@ export class AgentInstance extends DurableObject {
     for (const row of this.log.unfinished()) if (!canceled.includes(row.run)) canceled.push(row.run);
     // The module instance remembers the database's schema: it goes too.
     this.runner.module = null;
-    await this.destroySandbox(agent, id);
+    try {
+      await this.destroySandbox(agent, id);
+    } catch (e) {
+      // The state stays: the DELETE can be sent again.
+      console.error(`[${agent}/${id}] destroy the container: ${e?.stack ?? e}`);
+      return errorReply(502, "sandbox_error", `agent instance ${agent}/${id} was not deleted: its container could not be destroyed: ${errorMessage(e)}`);
+    }
     await this.ctx.storage.deleteAlarm();
     await this.ctx.storage.deleteAll();
     this.log.reset();
@@ -513,6 +519,8 @@ export class AgentInstance extends DurableObject {
   async container(agent, id) {
     const stub = this.env.SANDBOX.get(this.env.SANDBOX.idFromName(`${agent}/${id}`));
     if (!this.containerBound) {
+      // Before it starts: a DELETE of the instance destroys what it started.
+      await this.ctx.storage.put(CONTAINER_USED, true);
       await stub.fetch(new Request("http://sandboxd/health")); // starts it
       await stub.bind(agent, id);
       this.containerBound = true;
@@ -542,11 +550,14 @@ export class AgentInstance extends DurableObject {
    * @param {string} id
    */
   async destroySandbox(agent, id) {
-    if (!this.env.SANDBOX) return;
+    if (!this.env.SANDBOX || !(await this.ctx.storage.get(CONTAINER_USED))) return;
     await this.env.SANDBOX.get(this.env.SANDBOX.idFromName(`${agent}/${id}`)).destroy();
     this.containerBound = false;
   }
 }
+
+/** The storage key set once the instance has started its container. */
+const CONTAINER_USED = "damper:container";
 
 /**
  * How often the resume alarm looks, while runs are unfinished: a run lost

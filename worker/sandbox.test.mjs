@@ -60,7 +60,7 @@ function world() {
   };
   const env = { AGENTS: { idFromName: (n) => n, get: () => agentDO } };
   const real = new Effects({
-    onEvent: (e) => events.push(e),
+    onEvent: (e, task) => events.push({ ...e, run: task.run.run }),
     container: async (args, task) => {
       const run = task.run;
       if (args.op === "open") return { dir: "/workspace" };
@@ -115,7 +115,7 @@ describe("container egress", () => {
     assert.equal(sent[0].headers.get("x-trace"), "t1", "an allowed header passes");
     assert.equal(sent[0].headers.get("proxy-authorization"), null, "a proxy header does not");
     assert.equal(sent[1].headers.get("x-api-key"), PLAIN);
-    const allows = w.events.filter((e) => e.type === "policy.allow" && e.data.source === "egress");
+    const allows = w.events.filter((e) => e.type === "egress.allow");
     assert.equal(allows.length, 3, JSON.stringify(w.events));
     assert.match(allows[0].run, /^r_/, "the event belongs to the run whose command sent it");
     assert.ok(!JSON.stringify(w.events).includes(TOKEN));
@@ -138,7 +138,7 @@ describe("container egress", () => {
     assert.match(lines[0], /deny-level/);
     assert.match(lines[3], /no-service/);
     assert.equal(sent.length, 0, "no denied request was sent");
-    assert.equal(w.events.filter((e) => e.type === "policy.deny" && e.data.source === "egress").length, 6);
+    assert.equal(w.events.filter((e) => e.type === "egress.deny").length, 6);
   });
 
   it("refuses a request when no run uses the sandbox, and one from an unbound container", async () => {

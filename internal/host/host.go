@@ -100,13 +100,11 @@ func (l Limits) withDefaults() Limits {
 	return l
 }
 
-// MaxResponseHead bounds a response's head (status line and header
-// fields) on the default transport, as workerd bounds it: 128 KiB. Go's
-// own default, 10 MiB a response, is not counted in the whole-body budget,
-// so a batch of hostile origins could make the host and the guest hold
-// gigabytes of headers; and a response that fails on Workers should fail
-// locally too.
-const MaxResponseHead = 128 << 10
+// MaxResponseHead bounds a response's head on the default transport
+// (wire.MaxResponseHead). Go's own default, 10 MiB a response, is not
+// counted in the whole-body budget; and a response that fails on Workers
+// should fail locally too.
+const MaxResponseHead = wire.MaxResponseHead
 
 // Performer performs one effect type for a task: it decodes args and
 // returns the value to encode, or the effect's error. It must not panic.

@@ -340,6 +340,11 @@ const (
 	// MaxBodiesInFlight caps the whole-body bytes one agent instance's
 	// tasks hold at once (see docs/architecture.md, "Memory").
 	MaxBodiesInFlight = 32 << 20
+	// MaxResponseHead bounds a fetch response's head (status line and
+	// header fields), on both hosts: a batch of hostile origins must not
+	// make a host and its guest hold gigabytes of headers, which the
+	// whole-body budget does not count.
+	MaxResponseHead = 128 << 10
 	// DefaultRead is the chunk a read effect that names no max returns at
 	// most, and MaxRead the largest chunk any read returns.
 	DefaultRead = 64 << 10

@@ -38,6 +38,7 @@ func workerABI() []byte {
 		{"MAX_WAITING", "Runs of one agent instance that may wait behind the running one; more answer 429 busy.", wire.MaxWaiting},
 		{"MAX_WHOLE_BODY", "A fetch response body returned whole is capped; larger bodies need stream.", wire.MaxWholeBody},
 		{"MAX_BODIES_IN_FLIGHT", "Whole-body bytes one agent instance's tasks may hold at once.", wire.MaxBodiesInFlight},
+		{"MAX_RESPONSE_HEAD", "A fetch response whose head (status line and header fields) is larger is refused.", wire.MaxResponseHead},
 		{"DEFAULT_READ", "A read effect that names no max returns at most this much.", wire.DefaultRead},
 		{"MAX_READ", "No read effect returns more.", wire.MaxRead},
 		{"MAX_OUTPUT", "An export call that returns more is treated as a trap.", wire.MaxOutput},
