@@ -165,7 +165,7 @@ func testHarness(t *testing.T, c *client, f *modelFakes) {
 		require.Len(t, bodies, 2, "one model turn before the trap, one after: none repeated, none lost")
 		assert.Contains(t, bodies[1], "triage the crash")
 		assert.Contains(t, bodies[1], `"id":"toolu_crash"`, "the completed turn, as it was")
-		assert.Contains(t, bodies[1], "the run ended before this tool call finished")
+		assert.Contains(t, bodies[1], "this tool call was interrupted: the run running it was lost before it finished")
 		// The prompt, the call, its interrupted result, finish.
 		assert.EqualValues(t, 4, r.json(t)["result"].(map[string]any)["messages"])
 	})
