@@ -115,7 +115,7 @@ func Open(ctx context.Context, spec Spec) (Sandbox, error) {
 	if err != nil {
 		return nil, fmt.Errorf("sandbox: open %s: %w", spec.Kind, err)
 	}
-	return sb, nil
+	return observed{sb}, nil
 }
 
 // chooseKind is the kind a run gets: the host's override when there is one.

@@ -222,17 +222,13 @@ type PolicyDeny struct{ Decision }
 type PolicyReport struct{ Decision }
 
 // EgressAllow is the data of egress.allow: a request the sandbox itself
-// made (a command's own HTTP) was allowed.
-type EgressAllow struct {
-	Decision
-	Sandbox string `json:"sandbox,omitempty"`
-}
+// made (a command's own HTTP, through the host's egress proxy) was
+// allowed.
+type EgressAllow struct{ Decision }
 
-// EgressDeny is the data of egress.deny.
-type EgressDeny struct {
-	Decision
-	Sandbox string `json:"sandbox,omitempty"`
-}
+// EgressDeny is the data of egress.deny: the sandbox's own request was
+// denied, and answered 403.
+type EgressDeny struct{ Decision }
 
 // ResultRetry is the data of result.retry: the model's result did not
 // validate against the result's schema, and it is asked again.
@@ -478,15 +474,8 @@ func (p PolicyAllow) appendJSON(b []byte) []byte  { return append(p.appendFields
 func (p PolicyDeny) appendJSON(b []byte) []byte   { return append(p.appendFields(append(b, '{')), '}') }
 func (p PolicyReport) appendJSON(b []byte) []byte { return append(p.appendFields(append(b, '{')), '}') }
 
-func (p EgressAllow) appendJSON(b []byte) []byte {
-	b = p.appendFields(append(b, '{'))
-	return append(appendOptString(b, `,"sandbox":`, p.Sandbox), '}')
-}
-
-func (p EgressDeny) appendJSON(b []byte) []byte {
-	b = p.appendFields(append(b, '{'))
-	return append(appendOptString(b, `,"sandbox":`, p.Sandbox), '}')
-}
+func (p EgressAllow) appendJSON(b []byte) []byte { return append(p.appendFields(append(b, '{')), '}') }
+func (p EgressDeny) appendJSON(b []byte) []byte  { return append(p.appendFields(append(b, '{')), '}') }
 
 func (p ResultRetry) appendJSON(b []byte) []byte {
 	b = append(b, `{"attempt":`...)

@@ -343,3 +343,25 @@ func TestStepsRunEachStepOnce(t *testing.T) {
 	require.NoError(t, err)
 	assert.JSONEq(t, `{"executions":[1,1,1],"attempt":1}`, string(out))
 }
+
+// A command in the sandbox is two events of the run, whichever kind runs
+// it: shell.exec with the script, shell.exit with how it ended.
+func TestShellEvents(t *testing.T) {
+	h := newHost(t)
+	run(t, h, "probe.sandbox", `{"op":"exec","cmd":{"script":"echo out; echo err >&2; exit 3"}}`)
+	var shell []event.Envelope
+	for _, e := range h.Events() {
+		if strings.HasPrefix(string(e.Type), "shell.") {
+			shell = append(shell, e)
+		}
+	}
+	require.Len(t, shell, 2)
+	assert.Equal(t, event.TypeShellExec, shell[0].Type)
+	assert.JSONEq(t, `{"command":"echo out; echo err >&2; exit 3","sandbox":"empty"}`, string(shell[0].Data))
+	assert.Equal(t, event.TypeShellExit, shell[1].Type)
+	p, err := shell[1].Payload()
+	require.NoError(t, err)
+	exit := p.(event.ShellExit)
+	assert.Equal(t, 3, exit.ExitCode)
+	assert.Equal(t, "out\nerr\n", exit.Output)
+}
