@@ -202,6 +202,20 @@ func TestOpen(t *testing.T) {
 	_, err = Open("nobody/x", env)
 	assert.ErrorContains(t, err, `no provider "nobody" (registered: `)
 	assert.ErrorContains(t, err, "unit")
+	assert.ErrorContains(t, err, "register it with model.Register")
+	// A provider of damper's names the package that links it.
+	for provider, hint := range map[string]string{
+		"anthropic":  `_ "github.com/damperdev/damper/runtime/model/anthropic"`,
+		"openai":     `_ "github.com/damperdev/damper/runtime/model/openai"`,
+		"test":       `_ "github.com/damperdev/damper/runtime/model/modeltest"`,
+		"workers-ai": "workersai.Register(accountID)",
+	} {
+		if _, linked := registry[provider]; linked {
+			continue
+		}
+		_, err = Open(provider+"/x", env)
+		assert.ErrorContains(t, err, hint, provider)
+	}
 	for _, bad := range []string{"", "unit", "unit/", "/x"} {
 		_, err = Open(bad, env)
 		assert.ErrorContains(t, err, "want provider/model", bad)

@@ -65,8 +65,7 @@ func Open(name string, env Env, opts ...Option) (Model, error) {
 	open := registry[provider]
 	registryMu.RUnlock()
 	if open == nil {
-		return nil, fmt.Errorf("model %q: no provider %q (registered: %s); import its package, such as _ \"github.com/damperdev/damper/runtime/model/%s\"",
-			name, provider, registered(), provider)
+		return nil, fmt.Errorf("model %q: no provider %q (registered: %s); %s", name, provider, registered(), linkHint(provider))
 	}
 	m, err := open(id, env)
 	if err != nil {
@@ -93,4 +92,18 @@ func registered() string {
 	}
 	sort.Strings(names)
 	return strings.Join(names, ", ")
+}
+
+// linkHint says how a module gets provider: the package of one of
+// damper's, or model.Register for another.
+func linkHint(provider string) string {
+	switch provider {
+	case "anthropic", "openai":
+		return fmt.Sprintf("import its package: _ \"github.com/damperdev/damper/runtime/model/%s\"", provider)
+	case "test":
+		return "import the test models: _ \"github.com/damperdev/damper/runtime/model/modeltest\" (for tests and trials; keep it out of a shipped module)"
+	case "workers-ai":
+		return "call workersai.Register(accountID) (github.com/damperdev/damper/runtime/model/workersai) in an init function"
+	}
+	return "register it with model.Register in an init function (openai.Compatible makes one for an OpenAI-compatible API)"
 }
