@@ -251,6 +251,10 @@ func TestMissingSecretsSayWhereToPutThem(t *testing.T) {
 	t.Setenv("PROBE_API_TOKEN", "fake-probe-token")
 	code, _, errOut := damper(t, "", "run", "--module", testmodule.Path(t), "--data", t.TempDir(), "hello")
 	require.Equal(t, 0, code, errOut)
+	assert.NotContains(t, errOut, "GITHUB_TOKEN", "a secret of an agent that does not run is not this run's concern")
+
+	// The run's agent needs it: said before the run, which then fails for it.
+	_, _, errOut = damper(t, "", "run", "--module", testmodule.Path(t), "--data", t.TempDir(), "repo", `{"owner":"o","repo":"r"}`)
 	assert.Contains(t, errOut, "damper run: secret GITHUB_TOKEN is not set, so the requests of agent repo that need it fail: set it in the environment, e.g. GITHUB_TOKEN=... damper run")
 	assert.NotContains(t, errOut, "secret PROBE_API_TOKEN is not set")
 	assert.NotContains(t, errOut, "fake-probe-token")

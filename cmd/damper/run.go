@@ -9,6 +9,7 @@ import (
 	"log/slog"
 	"os"
 	"os/signal"
+	"slices"
 	"strings"
 	"syscall"
 	"time"
@@ -100,7 +101,10 @@ func runCmd(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 		defer cancel()
 		host.Close(closeCtx)
 	}()
-	warnMissingSecrets(stderr, "run", host.Manifest(), envSet, func(n string) string {
+	// Only the run's agent: the module's other agents do not run here.
+	m := host.Manifest()
+	m.Agents = slices.DeleteFunc(slices.Clone(m.Agents), func(a local.AgentInfo) bool { return a.Name != agent })
+	warnMissingSecrets(stderr, "run", m, envSet, func(n string) string {
 		return "set it in the environment, e.g. " + n + "=... damper run"
 	})
 
