@@ -11,6 +11,7 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	"github.com/damperdev/damper/runtime/event"
 	"github.com/damperdev/damper/tests/fakeproviders"
 )
 
@@ -150,6 +151,58 @@ func testHarness(t *testing.T, c *client, f *modelFakes) {
 		fa.Push(fakeproviders.Turn{ToolCalls: []fakeproviders.ToolCall{toolCall("past", `{"query":"saving"}`)}}, finish(validTriage))
 		ok(t, c.post(t, "triage", "h-session", issue))
 		assert.Contains(t, turnsSince(fa, n)[1], `Saving crashes the app\": bug, priority 1`)
+	})
+	t.Run("events_of_a_triage_run", func(t *testing.T) {
+		// The real harness's events, streamed as SSE: each model turn and
+		// tool call in order, correlated by session, turn and call id,
+		// with the usage the provider reported summed in run.finish.
+		fa.Push(fakeproviders.Turn{Text: "Let me look at similar issues first.", ToolCalls: []fakeproviders.ToolCall{{ID: "toolu_ev_past", Name: "past", Input: `{"query":"saving"}`}},
+			Usage: fakeproviders.Usage{Input: 100, Output: 20}},
+			fakeproviders.Turn{ToolCalls: []fakeproviders.ToolCall{{ID: "toolu_fin", Name: "finish", Input: validTriage}}, Usage: fakeproviders.Usage{Input: 150, Output: 30}})
+		s := c.stream(t, http.MethodPost, "/agents/triage/h-events", strings.NewReader(issue), nil)
+		evs := s.all(t)
+		require.NotEmpty(t, evs)
+		run := evs[0].env.Run
+		checkWellFormed(t, evs, "triage", "h-events", run)
+		var got []event.Type
+		for _, e := range evs {
+			if n := len(got); e.env.Type == event.TypeTextDelta && n > 0 && got[n-1] == event.TypeTextDelta {
+				continue // the text arrives in pieces
+			}
+			got = append(got, e.env.Type)
+		}
+		// Each model call is a fetch the policy allowed.
+		assert.Equal(t, []event.Type{event.TypeRunStart,
+			event.TypeTurnStart, event.TypePolicyAllow, event.TypeTextDelta, event.TypeTurnFinish, event.TypeToolStart, event.TypeToolFinish,
+			event.TypeTurnStart, event.TypePolicyAllow, event.TypeTurnFinish, event.TypeRunFinish}, got)
+		var text strings.Builder
+		for _, e := range evs[1 : len(evs)-1] {
+			if e.env.Type == event.TypePolicyAllow {
+				continue // the runtime's, not the session's
+			}
+			assert.Equal(t, "default", e.env.Session, "%s", e.env.Type)
+			assert.NotEmpty(t, e.env.Turn, "%s", e.env.Type)
+			p, err := e.env.Payload()
+			require.NoError(t, err)
+			switch p := p.(type) {
+			case event.TextDelta:
+				text.WriteString(p.Text)
+			case event.ToolStart:
+				assert.Equal(t, "past", p.Tool)
+				assert.JSONEq(t, `{"query":"saving"}`, string(p.Args))
+				assert.Equal(t, "toolu_ev_past", e.env.Call)
+			case event.ToolFinish:
+				assert.Equal(t, "toolu_ev_past", e.env.Call)
+			case event.TurnFinish:
+				assert.Equal(t, "anthropic", p.Provider)
+				assert.NotZero(t, p.Usage.InputTokens)
+			}
+		}
+		assert.Equal(t, "Let me look at similar issues first.", text.String())
+		fin, err := evs[len(evs)-1].env.Payload()
+		require.NoError(t, err)
+		assert.JSONEq(t, validTriage, string(fin.(event.RunFinish).Result))
+		assert.Equal(t, event.Usage{InputTokens: 250, OutputTokens: 50}, fin.(event.RunFinish).Usage)
 	})
 	t.Run("module_instance_lost_mid_run", func(t *testing.T) {
 		n := len(fa.Turns())
