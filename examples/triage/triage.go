@@ -83,9 +83,11 @@ const historyKey = "triage.history"
 // maxHistory bounds the history the past tool reads.
 const maxHistory = 200
 
-// Policy lets the agent reach the model APIs; the host adds their keys.
+// Policy lets the agent reach the model APIs (the host adds their keys)
+// and an OpenTelemetry collector, when the host is given one
+// (OTEL_EXPORTER_OTLP_ENDPOINT): the run's spans are requests too.
 var Policy = func() policy.Policy {
-	p, err := policy.New(policy.Anthropic(), policy.OpenAI())
+	p, err := policy.New(policy.Anthropic(), policy.OpenAI(), policy.OTLP())
 	if err != nil {
 		panic(err)
 	}
