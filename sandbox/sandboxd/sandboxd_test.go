@@ -60,7 +60,16 @@ func startProcess(t *testing.T, bin, root, sock string) *exec.Cmd {
 	cmd.Env = []string{"PATH=" + os.Getenv("PATH")}
 	require.NoError(t, cmd.Start())
 	t.Cleanup(func() { cmd.Process.Kill(); cmd.Wait() })
-	require.Eventually(t, func() bool { _, err := os.Stat(sock); return err == nil }, 10*time.Second, 10*time.Millisecond)
+	// The socket's file exists from bind, before listen: wait for a
+	// connection to be accepted, not for the file.
+	require.Eventually(t, func() bool {
+		conn, err := net.Dial("unix", sock)
+		if err != nil {
+			return false
+		}
+		conn.Close()
+		return true
+	}, 10*time.Second, 10*time.Millisecond)
 	return cmd
 }
 
