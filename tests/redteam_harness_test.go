@@ -126,9 +126,9 @@ type rhRow struct {
 	// leaked is the value the documented leak hands over (default: the
 	// vault's secret).
 	leaked func(e *redTeam, key string) string
-	in        agents.AttackIn
-	turns     func(e *redTeam, key string) []fakeproviders.Turn
-	want      func(t *testing.T, r rhReply)
+	in     agents.AttackIn
+	turns  func(e *redTeam, key string) []fakeproviders.Turn
+	want   func(t *testing.T, r rhReply)
 }
 
 type rhReply struct {
