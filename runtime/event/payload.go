@@ -402,8 +402,12 @@ func (p ModelRetry) appendJSON(b []byte) []byte {
 
 func (p ToolStart) appendJSON(b []byte) []byte {
 	b = append(b, `{"tool":`...)
-	b = wirejson.AppendString(b, p.Tool)
-	truncated := p.Truncated
+	// The tool's name is the model's: a call of an unknown tool may name
+	// one of any length, and an event over wire.MaxEventData is refused,
+	// so the call would be missing from the log.
+	tool, cutName := capString(p.Tool)
+	b = wirejson.AppendString(b, tool)
+	truncated := p.Truncated || cutName
 	if len(p.Args) > 0 {
 		b = append(b, `,"args":`...)
 		if len(p.Args) > MaxOutput || !json.Valid(p.Args) {
@@ -421,8 +425,9 @@ func (p ToolStart) appendJSON(b []byte) []byte {
 }
 
 func (p ToolFinish) appendJSON(b []byte) []byte {
+	tool, _ := capString(p.Tool)
 	b = append(b, `{"tool":`...)
-	b = wirejson.AppendString(b, p.Tool)
+	b = wirejson.AppendString(b, tool)
 	b = append(b, `,"duration_ms":`...)
 	b = strconv.AppendInt(b, p.DurationMs, 10)
 	out, cut := capString(p.Output)
@@ -434,12 +439,18 @@ func (p ToolFinish) appendJSON(b []byte) []byte {
 }
 
 func (p ToolError) appendJSON(b []byte) []byte {
+	// Both are the model's to make long (an unknown tool's name, which
+	// the message repeats; a tool's error quoting its output): capped, or
+	// the host refuses the event (over wire.MaxEventData) and the log
+	// misses the call's end.
+	tool, _ := capString(p.Tool)
+	msg, _ := capString(p.Message)
 	b = append(b, `{"tool":`...)
-	b = wirejson.AppendString(b, p.Tool)
+	b = wirejson.AppendString(b, tool)
 	b = append(b, `,"duration_ms":`...)
 	b = strconv.AppendInt(b, p.DurationMs, 10)
 	b = append(b, `,"message":`...)
-	b = wirejson.AppendString(b, p.Message)
+	b = wirejson.AppendString(b, msg)
 	if p.Interrupted {
 		b = append(b, `,"interrupted":true`...)
 	}

@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"strings"
 	"time"
+	"unicode/utf8"
 
 	"github.com/damperdev/damper/internal/wire"
 	"github.com/damperdev/damper/runtime/event"
@@ -379,9 +380,13 @@ func (c *call) onDelta(d model.Delta) {
 	turn := turnID(c.st.Turns + 1)
 	switch d.Type {
 	case model.DeltaText:
-		emit(c.ctx, c.s.name, turn, "", event.TextDelta{Text: d.Text})
+		for _, p := range deltaPieces(d.Text) {
+			emit(c.ctx, c.s.name, turn, "", event.TextDelta{Text: p})
+		}
 	case model.DeltaThinking:
-		emit(c.ctx, c.s.name, turn, "", event.ThinkingDelta{Text: d.Text})
+		for _, p := range deltaPieces(d.Text) {
+			emit(c.ctx, c.s.name, turn, "", event.ThinkingDelta{Text: p})
+		}
 	case model.DeltaRetry:
 		// What the attempt streamed is void: listeners start the message again.
 		msg := ""
@@ -390,6 +395,28 @@ func (c *call) onDelta(d model.Delta) {
 		}
 		emit(c.ctx, c.s.name, turn, "", event.ModelRetry{Attempt: d.Attempt, WaitMs: d.Wait.Milliseconds(), Error: msg})
 	}
+}
+
+// maxDeltaEvent bounds the text of one delta event, well under
+// wire.MaxEventData once JSON escapes it (at most 6 bytes a byte).
+const maxDeltaEvent = 32 << 10
+
+// deltaPieces cuts a model's delta into pieces of at most maxDeltaEvent
+// bytes, at character boundaries. A provider (or one in between) may send
+// a delta of any size in one event; the host refuses an event over
+// wire.MaxEventData, and the model's text would be missing from the log.
+// Deltas concatenate, so pieces of one mean the same.
+func deltaPieces(s string) []string {
+	var out []string
+	for len(s) > maxDeltaEvent {
+		i := maxDeltaEvent
+		for i > 0 && !utf8.RuneStart(s[i]) {
+			i--
+		}
+		out = append(out, s[:i])
+		s = s[i:]
+	}
+	return append(out, s)
 }
 
 // store writes the turn's message, what it used, and a start marker for
@@ -503,12 +530,15 @@ func (c *call) answer(last *model.Message) (json.RawMessage, bool, error) {
 		switch {
 		case outcomeRaw != nil || gaveUp != nil:
 			results[i] = model.ToolResult(u.ID, "ignored: the result was already given", false)
+		case c.result == nil:
+			// Neither finish nor give_up is offered in a text prompt: a
+			// call of one is refused, never obeyed (give_up would end
+			// the prompt with an error the agent did not offer).
+			results[i] = model.ToolResult(u.ID, "there is no result to give in this prompt: answer in text", true)
 		case u.Name == giveUpTool:
 			reason := giveUpReason(u.Input)
 			gaveUp = &ResultError{Reason: ReasonGaveUp, Message: reason, Raw: string(u.Input), Attempts: c.st.Invalid + 1}
 			results[i] = model.ToolResult(u.ID, "understood: the prompt ends without a result", false)
-		case c.result == nil:
-			results[i] = model.ToolResult(u.ID, "there is no result to give in this prompt: answer in text", true)
 		default:
 			raw, ps := c.result.check(u.Input)
 			c.st.Raw = string(u.Input)

@@ -194,7 +194,7 @@ func TestManifestListsTheProbes(t *testing.T) {
 	for _, a := range m.Agents {
 		names = append(names, a.Name)
 	}
-	assert.Equal(t, []string{"probe.batch", "probe.crash", "probe.effects", "probe.emit", "probe.fail", "probe.fetch", "probe.harness", "probe.huge", "probe.model", "probe.model.nopolicy", "probe.otel", "probe.policy",
+	assert.Equal(t, []string{"probe.attack", "probe.batch", "probe.crash", "probe.effects", "probe.emit", "probe.fail", "probe.fetch", "probe.harness", "probe.huge", "probe.model", "probe.model.nopolicy", "probe.otel", "probe.policy",
 		"probe.report", "probe.roundtrip", "probe.sandbox", "probe.sandbox.container", "probe.sandbox.local", "probe.sandbox.stream", "probe.sessions", "probe.sleep", "probe.slow", "probe.state", "probe.steps", "probe.stream", "probe.tool", "probe.tool.report", "probe.triage", "probe.unknown", "triage"}, names)
 }
 

@@ -187,6 +187,16 @@ func (s *Server) Push(turns ...Turn) {
 	s.queue = append(s.queue, turns...)
 }
 
+// Drop empties the queue and returns how many turns it held: a test whose
+// client gave up early keeps the next test from its turns.
+func (s *Server) Drop() int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	n := len(s.queue)
+	s.queue = nil
+	return n
+}
+
 // Pending is how many pushed turns are still unanswered.
 func (s *Server) Pending() int {
 	s.mu.Lock()
