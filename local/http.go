@@ -312,7 +312,8 @@ func (s *handler) serveEvents(w http.ResponseWriter, r *http.Request, rt route, 
 		if len(evs) > 0 && !ok {
 			continue // more may be in the database
 		}
-		if len(evs) == 0 && (!follow || run != "" && s.runEnded(ctx, ai, run)) {
+		// Here the stream has every event there is.
+		if !follow || len(evs) == 0 && run != "" && s.runEnded(ctx, ai, run) {
 			return
 		}
 		select {

@@ -454,6 +454,12 @@ func testHeartbeats(t *testing.T, c *client) {
 	require.True(t, ok)
 	assert.EqualValues(t, n+1, e.env.Seq)
 	assert.Equal(t, event.TypeRunStart, e.env.Type)
+
+	// Without follow the stream ends with the last event there is: it
+	// waits for nothing, so no heartbeat comes before its end.
+	once := c.stream(t, http.MethodGet, "/agents/probe.triage/beat/events?follow=0", nil, nil)
+	assert.Len(t, once.all(t), 2*n)
+	assert.Zero(t, once.comments, "the stream waited before it ended")
 }
 
 func testEventErrors(t *testing.T, c *client) {

@@ -465,7 +465,8 @@ export class AgentInstance extends DurableObject {
           if (run && terminal(e.type)) return;
         }
         if (evs.length === 512) continue;
-        if (evs.length === 0 && (!follow || (run && !this.runner.runs.has(run) && finished(this.log.getRun(run)?.status ?? "done")))) return;
+        // Here the stream has every event there is.
+        if (!follow || (evs.length === 0 && run && !this.runner.runs.has(run) && finished(this.log.getRun(run)?.status ?? "done"))) return;
         let timer;
         const beat = new Promise((resolve) => (timer = setTimeout(() => resolve("beat"), this.heartbeatMs)));
         const woke = await Promise.race([next, beat]);
