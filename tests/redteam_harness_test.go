@@ -79,18 +79,17 @@ func TestRedTeamHarness(t *testing.T) {
 					if row.leaked != nil {
 						leaked = row.leaked(e, modelKey)
 					}
-					assert.Contains(t, strings.Join(got.bodies, "")+got.body, leaked, "documented: %s", row.leaks)
+					assert.Contains(t, strings.Join(got.bodies, ""), leaked, "documented: %s", row.leaks)
 				}
+				// The host scrubs the run's result and error: whatever the
+				// model's context came to hold, the reply holds no secret.
+				noKey("the reply to the client", got.body)
 				if leaked == "" {
-					noKey("the reply to the client", got.body)
 					for k, body := range got.bodies {
 						noKey(fmt.Sprintf("the model's request %d", k+1), body)
 					}
 				}
 				for _, ev := range got.events {
-					if leaked != "" && ev.env.Type == event.TypeRunFinish {
-						continue // the run's result: the reply's
-					}
 					raw, err := json.Marshal(ev.env)
 					require.NoError(t, err)
 					noKey("the event log ("+ev.typ+")", string(raw))
@@ -215,8 +214,9 @@ var harnessRows = []rhRow{
 	{
 		name: "the_model_provider_echoing_its_own_key_across_deltas",
 		leaks: "a model streams its text in deltas, each a JSON event of its own: a provider that echoes its own key split across " +
-			"them is the owner reflecting its credential split by other text, which no scrubber of the stream finds (round 1, Not fixed); " +
-			"each delta event is scrubbed alone, so the log holds no piece long enough to be the key",
+			"them is the owner reflecting its credential split by other text, which no scrubber of the stream finds (round 1, Not fixed), " +
+			"so the guest holds the key and the model's next request sends it back to its owner; each delta event is scrubbed alone, " +
+			"so the log holds no piece long enough to be the key, and the host scrubs the run's result and error",
 		leaked: func(_ *redTeam, key string) string { return key },
 		turns: func(e *redTeam, key string) []fakeproviders.Turn {
 			return []fakeproviders.Turn{

@@ -345,7 +345,7 @@ export class Runner {
 
   /** Records how a run the guest finished ended, and its reply. */
   end(req, out, started) {
-    const { value, text } = out;
+    const { value, text } = scrubOutput(out, this.secrets?.agent(req.agent).scrubber);
     if (!value.error) {
       // The result goes out as the module wrote it, so big integers stay exact.
       const result = rawMember(text, "result") ?? "null";
@@ -535,6 +535,28 @@ export function goDuration(ms) {
   if (h > 0) return `${h}h${m}m${s}`;
   if (m > 0) return `${m}m${s}`;
   return s;
+}
+
+/**
+ * The task's output with the agent's secrets scrubbed from its result and
+ * error, the last things the host hands out (internal/host's
+ * scrubOutput): a service that echoes its own credential split over
+ * several pieces of a stream (a model's text deltas) hands the guest the
+ * whole of it, which the guest may put in its result.
+ * @param {{value: any, text: string}} out
+ * @param {import("./scrub.js").Scrubber} [scrubber]
+ * @returns {{value: any, text: string}}
+ */
+export function scrubOutput(out, scrubber) {
+  if (!scrubber) return out;
+  const text = scrubber.string(out.text);
+  if (text === out.text) return out;
+  try {
+    return { value: JSON.parse(text), text };
+  } catch {
+    const error = { type: "internal", status: 500, message: "the run's result held a secret of the agent, and was not JSON once it was scrubbed" };
+    return { value: { done: true, error }, text: JSON.stringify({ done: true, error }) };
+  }
 }
 
 /**

@@ -1,7 +1,9 @@
 package host
 
 import (
+	"bytes"
 	"context"
+	"encoding/json"
 
 	"github.com/damperdev/damper/internal/wire"
 )
@@ -43,5 +45,42 @@ func (c *Core) RunTask(ctx context.Context, g Guest, t *Task, payload []byte) (w
 		// The guest has the bodies now: they are its memory, not the host's.
 		t.releaseBodies()
 	}
+	if err == nil && out.Done {
+		t.scrubOutput(&out)
+	}
 	return out, err
+}
+
+// scrubOutput scrubs the agent's secrets from a task's result and error,
+// the last things a host hands out. Responses are scrubbed as they come
+// in, but not all the ways a secret can arrive: a service that echoes its
+// own credential split over several pieces of a stream (a model's text
+// deltas) hands the guest the whole of it, which the guest may put in its
+// result (docs/redteam.md, round 2).
+func (t *Task) scrubOutput(out *wire.Output) {
+	s := t.secrets
+	if !s.any() {
+		return
+	}
+	if len(out.Result) > 0 {
+		if r := s.scrub.Bytes(out.Result); !bytes.Equal(r, out.Result) {
+			out.Result = r
+			if !json.Valid(r) {
+				out.Result = nil
+				out.Error = &wire.Error{Type: "internal", Status: 500,
+					Message: "the run's result held a secret of the agent, and was not JSON once it was scrubbed"}
+			}
+		}
+	}
+	if e := out.Error; e != nil {
+		e.Message = s.scrub.String(e.Message)
+		if len(e.Details) > 0 {
+			if d := s.scrub.Bytes(e.Details); !bytes.Equal(d, e.Details) {
+				e.Details = d
+				if !json.Valid(d) {
+					e.Details = nil
+				}
+			}
+		}
+	}
 }
