@@ -162,6 +162,16 @@ func parseDate(s string, now time.Time) (time.Time, error) {
 
 // strftime formats t as date(1) does.
 func strftime(format string, t time.Time) string {
+	// The fields are computed once, and every number goes through one
+	// writePadded call: inlined at each directive, the time accessors and the
+	// padding made this function 41 KB of wasm.
+	year, month, day := t.Date()
+	hour, minute, second := t.Clock()
+	weekday, yearDay := int(t.Weekday()), t.YearDay()
+	hour12 := hour % 12
+	if hour12 == 0 {
+		hour12 = 12
+	}
 	var b strings.Builder
 	for i := 0; i < len(format); i++ {
 		c := format[i]
@@ -175,77 +185,70 @@ func strftime(format string, t time.Time) string {
 			pad = format[i]
 			i++
 		}
-		num := func(n, width int) {
-			s := strconv.Itoa(n)
-			switch pad {
-			case '-':
-			case '_':
-				for len(s) < width {
-					s = " " + s
-				}
-			default:
-				for len(s) < width {
-					s = "0" + s
-				}
+		// Numeric directives set n and width; the others write directly.
+		n, width, numeric := 0, 2, true
+		spaces := func() { // directives padded with spaces unless a flag says otherwise
+			if pad == 0 {
+				pad = '_'
 			}
-			b.WriteString(s)
 		}
 		switch format[i] {
 		case 'Y':
-			num(t.Year(), 4)
+			n, width = year, 4
 		case 'C':
-			num(t.Year()/100, 2)
+			n = year / 100
 		case 'y':
-			num(t.Year()%100, 2)
+			n = year % 100
 		case 'm':
-			num(int(t.Month()), 2)
+			n = int(month)
 		case 'd':
-			num(t.Day(), 2)
+			n = day
 		case 'e':
-			if pad == 0 {
-				pad = '_'
-			}
-			num(t.Day(), 2)
+			n = day
+			spaces()
 		case 'H':
-			num(t.Hour(), 2)
+			n = hour
 		case 'k':
-			if pad == 0 {
-				pad = '_'
-			}
-			num(t.Hour(), 2)
+			n = hour
+			spaces()
 		case 'I':
-			h := t.Hour() % 12
-			if h == 0 {
-				h = 12
-			}
-			num(h, 2)
+			n = hour12
 		case 'l':
-			h := t.Hour() % 12
-			if h == 0 {
-				h = 12
-			}
-			if pad == 0 {
-				pad = '_'
-			}
-			num(h, 2)
+			n = hour12
+			spaces()
 		case 'M':
-			num(t.Minute(), 2)
+			n = minute
 		case 'S':
-			num(t.Second(), 2)
+			n = second
+		case 'j':
+			n, width = yearDay, 3
+		case 'V':
+			_, n = t.ISOWeek()
+		case 'G':
+			n, _ = t.ISOWeek()
+			width = 4
+		case 'U':
+			n = (yearDay + 6 - weekday) / 7
+		default:
+			numeric = false
+		}
+		if numeric {
+			writePadded(&b, n, width, pad)
+			continue
+		}
+		switch format[i] {
 		case 'N':
 			b.WriteString(fmt.Sprintf("%09d", t.Nanosecond()))
 		case 's':
 			b.WriteString(strconv.FormatInt(t.Unix(), 10))
-		case 'j':
-			num(t.YearDay(), 3)
 		case 'u':
-			wd := int(t.Weekday())
+			wd := weekday
 			if wd == 0 {
 				wd = 7
 			}
 			b.WriteString(strconv.Itoa(wd))
 		case 'w':
-			b.WriteString(strconv.Itoa(int(t.Weekday())))
+			b.WriteString(strconv.Itoa(weekday))
 		case 'a':
 			b.WriteString(t.Format("Mon"))
 		case 'A':
@@ -283,14 +286,6 @@ func strftime(format string, t time.Time) string {
 			b.WriteString(t.Format("01/02/06"))
 		case 'X':
 			b.WriteString(t.Format("15:04:05"))
-		case 'V':
-			_, w := t.ISOWeek()
-			num(w, 2)
-		case 'G':
-			y, _ := t.ISOWeek()
-			num(y, 4)
-		case 'U':
-			num((t.YearDay()+6-int(t.Weekday()))/7, 2)
 		case 'n':
 			b.WriteByte('\n')
 		case 't':
@@ -303,4 +298,21 @@ func strftime(format string, t time.Time) string {
 		}
 	}
 	return b.String()
+}
+
+// writePadded writes n at least width characters wide: with spaces for the
+// '_' flag, unpadded for '-', else with zeros.
+func writePadded(b *strings.Builder, n, width int, pad byte) {
+	s := strconv.Itoa(n)
+	fill := "0"
+	switch pad {
+	case '-':
+		width = 0
+	case '_':
+		fill = " "
+	}
+	for len(s) < width {
+		s = fill + s
+	}
+	b.WriteString(s)
 }
