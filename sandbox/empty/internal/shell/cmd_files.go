@@ -1088,32 +1088,36 @@ func cmdStat(p *proc) int {
 				continue
 			}
 			i++
+			// One WriteString for every directive: inlined at each, it was
+			// most of this function's wasm.
+			var s string
 			switch format[i] {
 			case 'n':
-				b.WriteString(name)
+				s = name
 			case 's':
-				b.WriteString(strconv.FormatInt(in.Size(), 10))
+				s = strconv.FormatInt(in.Size(), 10)
 			case 'F':
-				b.WriteString(kind)
+				s = kind
 			case 'a':
-				b.WriteString(strconv.FormatUint(uint64(in.Mode().Perm()), 8))
+				s = strconv.FormatUint(uint64(in.Mode().Perm()), 8)
 			case 'A':
-				b.WriteString(modeString(in.Mode()))
+				s = modeString(in.Mode())
 			case 'Y':
-				b.WriteString(strconv.FormatInt(in.ModTime().Unix(), 10))
+				s = strconv.FormatInt(in.ModTime().Unix(), 10)
 			case 'y':
-				b.WriteString(in.ModTime().UTC().Format("2006-01-02 15:04:05.000000000 -0700"))
+				s = in.ModTime().UTC().Format("2006-01-02 15:04:05.000000000 -0700")
 			case 'U', 'G':
-				b.WriteString("user")
+				s = "user"
 			case 'u', 'g':
-				b.WriteString("1000")
+				s = "1000"
 			case 'h':
-				b.WriteString("1")
+				s = "1"
 			case '%':
-				b.WriteByte('%')
+				s = "%"
 			default:
-				b.WriteByte('?')
+				s = "?"
 			}
+			b.WriteString(s)
 		}
 		p.write(b.String())
 	}
