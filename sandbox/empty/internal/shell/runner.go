@@ -296,22 +296,22 @@ func (r *Runner) Get(name string) expand.Variable {
 }
 
 func (r *Runner) flags() string {
-	var b strings.Builder
+	var b []byte
 	if r.opts.errexit {
-		b.WriteByte('e')
+		b = append(b, 'e')
 	}
 	if r.opts.noglob {
-		b.WriteByte('f')
+		b = append(b, 'f')
 	}
-	b.WriteByte('h')
+	b = append(b, 'h')
 	if r.opts.nounset {
-		b.WriteByte('u')
+		b = append(b, 'u')
 	}
 	if r.opts.xtrace {
-		b.WriteByte('x')
+		b = append(b, 'x')
 	}
-	b.WriteString("B")
-	return b.String()
+	b = append(b, "B"...)
+	return string(b)
 }
 
 // Each implements expand.Environ.
