@@ -163,7 +163,7 @@ func parseDate(s string, now time.Time) (time.Time, error) {
 // strftime formats t as date(1) does.
 func strftime(format string, t time.Time) string {
 	// The fields are computed once, and every number goes through one
-	// writePadded call: inlined at each directive, the time accessors and the
+	// appendPadded call: inlined at each directive, the time accessors and the
 	// padding made this function 41 KB of wasm.
 	year, month, day := t.Date()
 	hour, minute, second := t.Clock()
@@ -172,11 +172,11 @@ func strftime(format string, t time.Time) string {
 	if hour12 == 0 {
 		hour12 = 12
 	}
-	var b strings.Builder
+	var b []byte
 	for i := 0; i < len(format); i++ {
 		c := format[i]
 		if c != '%' || i+1 >= len(format) {
-			b.WriteByte(c)
+			b = append(b, c)
 			continue
 		}
 		i++
@@ -233,76 +233,76 @@ func strftime(format string, t time.Time) string {
 			numeric = false
 		}
 		if numeric {
-			writePadded(&b, n, width, pad)
+			b = appendPadded(b, n, width, pad)
 			continue
 		}
 		switch format[i] {
 		case 'N':
-			b.WriteString(fmt.Sprintf("%09d", t.Nanosecond()))
+			b = append(b, fmt.Sprintf("%09d", t.Nanosecond())...)
 		case 's':
-			b.WriteString(strconv.FormatInt(t.Unix(), 10))
+			b = append(b, strconv.FormatInt(t.Unix(), 10)...)
 		case 'u':
 			wd := weekday
 			if wd == 0 {
 				wd = 7
 			}
-			b.WriteString(strconv.Itoa(wd))
+			b = append(b, strconv.Itoa(wd)...)
 		case 'w':
-			b.WriteString(strconv.Itoa(weekday))
+			b = append(b, strconv.Itoa(weekday)...)
 		case 'a':
-			b.WriteString(t.Format("Mon"))
+			b = append(b, t.Format("Mon")...)
 		case 'A':
-			b.WriteString(t.Format("Monday"))
+			b = append(b, t.Format("Monday")...)
 		case 'b', 'h':
-			b.WriteString(t.Format("Jan"))
+			b = append(b, t.Format("Jan")...)
 		case 'B':
-			b.WriteString(t.Format("January"))
+			b = append(b, t.Format("January")...)
 		case 'p':
-			b.WriteString(t.Format("PM"))
+			b = append(b, t.Format("PM")...)
 		case 'P':
-			b.WriteString(strings.ToLower(t.Format("PM")))
+			b = append(b, strings.ToLower(t.Format("PM"))...)
 		case 'Z':
-			b.WriteString(t.Format("MST"))
+			b = append(b, t.Format("MST")...)
 		case 'z':
-			b.WriteString(t.Format("-0700"))
+			b = append(b, t.Format("-0700")...)
 		case ':':
 			if i+1 < len(format) && format[i+1] == 'z' {
 				i++
-				b.WriteString(t.Format("-07:00"))
+				b = append(b, t.Format("-07:00")...)
 			} else {
-				b.WriteString("%:")
+				b = append(b, "%:"...)
 			}
 		case 'T':
-			b.WriteString(t.Format("15:04:05"))
+			b = append(b, t.Format("15:04:05")...)
 		case 'R':
-			b.WriteString(t.Format("15:04"))
+			b = append(b, t.Format("15:04")...)
 		case 'D':
-			b.WriteString(t.Format("01/02/06"))
+			b = append(b, t.Format("01/02/06")...)
 		case 'F':
-			b.WriteString(t.Format("2006-01-02"))
+			b = append(b, t.Format("2006-01-02")...)
 		case 'c':
-			b.WriteString(t.Format("Mon Jan _2 15:04:05 2006"))
+			b = append(b, t.Format("Mon Jan _2 15:04:05 2006")...)
 		case 'x':
-			b.WriteString(t.Format("01/02/06"))
+			b = append(b, t.Format("01/02/06")...)
 		case 'X':
-			b.WriteString(t.Format("15:04:05"))
+			b = append(b, t.Format("15:04:05")...)
 		case 'n':
-			b.WriteByte('\n')
+			b = append(b, '\n')
 		case 't':
-			b.WriteByte('\t')
+			b = append(b, '\t')
 		case '%':
-			b.WriteByte('%')
+			b = append(b, '%')
 		default:
-			b.WriteByte('%')
-			b.WriteByte(format[i])
+			b = append(b, '%')
+			b = append(b, format[i])
 		}
 	}
-	return b.String()
+	return string(b)
 }
 
-// writePadded writes n at least width characters wide: with spaces for the
-// '_' flag, unpadded for '-', else with zeros.
-func writePadded(b *strings.Builder, n, width int, pad byte) {
+// appendPadded appends n at least width characters wide: with spaces for
+// the '_' flag, unpadded for '-', else with zeros.
+func appendPadded(b []byte, n, width int, pad byte) []byte {
 	s := strconv.Itoa(n)
 	fill := "0"
 	switch pad {
@@ -314,5 +314,5 @@ func writePadded(b *strings.Builder, n, width int, pad byte) {
 	for len(s) < width {
 		s = fill + s
 	}
-	b.WriteString(s)
+	return append(b, s...)
 }
