@@ -3,7 +3,6 @@ package shell
 import (
 	"bytes"
 	"fmt"
-	"io"
 	"regexp"
 	"strconv"
 	"strings"
@@ -494,7 +493,7 @@ func (r *Runner) trace(assigns []*syntax.Assign, args []string) {
 		b = append(b, " "+quote(a)...)
 	}
 	b = append(b, "\n"...)
-	io.WriteString(r.stderr(), string(b))
+	r.stderr().Write(b)
 }
 
 // quote quotes s as bash's xtrace and printf %q do, when it needs it.
