@@ -4,7 +4,7 @@
 // It accepts exactly the documents github.com/vektah/gqlparser/v2's
 // parser.ParseQueryWithTokenLimit accepts (a differential fuzz target holds
 // it to that), but builds no syntax tree: linking gqlparser cost the module
-// ~45 KB gzip, this package a few. Only its errors' wording differs.
+// ~45 KB gzip, this package ~12 KB. Only its errors' wording differs.
 package graphql
 
 import (
