@@ -5,8 +5,7 @@ import (
 	"regexp"
 	"strings"
 
-	"github.com/vektah/gqlparser/v2/ast"
-	"github.com/vektah/gqlparser/v2/parser"
+	"github.com/damperdev/damper/policy/internal/graphql"
 
 	"github.com/damperdev/damper/policy/internal/strictjson"
 )
@@ -24,13 +23,8 @@ type requestBody struct {
 	value       *strictjson.Value
 	err         error
 	gqlParsed   bool
-	ops         []gqlOp
+	ops         []graphql.Operation
 	gqlErr      error
-}
-
-type gqlOp struct {
-	kind ast.Operation
-	name string
 }
 
 var (
@@ -121,7 +115,7 @@ func trimSpace(s string) string {
 // graphql returns every operation of every document in the body: one
 // request object or a batched array of them. operationName is ignored on
 // purpose: a server may run another operation than the one it names.
-func (b *requestBody) graphql() ([]gqlOp, error) {
+func (b *requestBody) graphql() ([]graphql.Operation, error) {
 	if b.gqlParsed {
 		return b.ops, b.gqlErr
 	}
@@ -149,18 +143,16 @@ func (b *requestBody) graphql() ([]gqlOp, error) {
 			b.gqlErr = errNoQuery
 			return nil, b.gqlErr
 		}
-		doc, err := parser.ParseQueryWithTokenLimit(&ast.Source{Input: q.Str}, maxGraphQLTokens)
+		ops, err := graphql.Operations(q.Str, maxGraphQLTokens)
 		if err != nil {
 			b.gqlErr = err
 			return nil, err
 		}
-		if len(doc.Operations) == 0 {
+		if len(ops) == 0 {
 			b.gqlErr = errNoOps
 			return nil, b.gqlErr
 		}
-		for _, op := range doc.Operations {
-			b.ops = append(b.ops, gqlOp{kind: op.Operation, name: op.Name})
-		}
+		b.ops = append(b.ops, ops...)
 	}
 	return b.ops, nil
 }
@@ -197,14 +189,14 @@ func (m *bodyMatcher) match(doc *strictjson.Value) bool {
 
 // graphqlMatcher is a compiled GraphQLMatch.
 type graphqlMatcher struct {
-	ops   []ast.Operation
+	ops   []string // graphql.Query, Mutation or Subscription
 	names []string
 }
 
-func (m *graphqlMatcher) fits(op gqlOp) bool {
+func (m *graphqlMatcher) fits(op graphql.Operation) bool {
 	kindOK := false
 	for _, k := range m.ops {
-		if k == op.kind {
+		if k == op.Kind {
 			kindOK = true
 			break
 		}
@@ -216,7 +208,7 @@ func (m *graphqlMatcher) fits(op gqlOp) bool {
 		return true
 	}
 	for _, n := range m.names {
-		if n == op.name {
+		if n == op.Name {
 			return true
 		}
 	}

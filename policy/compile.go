@@ -9,9 +9,8 @@ import (
 	"regexp"
 	"strings"
 
-	"github.com/vektah/gqlparser/v2/ast"
-
 	"github.com/damperdev/damper/internal/placeholder"
+	"github.com/damperdev/damper/policy/internal/graphql"
 	"github.com/damperdev/damper/policy/internal/strictjson"
 )
 
@@ -450,9 +449,9 @@ func compileGraphQL(g *GraphQLMatch) (*graphqlMatcher, error) {
 	}
 	m := &graphqlMatcher{names: g.Names}
 	for _, op := range g.Operations {
-		switch o := ast.Operation(op); o {
-		case ast.Query, ast.Mutation, ast.Subscription:
-			m.ops = append(m.ops, o)
+		switch op {
+		case graphql.Query, graphql.Mutation, graphql.Subscription:
+			m.ops = append(m.ops, op)
 		default:
 			return nil, fmt.Errorf("operation %q: want query, mutation or subscription", op)
 		}

@@ -145,21 +145,21 @@ func scalar(s string) (string, error) {
 		}
 		return out, nil
 	case s[0] == '\'':
-		var b strings.Builder
+		var b []byte
 		for i := 1; i < len(s); i++ {
 			if s[i] != '\'' {
-				b.WriteByte(s[i])
+				b = append(b, s[i])
 				continue
 			}
 			if i+1 < len(s) && s[i+1] == '\'' {
-				b.WriteByte('\'')
+				b = append(b, '\'')
 				i++
 				continue
 			}
 			if t := strings.TrimSpace(s[i+1:]); t != "" && !strings.HasPrefix(t, "#") {
 				return "", errors.New("text after a quoted string")
 			}
-			return b.String(), nil
+			return string(b), nil
 		}
 		return "", errors.New("unterminated single-quoted string")
 	case strings.ContainsAny(s[:1], "{&*!%@`"):
@@ -217,18 +217,18 @@ func block(header string, lines []string) (string, error) {
 	if style == '|' {
 		s = strings.Join(parts, "\n")
 	} else {
-		var b strings.Builder
+		var b []byte
 		for i, p := range parts {
 			switch {
 			case p == "": // an empty line is a line break
-				b.WriteByte('\n')
+				b = append(b, '\n')
 				continue
 			case i > 0 && parts[i-1] != "":
-				b.WriteByte(' ')
+				b = append(b, ' ')
 			}
-			b.WriteString(p)
+			b = append(b, p...)
 		}
-		s = b.String()
+		s = string(b)
 	}
 	switch chomp {
 	case "-":

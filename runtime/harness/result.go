@@ -200,13 +200,12 @@ type ResultError struct {
 }
 
 func (e *ResultError) Error() string {
-	var b strings.Builder
-	fmt.Fprintf(&b, "no result (%s): %s", e.Reason, e.Message)
+	b := fmt.Appendf(nil, "no result (%s): %s", e.Reason, e.Message)
 	for _, p := range e.Problems {
-		b.WriteString("; ")
-		b.WriteString(p.String())
+		b = append(b, "; "...)
+		b = append(b, p.String()...)
 	}
-	return b.String()
+	return string(b)
 }
 
 // As makes a *ResultError an *agent.Error of type result_error, which is

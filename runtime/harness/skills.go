@@ -336,19 +336,18 @@ func (h *Harness) skillTools() []tool.Tool {
 			if s == nil {
 				return "", h.noSkill(in.Name)
 			}
-			var b strings.Builder
-			fmt.Fprintf(&b, "# Skill %s\n\n%s", s.Name, s.Body)
+			b := fmt.Appendf(nil, "# Skill %s\n\n%s", s.Name, s.Body)
 			files, err := s.files(ctx)
 			if err != nil {
 				return "", fmt.Errorf("list the files of skill %s: %w", s.Name, err)
 			}
 			if len(files) > 0 {
-				b.WriteString("\n\nFiles of this skill (read them with read_skill_resource):\n")
+				b = append(b, "\n\nFiles of this skill (read them with read_skill_resource):\n"...)
 				for _, f := range files {
-					b.WriteString("- " + f + "\n")
+					b = append(b, "- "+f+"\n"...)
 				}
 			}
-			return b.String(), nil
+			return string(b), nil
 		}).Idempotent()
 	read := tool.New(readSkillTool, "Reads a file of a skill, such as a reference or a script its instructions mention.",
 		func(ctx *agent.Context, in readSkillIn) (string, error) {

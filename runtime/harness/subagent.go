@@ -57,12 +57,11 @@ type taskIn struct {
 // taskTool is the task tool's description and schema; the harness runs
 // its calls itself (internal), as a call names its child session.
 func (h *Harness) taskTool() tool.Tool {
-	var b strings.Builder
-	b.WriteString("Hands a task to a subagent, which works on it in a conversation of its own and answers with its result. The subagents:")
+	b := []byte("Hands a task to a subagent, which works on it in a conversation of its own and answers with its result. The subagents:")
 	for _, sa := range h.cfg.Subagents {
-		fmt.Fprintf(&b, "\n- %s: %s", sa.Name, sa.Description)
+		b = fmt.Appendf(b, "\n- %s: %s", sa.Name, sa.Description)
 	}
-	return tool.New(taskTool, b.String(), func(*agent.Context, taskIn) (string, error) {
+	return tool.New(taskTool, string(b), func(*agent.Context, taskIn) (string, error) {
 		return "", errors.New("the task tool runs in the harness") // internal handles its calls
 	})
 }
@@ -148,13 +147,13 @@ func (h *Harness) runTask(c *call, callID string, in taskIn) (string, error) {
 // childName names the session of a task call: the parent's name, "/", and
 // the call's id in the session names' alphabet.
 func childName(parent, callID string) string {
-	var b strings.Builder
+	var b []byte
 	for _, c := range []byte(callID) {
 		if 'a' <= c && c <= 'z' || 'A' <= c && c <= 'Z' || '0' <= c && c <= '9' || c == '_' || c == '-' {
-			b.WriteByte(c)
+			b = append(b, c)
 		}
 	}
-	id := b.String()
+	id := string(b)
 	if id == "" || len(id) > 64 {
 		id = digest(callID)
 	}

@@ -13,6 +13,7 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
+	"maps"
 	"path"
 	"slices"
 	"strings"
@@ -234,11 +235,13 @@ func (f *FS) ReadDir(p string) ([]Info, error) {
 	if !n.dir {
 		return nil, pathErr("readdir", p, sandbox.ErrNotDir)
 	}
-	out := make([]Info, 0, len(n.children))
-	for name, c := range n.children {
-		out = append(out, info(name, c))
+	// Sorting the names, not the entries, reuses the string sort the module
+	// links anyway; a sort of Info values was 19 KB of wasm of its own.
+	names := slices.Sorted(maps.Keys(n.children))
+	out := make([]Info, len(names))
+	for i, name := range names {
+		out[i] = info(name, n.children[name])
 	}
-	slices.SortFunc(out, func(a, b Info) int { return strings.Compare(a.name, b.name) })
 	return out, nil
 }
 

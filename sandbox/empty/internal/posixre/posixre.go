@@ -37,7 +37,7 @@ func Compile(expr string, ere, icase bool) (*regexp.Regexp, error) {
 
 // Translate rewrites expr into RE2 syntax.
 func Translate(expr string, ere bool) (string, error) {
-	var b strings.Builder
+	var b []byte
 	// atStart: a * here is literal in a BRE (nothing to repeat).
 	atStart := true
 	for i := 0; i < len(expr); i++ {
@@ -48,7 +48,7 @@ func Translate(expr string, ere bool) (string, error) {
 			if !ok {
 				return "", fmt.Errorf("unmatched [ in %q", expr)
 			}
-			b.WriteString(bracket(expr[i : end+1]))
+			b = append(b, bracket(expr[i:end+1])...)
 			i = end
 			atStart = false
 			continue
@@ -62,74 +62,74 @@ func Translate(expr string, ere bool) (string, error) {
 			case d >= '1' && d <= '9':
 				return "", ErrBackref
 			case d == '<' || d == '>':
-				b.WriteString(`\b`)
+				b = append(b, `\b`...)
 				continue
 			case d == '`':
-				b.WriteString(`\A`)
+				b = append(b, `\A`...)
 				continue
 			case d == '\'':
-				b.WriteString(`\z`)
+				b = append(b, `\z`...)
 				continue
 			case strings.IndexByte("bBwWsSnt", d) >= 0:
-				b.WriteByte('\\')
-				b.WriteByte(d)
+				b = append(b, '\\')
+				b = append(b, d)
 				atStart = false
 				continue
 			case !ere && strings.IndexByte("(){}|+?", d) >= 0:
 				// In a BRE these are the operators.
-				b.WriteByte(d)
+				b = append(b, d)
 				atStart = d == '(' || d == '|'
 				continue
 			}
-			b.WriteString(regexp.QuoteMeta(string(d)))
+			b = append(b, regexp.QuoteMeta(string(d))...)
 			atStart = false
 			continue
 		case '*':
 			if atStart {
-				b.WriteString(`\*`)
+				b = append(b, `\*`...)
 				atStart = false
 				continue
 			}
 		case '^':
 			if !ere && !atStart {
-				b.WriteString(`\^`)
+				b = append(b, `\^`...)
 				continue
 			}
-			b.WriteByte('^')
+			b = append(b, '^')
 			continue // a * after ^ is still at the start
 		case '$':
 			if !ere && !atEnd(expr, i) {
-				b.WriteString(`\$`)
+				b = append(b, `\$`...)
 				atStart = false
 				continue
 			}
 		case '(', ')', '{', '}', '|', '+', '?':
 			if !ere {
-				b.WriteByte('\\')
-				b.WriteByte(c)
+				b = append(b, '\\')
+				b = append(b, c)
 				atStart = false
 				continue
 			}
 			if c == '{' && !validInterval(expr[i:]) {
-				b.WriteString(`\{`)
+				b = append(b, `\{`...)
 				atStart = false
 				continue
 			}
 			if c == '{' && strings.HasPrefix(expr[i:], "{,") {
-				b.WriteString("{0") // GNU's {,n} is {0,n}; RE2 wants the 0
+				b = append(b, "{0"...) // GNU's {,n} is {0,n}; RE2 wants the 0
 				continue
 			}
-			b.WriteByte(c)
+			b = append(b, c)
 			atStart = c == '(' || c == '|'
 			if ere && (c == '*' || c == '+' || c == '?') {
 				atStart = false
 			}
 			continue
 		}
-		b.WriteByte(c)
+		b = append(b, c)
 		atStart = false
 	}
-	return b.String(), nil
+	return string(b), nil
 }
 
 // atEnd reports whether the $ at i ends the expression or a group of a BRE.
@@ -189,35 +189,35 @@ func bracket(s string) string {
 	if neg {
 		inner = inner[1:]
 	}
-	var b strings.Builder
-	b.WriteByte('[')
+	var b []byte
+	b = append(b, '[')
 	if neg {
-		b.WriteByte('^')
+		b = append(b, '^')
 	}
 	for i := 0; i < len(inner); i++ {
 		c := inner[i]
 		switch {
 		case c == '[' && i+1 < len(inner) && inner[i+1] == ':':
 			end := strings.Index(inner[i:], ":]")
-			b.WriteString(inner[i : i+end+2])
+			b = append(b, inner[i:i+end+2]...)
 			i += end + 1
 		case c == '\\':
 			// GNU sed reads \n, \t and \\ in brackets; others are literal.
 			if i+1 < len(inner) && strings.IndexByte("nt\\]", inner[i+1]) >= 0 {
-				b.WriteByte('\\')
-				b.WriteByte(inner[i+1])
+				b = append(b, '\\')
+				b = append(b, inner[i+1])
 				i++
 				continue
 			}
-			b.WriteString(`\\`)
+			b = append(b, `\\`...)
 		case c == ']' && i == 0:
-			b.WriteString(`\]`)
+			b = append(b, `\]`...)
 		case c == '[':
-			b.WriteString(`\[`)
+			b = append(b, `\[`...)
 		default:
-			b.WriteByte(c)
+			b = append(b, c)
 		}
 	}
-	b.WriteByte(']')
-	return b.String()
+	b = append(b, ']')
+	return string(b)
 }

@@ -262,23 +262,23 @@ func (p *parser) text() string {
 	} else if p.peek() == '\\' {
 		p.pos++
 	}
-	var b strings.Builder
+	var b []byte
 	for p.pos < len(p.s) {
 		ch := p.s[p.pos]
 		if ch == '\\' && p.pos+1 < len(p.s) {
 			next := p.s[p.pos+1]
 			p.pos += 2
 			if next == '\n' {
-				b.WriteByte('\n')
+				b = append(b, '\n')
 				continue
 			}
 			switch next {
 			case 't':
-				b.WriteByte('\t')
+				b = append(b, '\t')
 			case 'n':
-				b.WriteByte('\n')
+				b = append(b, '\n')
 			default:
-				b.WriteByte(next)
+				b = append(b, next)
 			}
 			continue
 		}
@@ -286,10 +286,10 @@ func (p *parser) text() string {
 			p.pos++
 			break
 		}
-		b.WriteByte(ch)
+		b = append(b, ch)
 		p.pos++
 	}
-	return b.String()
+	return string(b)
 }
 
 func (p *parser) address(second bool) (address, error) {
@@ -359,22 +359,22 @@ func (p *parser) number() int {
 // delimited reads up to an unescaped delim. In a regex, \delim is delim
 // itself and \n a newline; other escapes stay for the regex.
 func (p *parser) delimited(delim byte, regex bool) (string, error) {
-	var b strings.Builder
+	var b []byte
 	inBracket := false
 	for p.pos < len(p.s) {
 		c := p.s[p.pos]
 		switch {
 		case regex && c == '[' && !inBracket:
 			inBracket = true
-			b.WriteByte(c)
+			b = append(b, c)
 			p.pos++
 			// A ] right after [ or [^ belongs to the set.
 			if p.peek() == '^' {
-				b.WriteByte('^')
+				b = append(b, '^')
 				p.pos++
 			}
 			if p.peek() == ']' {
-				b.WriteByte(']')
+				b = append(b, ']')
 				p.pos++
 			}
 			continue
@@ -385,23 +385,23 @@ func (p *parser) delimited(delim byte, regex bool) (string, error) {
 			p.pos += 2
 			switch {
 			case next == delim:
-				b.WriteByte(delim)
+				b = append(b, delim)
 			case next == 'n' && !inBracket:
-				b.WriteString(`\n`)
+				b = append(b, `\n`...)
 			case next == '\n':
-				b.WriteByte('\n')
+				b = append(b, '\n')
 			default:
-				b.WriteByte('\\')
-				b.WriteByte(next)
+				b = append(b, '\\')
+				b = append(b, next)
 			}
 			continue
 		case c == delim && !inBracket:
 			p.pos++
-			return b.String(), nil
+			return string(b), nil
 		case c == '\n' && regex:
 			return "", fmt.Errorf("unterminated address regex")
 		}
-		b.WriteByte(c)
+		b = append(b, c)
 		p.pos++
 	}
 	return "", fmt.Errorf("unterminated `s' command")
@@ -471,11 +471,11 @@ done:
 // parseRepl splits an s replacement into its parts.
 func parseRepl(s string) []replPart {
 	var parts []replPart
-	var lit strings.Builder
+	var lit []byte
 	flush := func() {
-		if lit.Len() > 0 {
-			parts = append(parts, replPart{lit: lit.String(), group: -1})
-			lit.Reset()
+		if len(lit) > 0 {
+			parts = append(parts, replPart{lit: string(lit), group: -1})
+			lit = lit[:0]
 		}
 	}
 	for i := 0; i < len(s); i++ {
@@ -492,19 +492,19 @@ func parseRepl(s string) []replPart {
 				flush()
 				parts = append(parts, replPart{group: int(d - '0')})
 			case d == 'n':
-				lit.WriteByte('\n')
+				lit = append(lit, '\n')
 			case d == 't':
-				lit.WriteByte('\t')
+				lit = append(lit, '\t')
 			case d == 'r':
-				lit.WriteByte('\r')
+				lit = append(lit, '\r')
 			case strings.IndexByte("LUluE", d) >= 0:
 				flush()
 				parts = append(parts, replPart{group: -1, conv: d})
 			default:
-				lit.WriteByte(d)
+				lit = append(lit, d)
 			}
 		default:
-			lit.WriteByte(c)
+			lit = append(lit, c)
 		}
 	}
 	flush()

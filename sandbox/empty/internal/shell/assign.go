@@ -417,23 +417,23 @@ func declString(name string, v expand.Variable) string {
 	}
 	switch v.Kind {
 	case expand.Indexed:
-		var b strings.Builder
-		b.WriteString("=(")
+		var b []byte
+		b = append(b, "=("...)
 		for i, s := range v.List {
 			idx := i
 			if v.Indexes != nil {
 				idx = v.Indexes[i]
 			}
 			if i > 0 {
-				b.WriteByte(' ')
+				b = append(b, ' ')
 			}
-			fmt.Fprintf(&b, "[%d]=%s", idx, strconv.Quote(s))
+			b = fmt.Appendf(b, "[%d]=%s", idx, strconv.Quote(s))
 		}
-		b.WriteString(")")
-		return s + b.String()
+		b = append(b, ")"...)
+		return s + string(b)
 	case expand.Associative:
-		var b strings.Builder
-		b.WriteString("=(")
+		var b []byte
+		b = append(b, "=("...)
 		for _, k := range slices.Sorted(func(yield func(string) bool) {
 			for k := range v.Map {
 				if !yield(k) {
@@ -441,10 +441,10 @@ func declString(name string, v expand.Variable) string {
 				}
 			}
 		}) {
-			fmt.Fprintf(&b, "[%s]=%s ", k, strconv.Quote(v.Map[k]))
+			b = fmt.Appendf(b, "[%s]=%s ", k, strconv.Quote(v.Map[k]))
 		}
-		b.WriteString(")")
-		return s + b.String()
+		b = append(b, ")"...)
+		return s + string(b)
 	}
 	return s + "=" + strconv.Quote(v.Str)
 }

@@ -263,18 +263,18 @@ func (p *proc) diffFiles(an, bn string, ab, bb []byte, o *diffOpts, header bool)
 		p.write(fmt.Sprintf("Files %s and %s differ\n", an, bn))
 		return 1
 	}
-	var b strings.Builder
+	var b []byte
 	if header && o.recursive {
 		flags := "diff"
 		if o.unified >= 0 {
 			flags += " -u"
 		}
-		fmt.Fprintf(&b, "%s -r %s %s\n", flags, an, bn)
+		b = fmt.Appendf(b, "%s -r %s %s\n", flags, an, bn)
 	}
 	line := func(prefix string, l diffLine) {
-		b.WriteString(prefix + l.text + "\n")
+		b = append(b, prefix+l.text+"\n"...)
 		if !l.nl {
-			b.WriteString("\\ No newline at end of file\n")
+			b = append(b, "\\ No newline at end of file\n"...)
 		}
 	}
 	if o.unified >= 0 {
@@ -289,10 +289,10 @@ func (p *proc) diffFiles(an, bn string, ab, bb []byte, o *diffOpts, header bool)
 		} else {
 			lb += "\t" + p.diffTime(bn)
 		}
-		fmt.Fprintf(&b, "--- %s\n+++ %s\n", la, lb)
+		b = fmt.Appendf(b, "--- %s\n+++ %s\n", la, lb)
 		for _, h := range hunks(ops, o.unified) {
 			aStart, aLen, bStart, bLen := h.ranges(ops)
-			fmt.Fprintf(&b, "@@ -%s +%s @@\n", uniRange(aStart, aLen), uniRange(bStart, bLen))
+			b = fmt.Appendf(b, "@@ -%s +%s @@\n", uniRange(aStart, aLen), uniRange(bStart, bLen))
 			for _, op := range ops[h.start:h.end] {
 				switch op.kind {
 				case ' ':
@@ -304,7 +304,7 @@ func (p *proc) diffFiles(an, bn string, ab, bb []byte, o *diffOpts, header bool)
 				}
 			}
 		}
-		p.write(b.String())
+		p.write(string(b))
 		return 1
 	}
 	for _, h := range hunks(ops, 0) {
@@ -319,23 +319,23 @@ func (p *proc) diffFiles(an, bn string, ab, bb []byte, o *diffOpts, header bool)
 		}
 		switch {
 		case len(dels) > 0 && len(adds) > 0:
-			fmt.Fprintf(&b, "%sc%s\n", normRange(dels[0].a+1, dels[len(dels)-1].a+1), normRange(adds[0].b+1, adds[len(adds)-1].b+1))
+			b = fmt.Appendf(b, "%sc%s\n", normRange(dels[0].a+1, dels[len(dels)-1].a+1), normRange(adds[0].b+1, adds[len(adds)-1].b+1))
 		case len(dels) > 0:
-			fmt.Fprintf(&b, "%sd%d\n", normRange(dels[0].a+1, dels[len(dels)-1].a+1), dels[0].b)
+			b = fmt.Appendf(b, "%sd%d\n", normRange(dels[0].a+1, dels[len(dels)-1].a+1), dels[0].b)
 		default:
-			fmt.Fprintf(&b, "%da%s\n", adds[0].a, normRange(adds[0].b+1, adds[len(adds)-1].b+1))
+			b = fmt.Appendf(b, "%da%s\n", adds[0].a, normRange(adds[0].b+1, adds[len(adds)-1].b+1))
 		}
 		for _, op := range dels {
 			line("< ", x[op.a])
 		}
 		if len(dels) > 0 && len(adds) > 0 {
-			b.WriteString("---\n")
+			b = append(b, "---\n"...)
 		}
 		for _, op := range adds {
 			line("> ", y[op.b])
 		}
 	}
-	p.write(b.String())
+	p.write(string(b))
 	return 1
 }
 

@@ -43,7 +43,7 @@ func cmdCat(p *proc) int {
 		if plain {
 			return p.writeBytes(data)
 		}
-		var b strings.Builder
+		var b []byte
 		for _, line := range strings.SplitAfter(string(data), "\n") {
 			if line == "" {
 				continue
@@ -58,20 +58,20 @@ func cmdCat(p *proc) int {
 			prevBlank = blank
 			if nonblank && !blank || number && !nonblank {
 				n++
-				fmt.Fprintf(&b, "%6d\t", n)
+				b = fmt.Appendf(b, "%6d\t", n)
 			}
 			if tabs {
 				body = strings.ReplaceAll(body, "\t", "^I")
 			}
-			b.WriteString(body)
+			b = append(b, body...)
 			if ends && nl {
-				b.WriteByte('$')
+				b = append(b, '$')
 			}
 			if nl {
-				b.WriteByte('\n')
+				b = append(b, '\n')
 			}
 		}
-		return p.write(b.String())
+		return p.write(string(b))
 	})
 }
 
@@ -115,8 +115,8 @@ func cmdLs(p *proc) int {
 	if f.has('r') {
 		slices.Reverse(dirs)
 	}
-	var b strings.Builder
-	lsPrint(&b, files, f, false)
+	var b []byte
+	b = lsPrint(b, files, f, false)
 	header := len(names) > 1 || f.has('R')
 	first := len(files) == 0
 	var listDir func(name string) bool
@@ -144,13 +144,13 @@ func cmdLs(p *proc) int {
 		}
 		lsSort(entries, f)
 		if !first {
-			b.WriteString("\n")
+			b = append(b, "\n"...)
 		}
 		first = false
 		if header {
-			b.WriteString(name + ":\n")
+			b = append(b, name+":\n"...)
 		}
-		lsPrint(&b, entries, f, true)
+		b = lsPrint(b, entries, f, true)
 		if f.has('R') {
 			for _, e := range entries {
 				if e.info.IsDir() && e.name != "." && e.name != ".." {
@@ -168,7 +168,7 @@ func cmdLs(p *proc) int {
 			status = 2
 		}
 	}
-	if err := p.write(b.String()); err != nil {
+	if err := p.write(string(b)); err != nil {
 		return 2
 	}
 	return status
@@ -193,7 +193,7 @@ func lsSort(entries []lsEntry, f *flagSet) {
 	}
 }
 
-func lsPrint(b *strings.Builder, entries []lsEntry, f *flagSet, total bool) {
+func lsPrint(b []byte, entries []lsEntry, f *flagSet, total bool) []byte {
 	long := f.has('l') || f.has('g') || f.has('o') || f.has('n')
 	if long && total {
 		blocks := int64(0)
@@ -204,7 +204,7 @@ func lsPrint(b *strings.Builder, entries []lsEntry, f *flagSet, total bool) {
 				blocks += 4
 			}
 		}
-		fmt.Fprintf(b, "total %d\n", blocks)
+		b = fmt.Appendf(b, "total %d\n", blocks)
 	}
 	for _, e := range entries {
 		name := e.name
@@ -217,7 +217,7 @@ func lsPrint(b *strings.Builder, entries []lsEntry, f *flagSet, total bool) {
 			}
 		}
 		if !long {
-			b.WriteString(name + "\n")
+			b = append(b, name+"\n"...)
 			continue
 		}
 		size := strconv.FormatInt(e.info.Size(), 10)
@@ -238,8 +238,9 @@ func lsPrint(b *strings.Builder, entries []lsEntry, f *flagSet, total bool) {
 		if f.has('g') || f.has('o') {
 			owner = "user"
 		}
-		fmt.Fprintf(b, "%s %d %s %5s %s %s\n", modeString(e.info.Mode()), links, owner, size, lsTime(e.info.ModTime()), name)
+		b = fmt.Appendf(b, "%s %d %s %5s %s %s\n", modeString(e.info.Mode()), links, owner, size, lsTime(e.info.ModTime()), name)
 	}
+	return b
 }
 
 func lsTime(t time.Time) string {
@@ -837,15 +838,15 @@ operands:
 		}
 		args = args[:1]
 	}
-	var b strings.Builder
+	var b []byte
 	for _, a := range args {
 		base := baseName(a)
 		if suffix != "" && base != suffix && strings.HasSuffix(base, suffix) {
 			base = strings.TrimSuffix(base, suffix)
 		}
-		b.WriteString(base + "\n")
+		b = append(b, base+"\n"...)
 	}
-	p.write(b.String())
+	p.write(string(b))
 	return 0
 }
 
@@ -883,11 +884,11 @@ func cmdDirname(p *proc) int {
 	if len(p.args) == 0 {
 		return p.usage("missing operand")
 	}
-	var b strings.Builder
+	var b []byte
 	for _, a := range p.args {
-		b.WriteString(dirName(a) + "\n")
+		b = append(b, dirName(a)+"\n"...)
 	}
-	p.write(b.String())
+	p.write(string(b))
 	return 0
 }
 
@@ -1074,48 +1075,52 @@ func cmdStat(p *proc) int {
 				name, in.Size(), kind, in.Mode().Perm(), modeString(in.Mode()), in.ModTime().UTC().Format("2006-01-02 15:04:05.000000000 -0700")))
 			continue
 		}
-		var b strings.Builder
+		var b []byte
 		for i := 0; i < len(format); i++ {
 			c := format[i]
 			if c == '\\' && i+1 < len(format) {
 				n, s, _ := escape(format[i+1:], false)
-				b.WriteString(s)
+				b = append(b, s...)
 				i += n
 				continue
 			}
 			if c != '%' || i+1 >= len(format) {
-				b.WriteByte(c)
+				b = append(b, c)
 				continue
 			}
 			i++
+			// One WriteString for every directive: inlined at each, it was
+			// most of this function's wasm.
+			var s string
 			switch format[i] {
 			case 'n':
-				b.WriteString(name)
+				s = name
 			case 's':
-				b.WriteString(strconv.FormatInt(in.Size(), 10))
+				s = strconv.FormatInt(in.Size(), 10)
 			case 'F':
-				b.WriteString(kind)
+				s = kind
 			case 'a':
-				b.WriteString(strconv.FormatUint(uint64(in.Mode().Perm()), 8))
+				s = strconv.FormatUint(uint64(in.Mode().Perm()), 8)
 			case 'A':
-				b.WriteString(modeString(in.Mode()))
+				s = modeString(in.Mode())
 			case 'Y':
-				b.WriteString(strconv.FormatInt(in.ModTime().Unix(), 10))
+				s = strconv.FormatInt(in.ModTime().Unix(), 10)
 			case 'y':
-				b.WriteString(in.ModTime().UTC().Format("2006-01-02 15:04:05.000000000 -0700"))
+				s = in.ModTime().UTC().Format("2006-01-02 15:04:05.000000000 -0700")
 			case 'U', 'G':
-				b.WriteString("user")
+				s = "user"
 			case 'u', 'g':
-				b.WriteString("1000")
+				s = "1000"
 			case 'h':
-				b.WriteString("1")
+				s = "1"
 			case '%':
-				b.WriteByte('%')
+				s = "%"
 			default:
-				b.WriteByte('?')
+				s = "?"
 			}
+			b = append(b, s...)
 		}
-		p.write(b.String())
+		p.write(string(b))
 	}
 	return status
 }

@@ -254,11 +254,11 @@ func cmdFind(p *proc) int {
 	var batches = map[*findNode][]string{}
 	var order []*findNode
 	quit := false
-	var b strings.Builder
+	var b []byte
 	flush := func() {
-		if b.Len() > 0 {
-			p.write(b.String())
-			b.Reset()
+		if len(b) > 0 {
+			p.write(string(b))
+			b = b[:0]
 		}
 	}
 	var eval func(n *findNode, e *findEntry, prune *bool) bool
@@ -331,16 +331,16 @@ func cmdFind(p *proc) int {
 		case "-user", "-group", "-perm", "-lname":
 			return n.op != "-lname"
 		case "-print":
-			b.WriteString(e.display + "\n")
+			b = append(b, e.display+"\n"...)
 			return true
 		case "-print0":
-			b.WriteString(e.display + "\x00")
+			b = append(b, e.display+"\x00"...)
 			return true
 		case "-ls":
-			fmt.Fprintf(&b, "%s 1 user user %d %s %s\n", modeString(e.info.Mode()), e.info.Size(), lsTime(e.info.ModTime()), e.display)
+			b = fmt.Appendf(b, "%s 1 user user %d %s %s\n", modeString(e.info.Mode()), e.info.Size(), lsTime(e.info.ModTime()), e.display)
 			return true
 		case "-printf":
-			b.WriteString(findPrintf(n.arg, e))
+			b = append(b, findPrintf(n.arg, e)...)
 			return true
 		case "-prune":
 			*prune = true
@@ -383,9 +383,9 @@ func cmdFind(p *proc) int {
 		prune := false
 		if e.depth >= minDepth {
 			if eval(expr, e, &prune) && !fp.actions {
-				b.WriteString(e.display + "\n")
+				b = append(b, e.display+"\n"...)
 			}
-			if b.Len() > 64<<10 {
+			if len(b) > 64<<10 {
 				flush()
 			}
 		}
@@ -460,55 +460,55 @@ func cmpN(v, n int64, cmp byte) bool {
 
 // findPrintf formats one entry for -printf.
 func findPrintf(format string, e *findEntry) string {
-	var b strings.Builder
+	var b []byte
 	for i := 0; i < len(format); i++ {
 		c := format[i]
 		if c == '\\' && i+1 < len(format) {
 			n, s, _ := escape(format[i+1:], false)
-			b.WriteString(s)
+			b = append(b, s...)
 			i += n
 			continue
 		}
 		if c != '%' || i+1 >= len(format) {
-			b.WriteByte(c)
+			b = append(b, c)
 			continue
 		}
 		i++
 		switch format[i] {
 		case 'p':
-			b.WriteString(e.display)
+			b = append(b, e.display...)
 		case 'f':
-			b.WriteString(path.Base(e.display))
+			b = append(b, path.Base(e.display)...)
 		case 'h':
-			b.WriteString(dirName(e.display))
+			b = append(b, dirName(e.display)...)
 		case 's':
-			b.WriteString(strconv.FormatInt(e.info.Size(), 10))
+			b = append(b, strconv.FormatInt(e.info.Size(), 10)...)
 		case 'd':
-			b.WriteString(strconv.Itoa(e.depth))
+			b = append(b, strconv.Itoa(e.depth)...)
 		case 'y':
 			if e.info.IsDir() {
-				b.WriteByte('d')
+				b = append(b, 'd')
 			} else {
-				b.WriteByte('f')
+				b = append(b, 'f')
 			}
 		case 'm':
-			b.WriteString(strconv.FormatUint(uint64(e.info.Mode().Perm()), 8))
+			b = append(b, strconv.FormatUint(uint64(e.info.Mode().Perm()), 8)...)
 		case 'P':
 			rel := strings.TrimPrefix(e.display, strings.SplitN(e.display, "/", 2)[0])
-			b.WriteString(strings.TrimPrefix(rel, "/"))
+			b = append(b, strings.TrimPrefix(rel, "/")...)
 		case 'T', 't':
 			if i+1 < len(format) && format[i] == 'T' {
 				i++
-				b.WriteString(strftime("%"+string(format[i]), e.info.ModTime().UTC()))
+				b = append(b, strftime("%"+string(format[i]), e.info.ModTime().UTC())...)
 			} else {
-				b.WriteString(e.info.ModTime().UTC().Format("Mon Jan _2 15:04:05 2006"))
+				b = append(b, e.info.ModTime().UTC().Format("Mon Jan _2 15:04:05 2006")...)
 			}
 		case '%':
-			b.WriteByte('%')
+			b = append(b, '%')
 		default:
-			b.WriteByte('%')
-			b.WriteByte(format[i])
+			b = append(b, '%')
+			b = append(b, format[i])
 		}
 	}
-	return b.String()
+	return string(b)
 }

@@ -242,15 +242,15 @@ func matchAny(globs []string, name string) bool {
 func (p *proc) grepData(o *grepOpts, data []byte, name string, withNames bool) bool {
 	binary := !o.text && bytes.IndexByte(data, 0) >= 0
 	ls := lines(data)
-	var b strings.Builder
+	var b []byte
 	prefix := func(n int, sep byte) {
 		if withNames {
-			b.WriteString(name)
-			b.WriteByte(sep)
+			b = append(b, name...)
+			b = append(b, sep)
 		}
 		if o.number {
-			b.WriteString(strconv.Itoa(n))
-			b.WriteByte(sep)
+			b = append(b, strconv.Itoa(n)...)
+			b = append(b, sep)
 		}
 	}
 	count := 0
@@ -264,8 +264,8 @@ func (p *proc) grepData(o *grepOpts, data []byte, name string, withNames bool) b
 			// Trailing context still prints after the last match.
 			if pendingAfter > 0 && !o.count && !o.names && !o.listNo && !o.quiet {
 				prefix(i+1, '-')
-				b.Write(l)
-				b.WriteByte('\n')
+				b = append(b, l...)
+				b = append(b, '\n')
 				lastPrinted = i
 				pendingAfter--
 				continue
@@ -276,8 +276,8 @@ func (p *proc) grepData(o *grepOpts, data []byte, name string, withNames bool) b
 		if !hit {
 			if pendingAfter > 0 && !o.count && !o.names && !o.listNo && !o.quiet && !binary {
 				prefix(i+1, '-')
-				b.Write(l)
-				b.WriteByte('\n')
+				b = append(b, l...)
+				b = append(b, '\n')
 				lastPrinted = i
 				pendingAfter--
 			}
@@ -293,12 +293,12 @@ func (p *proc) grepData(o *grepOpts, data []byte, name string, withNames bool) b
 		if o.before > 0 || o.after > 0 {
 			start := max(lastPrinted+1, i-o.before)
 			if lastPrinted >= 0 && start > lastPrinted+1 {
-				b.WriteString("--\n")
+				b = append(b, "--\n"...)
 			}
 			for j := start; j < i; j++ {
 				prefix(j+1, '-')
-				b.Write(ls[j])
-				b.WriteByte('\n')
+				b = append(b, ls[j]...)
+				b = append(b, '\n')
 			}
 		}
 		if o.only && !o.invert {
@@ -307,13 +307,13 @@ func (p *proc) grepData(o *grepOpts, data []byte, name string, withNames bool) b
 					continue
 				}
 				prefix(i+1, ':')
-				b.Write(l[m[0]:m[1]])
-				b.WriteByte('\n')
+				b = append(b, l[m[0]:m[1]]...)
+				b = append(b, '\n')
 			}
 		} else if !o.only {
 			prefix(i+1, ':')
-			b.Write(l)
-			b.WriteByte('\n')
+			b = append(b, l...)
+			b = append(b, '\n')
 		}
 		lastPrinted = i
 		pendingAfter = o.after
@@ -322,22 +322,22 @@ func (p *proc) grepData(o *grepOpts, data []byte, name string, withNames bool) b
 	case o.quiet:
 	case o.listNo:
 		if count == 0 {
-			b.WriteString(name + "\n")
+			b = append(b, name+"\n"...)
 		}
 	case o.names:
 		if count > 0 {
-			b.WriteString(name + "\n")
+			b = append(b, name+"\n"...)
 		}
 	case o.count:
 		if withNames {
-			b.WriteString(name + ":")
+			b = append(b, name+":"...)
 		}
-		b.WriteString(strconv.Itoa(count) + "\n")
+		b = append(b, strconv.Itoa(count)+"\n"...)
 	case binary && count > 0:
-		p.write(b.String())
+		p.write(string(b))
 		fmt.Fprintf(p.out, "Binary file %s matches\n", name)
 		return true
 	}
-	p.write(b.String())
+	p.write(string(b))
 	return count > 0
 }

@@ -86,11 +86,11 @@ cmd:
 			keys = append(keys, k)
 		}
 		sort.Strings(keys)
-		var b strings.Builder
+		var b []byte
 		for _, k := range keys {
-			b.WriteString(k + "=" + env[k] + "\n")
+			b = append(b, k+"="+env[k]+"\n"...)
 		}
-		p.write(b.String())
+		p.write(string(b))
 		return 0
 	}
 	return p.inEnv(env, args)
@@ -131,7 +131,7 @@ func cmdPassThrough(p *proc) int {
 // quotes and backslashes escape.
 func xargsSplit(s string) ([]string, error) {
 	var out []string
-	var cur strings.Builder
+	var cur []byte
 	in := false
 	for i := 0; i < len(s); i++ {
 		c := s[i]
@@ -141,26 +141,26 @@ func xargsSplit(s string) ([]string, error) {
 			if j < 0 {
 				return nil, fmt.Errorf("unmatched %s quote; by default quotes are special to xargs unless you use the -0 option", map[byte]string{'\'': "single", '"': "double"}[c])
 			}
-			cur.WriteString(s[i+1 : i+1+j])
+			cur = append(cur, s[i+1:i+1+j]...)
 			i += j + 1
 			in = true
 		case c == '\\' && i+1 < len(s):
 			i++
-			cur.WriteByte(s[i])
+			cur = append(cur, s[i])
 			in = true
 		case c == ' ' || c == '\t' || c == '\n':
 			if in {
-				out = append(out, cur.String())
-				cur.Reset()
+				out = append(out, string(cur))
+				cur = cur[:0]
 				in = false
 			}
 		default:
-			cur.WriteByte(c)
+			cur = append(cur, c)
 			in = true
 		}
 	}
 	if in {
-		out = append(out, cur.String())
+		out = append(out, string(cur))
 	}
 	return out, nil
 }
@@ -389,12 +389,12 @@ nums:
 	if width {
 		w = max(len(fmtNum(first)), len(fmtNum(last)))
 	}
-	var b strings.Builder
+	var b []byte
 	n := 0
 	for v := first; incr > 0 && v <= last+1e-9 || incr < 0 && v >= last-1e-9; v = first + float64(n)*incr {
 		p.step()
 		if n > 0 {
-			b.WriteString(sep)
+			b = append(b, sep...)
 		}
 		s := fmtNum(v)
 		if width && len(s) < w {
@@ -404,19 +404,19 @@ nums:
 				s = strings.Repeat("0", w-len(s)) + s
 			}
 		}
-		b.WriteString(s)
+		b = append(b, s...)
 		n++
-		if b.Len() > 64<<10 {
-			if p.write(b.String()) != nil {
+		if len(b) > 64<<10 {
+			if p.write(string(b)) != nil {
 				return 1
 			}
-			b.Reset()
+			b = b[:0]
 		}
 	}
 	if n > 0 {
-		b.WriteString("\n")
+		b = append(b, "\n"...)
 	}
-	if p.write(b.String()) != nil {
+	if p.write(string(b)) != nil {
 		return 1
 	}
 	return 0
@@ -668,15 +668,15 @@ func cmdBase64(p *proc) int {
 			return p.writeBytes(out)
 		}
 		s := base64.StdEncoding.EncodeToString(data)
-		var b strings.Builder
+		var b []byte
 		for wrap > 0 && len(s) > wrap {
-			b.WriteString(s[:wrap] + "\n")
+			b = append(b, s[:wrap]+"\n"...)
 			s = s[wrap:]
 		}
-		if s != "" || b.Len() == 0 && len(data) > 0 {
-			b.WriteString(s + "\n")
+		if s != "" || len(b) == 0 && len(data) > 0 {
+			b = append(b, s+"\n"...)
 		}
-		return p.write(b.String())
+		return p.write(string(b))
 	})
 }
 

@@ -266,7 +266,7 @@ func cmdWc(p *proc) int {
 		}
 		width = max(width, len(strconv.Itoa(totalSize)))
 	}
-	var b strings.Builder
+	var b []byte
 	for i, r := range rows {
 		parts := make([]string, 0, len(show)+1)
 		for _, k := range show {
@@ -276,9 +276,9 @@ func cmdWc(p *proc) int {
 		if names[i] != "-" {
 			line += " " + names[i]
 		}
-		b.WriteString(line + "\n")
+		b = append(b, line+"\n"...)
 	}
-	p.write(b.String())
+	p.write(string(b))
 	return status
 }
 
@@ -417,10 +417,10 @@ func cmdSort(p *proc) int {
 		}
 		all = out
 	}
-	var b strings.Builder
+	var b []byte
 	for _, l := range all {
-		b.WriteString(l)
-		b.WriteByte('\n')
+		b = append(b, l...)
+		b = append(b, '\n')
 	}
 	if o, ok := f.val('o'); ok {
 		w, msg := p.r.openWrite(o, false, false)
@@ -428,13 +428,13 @@ func cmdSort(p *proc) int {
 			p.errorf("%s", msg)
 			return 2
 		}
-		if _, err := w.Write([]byte(b.String())); err != nil {
+		if _, err := w.Write([]byte(string(b))); err != nil {
 			p.errorf("%s: %s", o, errText(err))
 			return 2
 		}
 		return 0
 	}
-	if p.write(b.String()) != nil {
+	if p.write(string(b)) != nil {
 		return 2
 	}
 	return 0
@@ -689,16 +689,16 @@ func cmdUniq(p *proc) int {
 	if st := p.inputs(rest, func(_ string, d []byte) error { in = d; return nil }); st != 0 {
 		return st
 	}
-	var b strings.Builder
+	var b []byte
 	emit := func(line string, n int) {
 		switch {
 		case f.has('d') && n < 2, f.has('u') && n > 1:
 			return
 		}
 		if f.has('c') {
-			fmt.Fprintf(&b, "%7d %s\n", n, line)
+			b = fmt.Appendf(b, "%7d %s\n", n, line)
 		} else {
-			b.WriteString(line + "\n")
+			b = append(b, line+"\n"...)
 		}
 	}
 	ls := lines(in)
@@ -712,7 +712,7 @@ func cmdUniq(p *proc) int {
 		if f.has('D') {
 			if j-i > 1 {
 				for x := i; x < j; x++ {
-					b.WriteString(string(ls[x]) + "\n")
+					b = append(b, string(ls[x])+"\n"...)
 				}
 			}
 		} else {
@@ -726,10 +726,10 @@ func cmdUniq(p *proc) int {
 			p.errorf("%s", msg)
 			return 1
 		}
-		w.Write([]byte(b.String()))
+		w.Write([]byte(string(b)))
 		return 0
 	}
-	p.write(b.String())
+	p.write(string(b))
 	return 0
 }
 
@@ -805,7 +805,7 @@ func cmdCut(p *proc) int {
 	}
 	complement := f.has('C')
 	return p.inputs(f.rest, func(_ string, data []byte) error {
-		var b strings.Builder
+		var b []byte
 		for _, line := range lines(data) {
 			p.step()
 			l := string(line)
@@ -813,7 +813,7 @@ func cmdCut(p *proc) int {
 			case 'f':
 				if !strings.Contains(l, delim) {
 					if !f.has('s') {
-						b.WriteString(l + "\n")
+						b = append(b, l+"\n"...)
 					}
 					continue
 				}
@@ -824,26 +824,26 @@ func cmdCut(p *proc) int {
 						keep = append(keep, fl)
 					}
 				}
-				b.WriteString(strings.Join(keep, outDelim) + "\n")
+				b = append(b, strings.Join(keep, outDelim)+"\n"...)
 			case 'c':
 				i := 0
 				for _, r := range l {
 					i++
 					if inRanges(rs, i) != complement {
-						b.WriteRune(r)
+						b = utf8.AppendRune(b, r)
 					}
 				}
-				b.WriteString("\n")
+				b = append(b, "\n"...)
 			default:
 				for i := 0; i < len(l); i++ {
 					if inRanges(rs, i+1) != complement {
-						b.WriteByte(l[i])
+						b = append(b, l[i])
 					}
 				}
-				b.WriteString("\n")
+				b = append(b, "\n"...)
 			}
 		}
-		return p.write(b.String())
+		return p.write(string(b))
 	})
 }
 
@@ -1082,7 +1082,7 @@ func cmdTr(p *proc) int {
 	if st := p.inputs(nil, func(_ string, d []byte) error { input = d; return nil }); st != 0 {
 		return st
 	}
-	var b strings.Builder
+	var b []byte
 	last := rune(-2)
 	for _, r := range string(input) {
 		if del && member1(r) {
@@ -1097,9 +1097,9 @@ func cmdTr(p *proc) int {
 			continue
 		}
 		last = r
-		b.WriteRune(r)
+		b = utf8.AppendRune(b, r)
 	}
-	p.write(b.String())
+	p.write(string(b))
 	return 0
 }
 
@@ -1130,25 +1130,25 @@ func cmdTee(p *proc) int {
 
 func cmdRev(p *proc) int {
 	return p.inputs(p.args, func(_ string, data []byte) error {
-		var b strings.Builder
+		var b []byte
 		for _, l := range lines(data) {
 			rs := []rune(string(l))
 			slices.Reverse(rs)
-			b.WriteString(string(rs) + "\n")
+			b = append(b, string(rs)+"\n"...)
 		}
-		return p.write(b.String())
+		return p.write(string(b))
 	})
 }
 
 func cmdTac(p *proc) int {
 	return p.inputs(p.args, func(_ string, data []byte) error {
 		ls := lines(data)
-		var b strings.Builder
+		var b []byte
 		for i := len(ls) - 1; i >= 0; i-- {
-			b.Write(ls[i])
-			b.WriteByte('\n')
+			b = append(b, ls[i]...)
+			b = append(b, '\n')
 		}
-		return p.write(b.String())
+		return p.write(string(b))
 	})
 }
 
@@ -1174,16 +1174,16 @@ func cmdNl(p *proc) int {
 		n, _ = strconv.Atoi(v)
 	}
 	return p.inputs(f.rest, func(_ string, data []byte) error {
-		var b strings.Builder
+		var b []byte
 		for _, l := range lines(data) {
 			if style == "a" || style == "t" && len(bytes.TrimSpace(l)) > 0 {
-				fmt.Fprintf(&b, "%*d%s%s\n", width, n, sep, l)
+				b = fmt.Appendf(b, "%*d%s%s\n", width, n, sep, l)
 				n++
 			} else {
-				fmt.Fprintf(&b, "%*s%s\n", width+len(sep), "", l)
+				b = fmt.Appendf(b, "%*s%s\n", width+len(sep), "", l)
 			}
 		}
-		return p.write(b.String())
+		return p.write(string(b))
 	})
 }
 
@@ -1250,18 +1250,18 @@ func cmdPaste(p *proc) int {
 		}
 		return string(delims[i%len(delims)])
 	}
-	var b strings.Builder
+	var b []byte
 	if f.has('s') {
 		for _, c := range cols {
 			for i, l := range c {
 				if i > 0 {
-					b.WriteString(delim(i - 1))
+					b = append(b, delim(i-1)...)
 				}
-				b.Write(l)
+				b = append(b, l...)
 			}
-			b.WriteString("\n")
+			b = append(b, "\n"...)
 		}
-		return boolStatus(p.write(b.String()) != nil)
+		return boolStatus(p.write(string(b)) != nil)
 	}
 	rows := 0
 	for _, c := range cols {
@@ -1270,15 +1270,15 @@ func cmdPaste(p *proc) int {
 	for r := 0; r < rows; r++ {
 		for i, c := range cols {
 			if i > 0 {
-				b.WriteString(delim(i - 1))
+				b = append(b, delim(i-1)...)
 			}
 			if r < len(c) {
-				b.Write(c[r])
+				b = append(b, c[r]...)
 			}
 		}
-		b.WriteString("\n")
+		b = append(b, "\n"...)
 	}
-	return boolStatus(p.write(b.String()) != nil)
+	return boolStatus(p.write(string(b)) != nil)
 }
 
 func boolStatus(failed bool) int {
@@ -1316,7 +1316,7 @@ func cmdComm(p *proc) int {
 		}
 		return prefix
 	}
-	var b strings.Builder
+	var b []byte
 	i, j := 0, 0
 	for i < len(x) || j < len(y) {
 		var c int
@@ -1331,23 +1331,23 @@ func cmdComm(p *proc) int {
 		switch {
 		case c < 0:
 			if !f.has('1') {
-				b.WriteString(col(1) + string(x[i]) + "\n")
+				b = append(b, col(1)+string(x[i])+"\n"...)
 			}
 			i++
 		case c > 0:
 			if !f.has('2') {
-				b.WriteString(col(2) + string(y[j]) + "\n")
+				b = append(b, col(2)+string(y[j])+"\n"...)
 			}
 			j++
 		default:
 			if !f.has('3') {
-				b.WriteString(col(3) + string(x[i]) + "\n")
+				b = append(b, col(3)+string(x[i])+"\n"...)
 			}
 			i++
 			j++
 		}
 	}
-	p.write(b.String())
+	p.write(string(b))
 	return 0
 }
 
@@ -1364,7 +1364,7 @@ func cmdFold(p *proc) int {
 		}
 	}
 	return p.inputs(f.rest, func(_ string, data []byte) error {
-		var b strings.Builder
+		var b []byte
 		for _, l := range lines(data) {
 			rs := []rune(string(l))
 			for len(rs) > width {
@@ -1374,12 +1374,12 @@ func cmdFold(p *proc) int {
 						cut = utf8.RuneCountInString(string(rs[:width])[:i]) + 1
 					}
 				}
-				b.WriteString(string(rs[:cut]) + "\n")
+				b = append(b, string(rs[:cut])+"\n"...)
 				rs = rs[cut:]
 			}
-			b.WriteString(string(rs) + "\n")
+			b = append(b, string(rs)+"\n"...)
 		}
-		return p.write(b.String())
+		return p.write(string(b))
 	})
 }
 
@@ -1420,17 +1420,17 @@ func cmdColumn(p *proc) int {
 		}
 		rows = append(rows, cells)
 	}
-	var b strings.Builder
+	var b []byte
 	for _, cells := range rows {
 		for i, c := range cells {
 			if i == len(cells)-1 {
-				b.WriteString(c)
+				b = append(b, c...)
 				break
 			}
-			b.WriteString(c + strings.Repeat(" ", widths[i]-utf8.RuneCountInString(c)) + outSep)
+			b = append(b, c+strings.Repeat(" ", widths[i]-utf8.RuneCountInString(c))+outSep...)
 		}
-		b.WriteString("\n")
+		b = append(b, "\n"...)
 	}
 	sort.Ints(nil)
-	return boolStatus(p.write(b.String()) != nil)
+	return boolStatus(p.write(string(b)) != nil)
 }

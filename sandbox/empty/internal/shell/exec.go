@@ -3,7 +3,6 @@ package shell
 import (
 	"bytes"
 	"fmt"
-	"io"
 	"regexp"
 	"strconv"
 	"strings"
@@ -485,16 +484,16 @@ func (r *Runner) call(st *syntax.Stmt, ce *syntax.CallExpr) {
 }
 
 func (r *Runner) trace(assigns []*syntax.Assign, args []string) {
-	var b strings.Builder
-	b.WriteString("+")
+	var b []byte
+	b = append(b, "+"...)
 	for _, as := range assigns {
-		b.WriteString(" " + as.Name.Value + "=" + quote(r.literal(as.Value)))
+		b = append(b, " "+as.Name.Value+"="+quote(r.literal(as.Value))...)
 	}
 	for _, a := range args {
-		b.WriteString(" " + quote(a))
+		b = append(b, " "+quote(a)...)
 	}
-	b.WriteString("\n")
-	io.WriteString(r.stderr(), b.String())
+	b = append(b, "\n"...)
+	r.stderr().Write(b)
 }
 
 // quote quotes s as bash's xtrace and printf %q do, when it needs it.

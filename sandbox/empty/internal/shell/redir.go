@@ -171,13 +171,13 @@ func (r *Runner) hdoc(rd *syntax.Redirect) string {
 	}
 	var body string
 	if quoted {
-		var b strings.Builder
+		var b []byte
 		for _, p := range rd.Hdoc.Parts {
 			if lit, ok := p.(*syntax.Lit); ok {
-				b.WriteString(lit.Value)
+				b = append(b, lit.Value...)
 			}
 		}
-		body = b.String()
+		body = string(b)
 	} else {
 		body = r.document(rd.Hdoc)
 	}

@@ -78,17 +78,17 @@ func (r *Runner) testExpr(x syntax.TestExpr) bool {
 
 // regexWord is the right side of =~: quoted parts match literally.
 func (r *Runner) regexWord(w *syntax.Word) string {
-	var b strings.Builder
+	var b []byte
 	for _, p := range w.Parts {
 		part := &syntax.Word{Parts: []syntax.WordPart{p}}
 		switch p.(type) {
 		case *syntax.SglQuoted, *syntax.DblQuoted:
-			b.WriteString(regexp.QuoteMeta(r.literal(part)))
+			b = append(b, regexp.QuoteMeta(r.literal(part))...)
 		default:
-			b.WriteString(r.literal(part))
+			b = append(b, r.literal(part)...)
 		}
 	}
-	return b.String()
+	return string(b)
 }
 
 func (r *Runner) reMatch(s, expr string) bool {
