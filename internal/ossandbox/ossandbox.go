@@ -53,6 +53,13 @@ type Config struct {
 	// process (a user to run as, namespaces). The sandbox always puts a
 	// command in a process group of its own, so it can kill the group.
 	ProcAttr func() *syscall.SysProcAttr
+	// Strays makes this process the subreaper of its commands' processes
+	// and kills every process that outlives its command: one that left
+	// the command's group (setsid) and would otherwise run on, reparented
+	// to init, sending requests during later runs. It is process-wide: for
+	// a process that is only a sandbox (sandboxd), on Linux; elsewhere it
+	// is an error.
+	Strays bool
 }
 
 // Sandbox is an operating-system sandbox. It is safe for concurrent use.
@@ -64,6 +71,13 @@ type Sandbox struct {
 	shell    string
 	attr     func() *syscall.SysProcAttr
 	relative bool
+
+	// live counts the running commands by process group: with Strays,
+	// a child of this process in no live group is a stray.
+	liveMu sync.Mutex
+	live   map[int]int
+	strays bool
+	stop   chan struct{}
 }
 
 // New opens the sandbox rooted at cfg.Dir.
@@ -88,11 +102,42 @@ func New(cfg Config) (*Sandbox, error) {
 			}
 		}
 	}
-	return &Sandbox{root: root, dir: filepath.ToSlash(dir), kind: cfg.Kind, env: cfg.Env, shell: sh, attr: cfg.ProcAttr, relative: cfg.Relative}, nil
+	sb := &Sandbox{root: root, dir: filepath.ToSlash(dir), kind: cfg.Kind, env: cfg.Env, shell: sh, attr: cfg.ProcAttr, relative: cfg.Relative,
+		live: map[int]int{}, stop: make(chan struct{})}
+	if cfg.Strays {
+		if err := becomeSubreaper(); err != nil {
+			root.Close()
+			return nil, fmt.Errorf("sandbox: strays: %w", err)
+		}
+		sb.strays = true
+		go sb.reapStrays()
+	}
+	return sb, nil
 }
 
 // Close releases the directory.
-func (s *Sandbox) Close() error { return s.root.Close() }
+func (s *Sandbox) Close() error {
+	close(s.stop)
+	return s.root.Close()
+}
+
+// reapStrays kills strays until the sandbox closes: at the end of each
+// command (killStrays) and every strayInterval, since a process is
+// reparented here only once the parents between are gone.
+func (s *Sandbox) reapStrays() {
+	t := time.NewTicker(strayInterval)
+	defer t.Stop()
+	for {
+		select {
+		case <-s.stop:
+			return
+		case <-t.C:
+			s.killStrays()
+		}
+	}
+}
+
+const strayInterval = 250 * time.Millisecond
 
 // Kind implements sandbox.Sandbox.
 func (s *Sandbox) Kind() sandbox.Kind { return s.kind }
@@ -514,7 +559,14 @@ func (s *Sandbox) Exec(ctx context.Context, cmd sandbox.Cmd) (*sandbox.Result, e
 	}
 	attr.Setpgid = true
 	c.SysProcAttr = attr
+	// Started and counted at once: the reaper never sees the new group's
+	// leader uncounted.
+	s.liveMu.Lock()
 	err = c.Start()
+	if err == nil {
+		s.live[c.Process.Pid]++
+	}
+	s.liveMu.Unlock()
 	inR.Close()
 	outW.Close()
 	errW.Close()
@@ -546,6 +598,14 @@ func (s *Sandbox) Exec(ctx context.Context, cmd sandbox.Cmd) (*sandbox.Result, e
 		// take its group with it.
 		ps, _ := c.Process.Wait()
 		killGroup()
+		s.liveMu.Lock()
+		if s.live[pgid]--; s.live[pgid] <= 0 {
+			delete(s.live, pgid)
+		}
+		s.liveMu.Unlock()
+		if s.strays {
+			s.killStrays()
+		}
 		exited <- ps
 	}()
 

@@ -11,6 +11,7 @@ import (
 	"net/http"
 	"os"
 	"os/signal"
+	"runtime"
 	"strings"
 	"syscall"
 	"time"
@@ -59,7 +60,8 @@ func Main(args []string) error {
 	if err := os.Chdir(*root); err != nil {
 		return err
 	}
-	sb, err := ossandbox.New(ossandbox.Config{Dir: *root, Kind: sandbox.KindContainer, Env: env, Relative: true})
+	// sandboxd is only a sandbox: it reaps what outlives a command.
+	sb, err := ossandbox.New(ossandbox.Config{Dir: *root, Kind: sandbox.KindContainer, Env: env, Relative: true, Strays: runtime.GOOS == "linux"})
 	if err != nil {
 		return err
 	}
