@@ -409,9 +409,9 @@ export class AgentInstance extends DurableObject {
     try {
       await this.destroySandbox(agent, id);
     } catch (e) {
-      // The state stays: the DELETE can be sent again.
+      // The state stays (its runs are canceled): the DELETE can be sent again.
       console.error(`[${agent}/${id}] destroy the container: ${e?.stack ?? e}`);
-      return errorReply(502, "sandbox_error", `agent instance ${agent}/${id} was not deleted: its container could not be destroyed: ${errorMessage(e)}`);
+      return errorReply(502, "sandbox_error", `agent instance ${agent}/${id} was not deleted (its runs were canceled): its container could not be destroyed: ${errorMessage(e)}`);
     }
     await this.ctx.storage.deleteAlarm();
     await this.ctx.storage.deleteAll();
@@ -520,9 +520,11 @@ export class AgentInstance extends DurableObject {
   async container(agent, id) {
     const stub = this.env.SANDBOX.get(this.env.SANDBOX.idFromName(`${agent}/${id}`));
     if (!this.containerBound) {
-      // Before it starts: a DELETE of the instance destroys what it started.
-      await this.ctx.storage.put(CONTAINER_USED, true);
       await stub.fetch(new Request("http://sandboxd/health")); // starts it
+      // A DELETE of the instance destroys it from now on. (One that failed
+      // to start is not marked: it sleeps after sleepAfter, its disk gone,
+      // and a Worker without a container runtime can still delete.)
+      await this.ctx.storage.put(CONTAINER_USED, true);
       await stub.bind(agent, id);
       this.containerBound = true;
     }
