@@ -1,7 +1,6 @@
 package local
 
 import (
-	"context"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -37,7 +36,6 @@ type Config struct {
 	heartbeat time.Duration // between SSE comments on an idle stream
 	ringSize  int           // recent events kept in memory per live agent instance, for streams
 	telemetry *wire.Telemetry
-	onDestroy []func(ctx context.Context, agent, id string) error
 	// discardEvents numbers events without writing them (benchmarks).
 	discardEvents bool
 
@@ -267,16 +265,6 @@ func (c Config) WithTelemetry(endpoint string, content bool) Config {
 		return c
 	}
 	c.telemetry = &wire.Telemetry{Endpoint: endpoint, Content: content}
-	return c
-}
-
-// WithDestroyHook adds fn to what deleting an agent instance does
-// (Host.Delete, DELETE /agents/{agent}/{id}), after its database is gone:
-// a sandbox kind that lives outside the database (a container) destroys
-// the instance's sandbox there. The in-memory kind lives in the database
-// and needs none.
-func (c Config) WithDestroyHook(fn func(ctx context.Context, agent, id string) error) Config {
-	c.onDestroy = append(c.onDestroy[:len(c.onDestroy):len(c.onDestroy)], fn)
 	return c
 }
 

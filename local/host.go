@@ -46,6 +46,7 @@ const (
 	errModuleTrap     = "module_trap"
 	errInterrupted    = "interrupted"
 	errInternal       = "internal"
+	errSandbox        = "sandbox_error"
 )
 
 // Run statuses (Run.Status).
@@ -433,7 +434,11 @@ func (h *Host) Delete(ctx context.Context, agent, id string) ([]string, error) {
 	}
 	select {
 	case err := <-j.destroy:
-		if err != nil {
+		var sb *sandboxError
+		switch {
+		case errors.As(err, &sb):
+			return nil, newError(502, errSandbox, fmt.Sprintf("agent instance %s/%s was not deleted (its runs were canceled): its sandbox could not be destroyed: %v", agent, id, sb.err))
+		case err != nil:
 			return nil, newError(500, errInternal, fmt.Sprintf("delete %s/%s: %v", agent, id, err))
 		}
 	case <-ctx.Done():
@@ -441,6 +446,12 @@ func (h *Host) Delete(ctx context.Context, agent, id string) ([]string, error) {
 	}
 	return ids, nil
 }
+
+// sandboxError is a sandbox that could not be destroyed: DELETE answers
+// 502 sandbox_error, and the instance's state stays.
+type sandboxError struct{ err error }
+
+func (e *sandboxError) Error() string { return "destroy the sandbox: " + e.err.Error() }
 
 func containsRun(reqs []*runRequest, id string) bool {
 	for _, r := range reqs {
@@ -847,10 +858,13 @@ func (h *Host) destroy(ai *agentInstance) error {
 		ai.mi.close(context.Background())
 		ai.mi = nil
 	}
-	err := ai.inst.Destroy()
-	for _, hook := range h.cfg.onDestroy {
-		err = errors.Join(err, hook(context.Background(), ai.key.agent, ai.key.id))
+	// The sandbox first (a container's process and files; the empty kind
+	// lives in the database), as on the Worker: if it cannot be destroyed,
+	// the state stays, and the DELETE can be sent again.
+	if err := h.destroySandbox(context.Background(), ai.key.agent, ai.key.id); err != nil {
+		return &sandboxError{err}
 	}
+	err := ai.inst.Destroy()
 	h.mu.Lock()
 	ai.feed.close()
 	h.newFeed(ai)

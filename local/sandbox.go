@@ -64,10 +64,10 @@ func newSandboxes(cfg Config, egress sandboxhost.Egress) (*sandboxhost.Host, err
 	})
 }
 
-// DestroySandbox stops the container of agent instance (agent, id) and
+// destroySandbox stops the container of agent instance (agent, id) and
 // removes its files; the empty kind's files go with the instance's
-// database. DELETE /agents/{agent}/{id} calls it.
-func (h *Host) DestroySandbox(ctx context.Context, agent, id string) error {
+// database. Delete (DELETE /agents/{agent}/{id}) calls it.
+func (h *Host) destroySandbox(ctx context.Context, agent, id string) error {
 	return h.sandboxes.Destroy(ctx, agent, id)
 }
 

@@ -146,8 +146,11 @@ func TestContainerLifecycle(t *testing.T) {
 	require.NoError(t, err, "woken by the next operation")
 	assert.Equal(t, "stored", string(b))
 
-	require.NoError(t, h.DestroySandbox(ctx, "probe.sandbox.container", "life"))
+	// DELETE /agents/{agent}/{id}: the instance's state and its container.
+	_, err = h.Delete(ctx, "probe.sandbox.container", "life")
+	require.NoError(t, err)
 	assert.Zero(t, h.sandboxes.Pid("probe.sandbox.container", "life"))
+	assert.NoDirExists(t, filepath.Join(h.cfg.dataDir, "probe.sandbox.container", "life.container"))
 	ok, err := sb.Exists(ctx, "kept.txt")
 	require.NoError(t, err)
 	assert.False(t, ok, "destroyed: a new, empty sandbox")
