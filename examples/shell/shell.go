@@ -17,7 +17,9 @@ import (
 
 	"github.com/damperdev/damper/runtime/agent"
 	"github.com/damperdev/damper/sandbox"
-	_ "github.com/damperdev/damper/sandbox/empty" // links the empty kind: its shell and commands
+	_ "github.com/damperdev/damper/sandbox/container" // links the container kind: damper run --sandbox container
+	_ "github.com/damperdev/damper/sandbox/empty"     // links the empty kind: its shell and commands
+	_ "github.com/damperdev/damper/sandbox/local"     // links the local kind: damper run --sandbox local
 )
 
 // Input is a script to run, with files to write into the sandbox's
