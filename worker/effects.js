@@ -54,6 +54,8 @@ export class TaskState {
     /** @type {Map<number, BodyStream>} */
     this.handles = new Map();
     this.nextHandle = 1; // 0 would vanish under Go's omitempty
+    /** The telemetry endpoint's origin, when the host exports spans: see performFetch. */
+    this.collector = "";
   }
 
   /** Gives back the bodies of the batch the guest now has (after damper_resume). */
@@ -354,6 +356,12 @@ export async function performFetch(args, task) {
       `the ${JSON.stringify(owned[0])} header is set by the host, never by a request`);
   }
   const { secrets } = task;
+  if (task.collector && args.body && new URL(args.url).origin === task.collector) {
+    // The span export carries what the model said when content capture is
+    // on, which may hold a secret the guest put together from pieces no
+    // scrubber saw whole; the collector owns none (internal/host's send).
+    args.body = secrets.scrubber.bytes(args.body);
+  }
   let headers;
   try {
     headers = secrets.substitute(args.headers, new URL(args.url).origin);

@@ -7,7 +7,7 @@
 import assert from "node:assert/strict";
 import { afterEach, beforeEach, describe, it } from "node:test";
 
-import { Effects, TaskState, fromBase64 } from "./effects.js";
+import { Effects, TaskState, fromBase64, toBase64 } from "./effects.js";
 import { Scrubber } from "./scrub.js";
 import { AgentSecrets } from "./secrets.js";
 import { parseTargets, targetsFromEnv } from "./targets.js";
@@ -382,5 +382,16 @@ describe("the AI binding", () => {
   it("refuses other bindings", async () => {
     const r = await new Effects({}).perform({ id: 1, type: "binding", args: { ...request({}), binding: "KV" } }, task());
     assert.deepEqual(r.error, { type: "binding_error", message: 'binding "KV": this host offers the binding AI only' });
+  });
+});
+
+describe("requests to the telemetry collector", () => {
+  it("go out scrubbed of the agent's secrets, which the collector never owns", async () => {
+    const t = task();
+    t.collector = "https://otel.example.test";
+    const body = toBase64(new TextEncoder().encode(`{"text":"the key is ${SECRET} and ${B64}"}`));
+    const r = await new Effects({}).perform({ id: 1, type: "fetch", args: { method: "POST", url: "https://otel.example.test/v1/traces", headers: [], body } }, t);
+    assert.equal(r.error, undefined);
+    assert.equal(new TextDecoder().decode(sent[0].init.body), `{"text":"the key is [REDACTED:PROBE_API_TOKEN] and [REDACTED:PROBE_API_TOKEN]"}`);
   });
 });

@@ -64,6 +64,8 @@ export class Runner {
     this.secrets = secrets;
     this.targets = Object.fromEntries(targets);
     this.settings = settings;
+    /** The telemetry endpoint's origin: request bodies sent there are scrubbed (effects.js). */
+    this.collector = collectorOrigin(settings?.telemetry?.endpoint);
     this.log = log;
     this.onRecorded = onRecorded ?? (() => {});
     this.idleTimer = null;
@@ -279,6 +281,7 @@ export class Runner {
       message: `the run did not finish within the run timeout (${goDuration(this.runTimeoutMs)}) and was canceled; what it committed stays`,
     }), this.runTimeoutMs) : null;
     const task = new TaskState(`t${++this.taskSeq}`, { agent: req.agent, instance: req.instance, run: req.id }, this.secrets?.agent(req.agent), signal, this.bodies);
+    task.collector = this.collector;
     // Fetches and sleeps end on the signal themselves; reads end when their
     // bodies are cancelled. So the batch in flight settles at once.
     const onAbort = () => task.release();
@@ -535,6 +538,16 @@ export function goDuration(ms) {
   if (h > 0) return `${h}h${m}m${s}`;
   if (m > 0) return `${m}m${s}`;
   return s;
+}
+
+/** The origin of a telemetry endpoint, or "" (none, or not a URL). */
+function collectorOrigin(endpoint) {
+  if (!endpoint) return "";
+  try {
+    return new URL(endpoint).origin;
+  } catch {
+    return "";
+  }
 }
 
 /**

@@ -172,6 +172,13 @@ func (t *Task) send(ctx context.Context, a wire.FetchArgs) (*http.Response, []wi
 		}
 	}
 	s := t.secrets
+	if t.core.collector != "" && s.any() && len(a.Body) > 0 && origin(a.URL) == t.core.collector {
+		// The span export (runtime/internal/otel) carries what the model
+		// said when content capture is on, which may hold a secret the
+		// guest put together from pieces no scrubber saw whole (a provider
+		// echoing its own key over several deltas); the collector owns none.
+		a.Body = s.scrub.Bytes(a.Body)
+	}
 	if err := s.substitute(&a); err != nil {
 		return nil, nil, &wire.Error{Type: wire.ErrFetch, Message: fmt.Sprintf("fetch %s %s: %v", a.Method, a.URL, s.scrubError(err))}
 	}
@@ -346,4 +353,31 @@ func performClose(_ context.Context, _ *Core, t *Task, args []byte) (any, *wire.
 	}
 	t.releaseStream(a.Handle)
 	return struct{}{}, nil
+}
+
+// collectorOrigin is the origin of the telemetry endpoint, "" without one.
+func collectorOrigin(tel *wire.Telemetry) string {
+	if tel == nil {
+		return ""
+	}
+	return origin(tel.Endpoint)
+}
+
+// origin is rawURL's scheme://host[:port], "" when it has none.
+func origin(rawURL string) string {
+	u, err := url.Parse(rawURL)
+	if err != nil || u.Scheme == "" || u.Host == "" {
+		return ""
+	}
+	scheme, host, port := strings.ToLower(u.Scheme), strings.ToLower(u.Hostname()), u.Port()
+	if scheme == "http" && port == "80" || scheme == "https" && port == "443" {
+		port = ""
+	}
+	if strings.Contains(host, ":") {
+		host = "[" + host + "]"
+	}
+	if port != "" {
+		host += ":" + port
+	}
+	return scheme + "://" + host
 }

@@ -2,11 +2,13 @@ package host
 
 import (
 	"bufio"
+	"encoding/base64"
 	"encoding/json"
 	"fmt"
 	"io"
 	"net"
 	"net/http"
+	"net/http/httptest"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -172,4 +174,44 @@ func TestHostOwnedHeadersAreRefused(t *testing.T) {
 			assert.Empty(t, srv.Requests(), "never sent")
 		})
 	}
+}
+
+func TestOrigin(t *testing.T) {
+	for in, want := range map[string]string{
+		"http://127.0.0.1:4318/v1/traces": "http://127.0.0.1:4318",
+		"HTTPS://Collector.Example:443/x": "https://collector.example",
+		"https://collector.example/v1":    "https://collector.example",
+		"http://collector.example:80/":    "http://collector.example",
+		"http://[::1]:4318/v1/traces":     "http://[::1]:4318",
+		"not a url":                       "",
+		"/v1/traces":                      "",
+	} {
+		assert.Equal(t, want, origin(in), in)
+	}
+}
+
+// A request to the telemetry collector (the span export, which carries
+// what the model said when content capture is on) goes out scrubbed of
+// the agent's secrets: the collector owns none.
+func TestCollectorRequestsAreScrubbed(t *testing.T) {
+	var got []string
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		b, _ := io.ReadAll(r.Body)
+		got = append(got, string(b))
+	}))
+	t.Cleanup(srv.Close)
+	secret := hosttest.FakeSecret(t)
+	pol, err := policy.New(policy.NewService("api", "https://api.example").Credential("Authorization", "Bearer ${secret:API_TOKEN}"))
+	require.NoError(t, err)
+	s := secretsFor(t, pol, nil, map[string]string{"API_TOKEN": secret})
+	p, tk := performerTask(t)
+	tk.secrets = s
+	p.collector = origin(srv.URL + "/v1/traces")
+	body := `{"gen_ai.output.messages":"the key is ` + secret + ` and ` + base64.StdEncoding.EncodeToString([]byte(secret)) + `"}`
+	_, werr := perform(t, p, tk, wire.EffectFetch, wire.FetchArgs{Method: "POST", URL: srv.URL + "/v1/traces", Body: []byte(body)})
+	require.Nil(t, werr)
+	require.Len(t, got, 1)
+	assert.NotContains(t, got[0], secret)
+	assert.NotContains(t, got[0], base64.StdEncoding.EncodeToString([]byte(secret)))
+	assert.Equal(t, `{"gen_ai.output.messages":"the key is [REDACTED:API_TOKEN] and [REDACTED:API_TOKEN]"}`, got[0])
 }

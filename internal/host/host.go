@@ -124,6 +124,7 @@ type Core struct {
 	limits    Limits
 	retention int
 	telemetry *wire.Telemetry
+	collector string // the telemetry endpoint's origin: requests there are scrubbed (fetch.go)
 	discard   bool
 	onBatch   func(t *Task, effects []wire.Effect)
 	counters  Counters
@@ -184,6 +185,7 @@ func New(m wire.Manifest, o Options) (*Core, error) {
 		limits:    o.Limits.withDefaults(),
 		retention: o.EventRetention,
 		telemetry: o.Telemetry,
+		collector: collectorOrigin(o.Telemetry),
 		discard:   o.DiscardEvents,
 		onBatch:   o.OnBatch,
 		table:     make(map[string]Performer, len(performers)+len(o.Perform)),
