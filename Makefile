@@ -68,12 +68,9 @@ bench: build
 dev: $(DAMPER) node_modules/.bin/wrangler
 	$(DAMPER) dev -o $(MODULE) ./examples/module
 
-# The container kind's image (build/container/Dockerfile) copies the Linux
-# sandboxd from beside it; wrangler deploy builds and pushes the image.
-build/container/sandboxd: FORCE
-	GOOS=linux GOARCH=amd64 CGO_ENABLED=0 $(GO) build -trimpath -o $@ ./cmd/sandboxd
-
-deploy: $(DAMPER) node_modules/.bin/wrangler build/container/sandboxd
+# damper deploy builds the Linux sandboxd the container kind's image copies
+# (build/container/), then wrangler deploy builds and pushes the image.
+deploy: $(DAMPER) node_modules/.bin/wrangler
 	$(DAMPER) deploy -o $(MODULE) ./examples/module
 
 clean:

@@ -91,6 +91,12 @@ func wranglerCmd(name string, args []string, stdout, stderr io.Writer) int {
 	if err := checkMain(*out); err != nil {
 		return fail("%v", err)
 	}
+	// deploy always builds the image (wrangler pushes it); dev only when
+	// wrangler dev runs containers ([dev] enable_containers).
+	withSandboxd := func(devContainers bool) bool { return name == "deploy" || devContainers }
+	if err := prepareImage(ctx, name, withSandboxd, stdout); err != nil {
+		return fail("%v", err)
+	}
 	if err := ensureWrangler(name, stdout, stderr); err != nil {
 		return fail("%v", err)
 	}

@@ -100,6 +100,45 @@ func TestOwnRepository(t *testing.T) {
 		require.NoError(t, err)
 		assert.True(t, bytes.Equal(want, got), "wrangler deploys the module damper built, byte for byte")
 	})
+
+	// The container kind, as the scaffold's wrangler.toml says to turn it
+	// on: damper deploy writes the image's Dockerfile and entrypoint and
+	// builds the Linux sandboxd from the project's damper, before wrangler
+	// (which then needs a Docker daemon to build the image: none here).
+	t.Run("container_image", func(t *testing.T) {
+		toml := filepath.Join(p.dir, "wrangler.toml")
+		b, err := os.ReadFile(toml)
+		require.NoError(t, err)
+		var on []string
+		for _, line := range strings.Split(string(b), "\n") {
+			if strings.HasPrefix(line, "# [") || strings.HasPrefix(line, "# class_name") || strings.HasPrefix(line, "# image") ||
+				strings.HasPrefix(line, "# max_instances") || strings.HasPrefix(line, "# name = \"SANDBOX") ||
+				strings.HasPrefix(line, "# tag = \"v2") || strings.HasPrefix(line, "# new_sqlite_classes = [\"Sandbox") ||
+				strings.HasPrefix(line, "# enable_containers") {
+				line = strings.TrimPrefix(line, "# ")
+			}
+			on = append(on, line)
+		}
+		require.NoError(t, os.WriteFile(toml, []byte(strings.Join(on, "\n")), 0o644))
+		t.Cleanup(func() { os.WriteFile(toml, b, 0o644) })
+
+		cmd := exec.Command(p.cli, "deploy", "--no-build", "--", "--dry-run", "--outdir", t.TempDir())
+		cmd.Dir, cmd.Env = p.dir, p.env
+		out, _ := cmd.CombinedOutput()
+		assert.Contains(t, string(out), "building sandboxd (linux/amd64) into build/container/")
+		for _, f := range []string{"Dockerfile", "entrypoint.sh"} {
+			want, err := os.ReadFile(filepath.Join(p.root, "build", "container", f))
+			require.NoError(t, err)
+			got, err := os.ReadFile(filepath.Join(p.dir, "build", "container", f))
+			require.NoError(t, err, "%s", out)
+			assert.Equal(t, string(want), string(got), "the image of the damper that built the module")
+		}
+		elf, err := os.ReadFile(filepath.Join(p.dir, "build", "container", "sandboxd"))
+		require.NoError(t, err, "%s", out)
+		require.Greater(t, len(elf), 20)
+		assert.Equal(t, "\x7fELF", string(elf[:4]), "a Linux executable")
+		assert.Equal(t, []byte{0x3e, 0x00}, elf[18:20], "for x86-64, as Cloudflare Containers run")
+	})
 }
 
 // BenchmarkInitToFirstRun: `damper init` in a fresh directory to the
