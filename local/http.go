@@ -447,7 +447,13 @@ func (s *handler) authorized(r *http.Request) bool {
 	if s.tokenHash == nil {
 		return true
 	}
-	auth := r.Header.Get("Authorization")
+	// One Authorization field: of several, proxies and servers read
+	// different ones (workerd joins them, and the Worker refuses that).
+	vals := r.Header.Values("Authorization")
+	if len(vals) != 1 {
+		return false
+	}
+	auth := vals[0]
 	const prefix = "bearer "
 	if len(auth) < len(prefix) || !strings.EqualFold(auth[:len(prefix)], prefix) {
 		return false

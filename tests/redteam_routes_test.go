@@ -50,6 +50,9 @@ func routeRows(tok string) []routeRow {
 		{name: "bearer_without_space", method: "GET", path: "/agents/hello/victim/runs/{V}", auth: []string{"Bearer" + tok}, want: []int{un}},
 		{name: "empty_bearer", method: "GET", path: "/agents/hello/victim/runs/{V}", auth: []string{"Bearer "}, want: []int{un}},
 		{name: "wrong_then_right_header", method: "GET", path: "/agents/hello/victim/runs/{V}", auth: []string{"Bearer wrong", "Bearer " + tok}, want: []int{un}},
+		// Of several fields, servers read different ones: both hosts refuse.
+		{name: "right_then_wrong_header", method: "GET", path: "/agents/hello/victim/runs/{V}", auth: []string{"Bearer " + tok, "Bearer wrong"}, want: []int{un}},
+		{name: "right_header_twice", method: "GET", path: "/agents/hello/victim/runs/{V}", auth: []string{"Bearer " + tok, "Bearer " + tok}, want: []int{un}},
 		{name: "no_token_on_events", method: "GET", path: "/agents/hello/victim/events?follow=0", auth: []string{"-"}, want: []int{un}},
 		{name: "no_token_on_run_events", method: "GET", path: "/agents/hello/victim/runs/{V}/events", auth: []string{"-"}, want: []int{un}},
 		{name: "no_token_health_path_trick", method: "GET", path: "/health/../agents/hello/victim/runs/{V}", auth: []string{"-"}, want: []int{un, nf}},
