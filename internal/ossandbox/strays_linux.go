@@ -29,7 +29,7 @@ func (s *Sandbox) killStrays() {
 	if err != nil {
 		return
 	}
-	me, mine := os.Getpid(), syscall.Getpgrp()
+	me := os.Getpid()
 	s.liveMu.Lock()
 	defer s.liveMu.Unlock()
 	for _, e := range ents {
@@ -41,7 +41,10 @@ func (s *Sandbox) killStrays() {
 		if !ok || ppid != me || s.live[pgrp] > 0 {
 			continue
 		}
-		if pgrp != mine {
+		// Its group too when it leads one (setsid): the processes it
+		// started there. Never a group it merely joined, which may be
+		// anyone's.
+		if pgrp == pid {
 			_ = syscall.Kill(-pgrp, syscall.SIGKILL)
 		}
 		_ = syscall.Kill(pid, syscall.SIGKILL)
