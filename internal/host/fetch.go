@@ -172,7 +172,7 @@ func (t *Task) send(ctx context.Context, a wire.FetchArgs) (*http.Response, []wi
 		}
 	}
 	s := t.secrets
-	if t.core.collector != "" && s.any() && len(a.Body) > 0 && origin(a.URL) == t.core.collector {
+	if t.core.collector != "" && s.any() && len(a.Body) > 0 && policy.Origin(a.URL) == t.core.collector {
 		// The span export (runtime/internal/otel) carries what the model
 		// said when content capture is on, which may hold a secret the
 		// guest put together from pieces no scrubber saw whole (a provider
@@ -355,29 +355,15 @@ func performClose(_ context.Context, _ *Core, t *Task, args []byte) (any, *wire.
 	return struct{}{}, nil
 }
 
-// collectorOrigin is the origin of the telemetry endpoint, "" without one.
+// collectorOrigin is the origin of the telemetry endpoint, in the
+// canonical form the guest's requests have; "" without one.
 func collectorOrigin(tel *wire.Telemetry) string {
 	if tel == nil {
 		return ""
 	}
-	return origin(tel.Endpoint)
-}
-
-// origin is rawURL's scheme://host[:port], "" when it has none.
-func origin(rawURL string) string {
-	u, err := url.Parse(rawURL)
-	if err != nil || u.Scheme == "" || u.Host == "" {
+	u, err := policy.Canonicalize(tel.Endpoint)
+	if err != nil {
 		return ""
 	}
-	scheme, host, port := strings.ToLower(u.Scheme), strings.ToLower(u.Hostname()), u.Port()
-	if scheme == "http" && port == "80" || scheme == "https" && port == "443" {
-		port = ""
-	}
-	if strings.Contains(host, ":") {
-		host = "[" + host + "]"
-	}
-	if port != "" {
-		host += ":" + port
-	}
-	return scheme + "://" + host
+	return policy.Origin(u)
 }

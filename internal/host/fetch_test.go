@@ -176,7 +176,7 @@ func TestHostOwnedHeadersAreRefused(t *testing.T) {
 	}
 }
 
-func TestOrigin(t *testing.T) {
+func TestCollectorOrigin(t *testing.T) {
 	for in, want := range map[string]string{
 		"http://127.0.0.1:4318/v1/traces": "http://127.0.0.1:4318",
 		"HTTPS://Collector.Example:443/x": "https://collector.example",
@@ -186,8 +186,9 @@ func TestOrigin(t *testing.T) {
 		"not a url":                       "",
 		"/v1/traces":                      "",
 	} {
-		assert.Equal(t, want, origin(in), in)
+		assert.Equal(t, want, collectorOrigin(&wire.Telemetry{Endpoint: in}), in)
 	}
+	assert.Empty(t, collectorOrigin(nil))
 }
 
 // A request to the telemetry collector (the span export, which carries
@@ -206,7 +207,7 @@ func TestCollectorRequestsAreScrubbed(t *testing.T) {
 	s := secretsFor(t, pol, nil, map[string]string{"API_TOKEN": secret})
 	p, tk := performerTask(t)
 	tk.secrets = s
-	p.collector = origin(srv.URL + "/v1/traces")
+	p.collector = collectorOrigin(&wire.Telemetry{Endpoint: srv.URL + "/v1/traces"})
 	body := `{"gen_ai.output.messages":"the key is ` + secret + ` and ` + base64.StdEncoding.EncodeToString([]byte(secret)) + `"}`
 	_, werr := perform(t, p, tk, wire.EffectFetch, wire.FetchArgs{Method: "POST", URL: srv.URL + "/v1/traces", Body: []byte(body)})
 	require.Nil(t, werr)

@@ -379,15 +379,13 @@ func (p TurnFinish) appendJSON(b []byte) []byte {
 	return append(b, '}')
 }
 
-func (p TextDelta) appendJSON(b []byte) []byte {
-	b = append(b, `{"text":`...)
-	b = wirejson.AppendString(b, p.Text)
-	return append(b, '}')
-}
+func (p TextDelta) appendJSON(b []byte) []byte     { return appendText(b, p.Text) }
+func (p ThinkingDelta) appendJSON(b []byte) []byte { return appendText(b, p.Text) }
 
-func (p ThinkingDelta) appendJSON(b []byte) []byte {
+// appendText writes a delta's data, {"text":…}.
+func appendText(b []byte, text string) []byte {
 	b = append(b, `{"text":`...)
-	b = wirejson.AppendString(b, p.Text)
+	b = wirejson.AppendString(b, text)
 	return append(b, '}')
 }
 
